@@ -1,0 +1,155 @@
+//! `scorelet features`, `scorelet predict` and `scorelet check`.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use scorelet::api::RowReader;
+use scorelet::{Bundle, Options, Scorer};
+
+use crate::input::{Format, for_each_chunk};
+
+/// Rows scored per model call.
+const CHUNK: usize = 4096;
+
+/// Loads and verifies a bundle, then builds its scorer.
+pub fn load(bundle: &Path) -> Result<Scorer> {
+    let b = Bundle::load_dir(bundle).with_context(|| format!("loading bundle {}", bundle.display()))?;
+    Scorer::from_bundle(&b).with_context(|| format!("loading model of {}", bundle.display()))
+}
+
+fn progress(path: &Path) -> ProgressBar {
+    let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let bar = ProgressBar::with_draw_target(Some(len), indicatif::ProgressDrawTarget::stderr_with_hz(4));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} [{bar:30}] {per_sec} eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// Where results go: stdout, or a file written to a temporary name and renamed when complete,
+/// so a failed run leaves no truncated output behind.
+pub struct Sink {
+    out: BufWriter<Box<dyn Write>>,
+    finish: Option<(PathBuf, PathBuf)>,
+}
+
+impl Sink {
+    pub fn new(output: Option<&Path>) -> Result<Sink> {
+        Ok(match output {
+            None => Sink { out: BufWriter::new(Box::new(std::io::stdout().lock())), finish: None },
+            Some(p) => {
+                let tmp = p.with_file_name(format!(
+                    ".{}.partial",
+                    p.file_name().and_then(|s| s.to_str()).unwrap_or("output")
+                ));
+                let f = std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+                Sink { out: BufWriter::new(Box::new(f)), finish: Some((tmp, p.to_path_buf())) }
+            }
+        })
+    }
+
+    pub fn line(&mut self, v: &serde_json::Value) -> Result<()> {
+        serde_json::to_writer(&mut self.out, v)?;
+        self.out.write_all(b"\n")?;
+        Ok(())
+    }
+
+    pub fn commit(mut self) -> Result<()> {
+        self.out.flush()?;
+        if let Some((tmp, dst)) = self.finish.take() {
+            std::fs::rename(&tmp, &dst).with_context(|| format!("cannot write {}", dst.display()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        if let Some((tmp, _)) = &self.finish {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
+/// Input options shared by `features` and `predict`.
+#[derive(Debug, clap::Args)]
+pub struct InputArgs {
+    /// Bundle directory.
+    #[arg(long)]
+    pub bundle: PathBuf,
+    /// Rows to score: CSV with a header, or JSON lines (one record per line).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Input format (default: from the extension).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Column names for a CSV without a header row, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub names: Option<Vec<String>>,
+    /// Write here instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+/// `scorelet predict`: one prediction JSON object per input row.
+pub fn predict(args: &InputArgs, with_features: bool, quiet: bool) -> Result<()> {
+    let scorer = load(&args.bundle)?;
+    let reader = RowReader::for_scorer(&scorer);
+    let format = args.format.unwrap_or_else(|| Format::guess(&args.input));
+    let bar = if quiet { ProgressBar::hidden() } else { progress(&args.input) };
+    let mut sink = Sink::new(args.output.as_deref())?;
+    let opts = Options { return_features: with_features };
+    let n = for_each_chunk(&args.input, format, args.names.as_deref(), &reader, CHUNK, &bar, |rows, start| {
+        let preds = scorer.predict(rows, opts).map_err(|e| anyhow::anyhow!("{}", e.offset_row(start)))?;
+        for p in preds {
+            sink.line(&p.to_json())?;
+        }
+        Ok(())
+    })?;
+    sink.commit()?;
+    bar.finish_and_clear();
+    tracing::info!(rows = n, model = scorer.name(), version = scorer.version(), "scored");
+    Ok(())
+}
+
+/// `scorelet features`: one feature vector (JSON array) per input row.
+pub fn features(args: &InputArgs, names: bool) -> Result<()> {
+    let scorer = load(&args.bundle)?;
+    let reader = RowReader::for_scorer(&scorer);
+    let format = args.format.unwrap_or_else(|| Format::guess(&args.input));
+    let mut sink = Sink::new(args.output.as_deref())?;
+    if names {
+        sink.line(&serde_json::json!(scorer.pipeline().feature_names()))?;
+    }
+    for_each_chunk(&args.input, format, args.names.as_deref(), &reader, CHUNK, &ProgressBar::hidden(), |rows, start| {
+        let width = scorer.pipeline().width();
+        let f = scorer.pipeline().transform_batch(rows).map_err(|e| anyhow::anyhow!("{}", e.offset_row(start)))?;
+        for v in f.chunks_exact(width) {
+            sink.line(&scorelet::value::f32s_json(v))?;
+        }
+        Ok(())
+    })?;
+    sink.commit()
+}
+
+/// `scorelet check`: verifies a bundle and re-computes its golden vectors.
+pub fn check(bundle: &Path) -> Result<()> {
+    let scorer = load(bundle)?;
+    let report = scorer.self_check()?;
+    if report.rows < 1 {
+        bail!("no golden rows");
+    }
+    println!(
+        "{}@{}: {} golden rows match (features bit-identical; {} outputs bit-identical, max output difference {:e})",
+        scorer.name(),
+        scorer.version(),
+        report.rows,
+        report.exact_outputs,
+        report.max_output_diff
+    );
+    Ok(())
+}

@@ -1,0 +1,301 @@
+//! ONNX export of dense models (logistic/linear regression, MLPs), written directly as ONNX
+//! protobuf with the message types tract-onnx ships, encoded with prost.
+//!
+//! Two precisions:
+//! - `Float32`: MatMul + Add (+ Relu) in f32.
+//! - `Int8`: *static* quantization calibrated on training rows. Each layer's input is quantized
+//!   to u8 with a constant per-tensor scale and zero point (`QuantizeLinear`), weights are
+//!   per-tensor symmetric int8, the product runs as `MatMulInteger` (exact i32 accumulation, on
+//!   tract's integer kernels) and is rescaled by one constant in f32.
+//!
+//!   Not `DynamicQuantizeLinear`: its scale comes from the min/max of the whole batch, so a
+//!   row's score would depend on which other rows share its request.
+//!
+//! The graph has one input `features: f32[N, n_features]` and, for classifiers, an output
+//! `probabilities: f32[N, classes]` (binary: `[1 - p, p]`); for regression `value: f32[N, 1]`.
+
+use prost::Message;
+use tract_onnx::pb::{
+    self, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TypeProto, ValueInfoProto,
+    attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto, type_proto,
+};
+
+/// ONNX opset the exporter targets.
+pub const OPSET: i64 = 17;
+/// Name of the model input.
+pub const INPUT: &str = "features";
+
+/// A dense layer: `y = x · w + b`, `w` row-major `[inputs, outputs]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dense {
+    pub inputs: usize,
+    pub outputs: usize,
+    pub w: Vec<f32>,
+    pub b: Vec<f32>,
+}
+
+/// What follows the last layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Head {
+    /// One logit → `probabilities = [1 - σ(z), σ(z)]`.
+    Binary,
+    /// One logit per class → softmax `probabilities`.
+    Softmax,
+    /// Identity → `value`.
+    Regression,
+}
+
+impl Head {
+    /// The graph output name this head produces.
+    pub fn output_name(self) -> &'static str {
+        match self {
+            Head::Binary | Head::Softmax => "probabilities",
+            Head::Regression => "value",
+        }
+    }
+}
+
+/// Weight precision of the exported graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    Float32,
+    Int8,
+}
+
+/// The observed input range of every layer, from a float forward pass over calibration rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calibration {
+    pub ranges: Vec<(f32, f32)>,
+}
+
+/// Runs `rows` (row-major, `layers[0].inputs` wide) through the float model and records the
+/// range of each layer's input.
+pub fn calibrate(layers: &[Dense], x: &[f32]) -> Calibration {
+    let mut ranges = Vec::with_capacity(layers.len());
+    let mut cur = x.to_vec();
+    for (i, l) in layers.iter().enumerate() {
+        let n = cur.len() / l.inputs;
+        ranges.push(cur.iter().fold((0f32, 0f32), |(a, b), v| (a.min(*v), b.max(*v))));
+        let mut next = vec![0f32; n * l.outputs];
+        for r in 0..n {
+            for o in 0..l.outputs {
+                let mut s = l.b[o];
+                for k in 0..l.inputs {
+                    s += cur[r * l.inputs + k] * l.w[k * l.outputs + o];
+                }
+                next[r * l.outputs + o] = if i + 1 < layers.len() { s.max(0.0) } else { s };
+            }
+        }
+        cur = next;
+    }
+    Calibration { ranges }
+}
+
+/// u8 asymmetric quantization parameters covering `[lo, hi]` (and 0, as ONNX requires).
+pub fn u8_params(lo: f32, hi: f32) -> (f32, u8) {
+    let (lo, hi) = (lo.min(0.0), hi.max(0.0));
+    let scale = if hi > lo { (hi - lo) / 255.0 } else { 1.0 };
+    let zp = (-lo / scale).round().clamp(0.0, 255.0) as u8;
+    (scale, zp)
+}
+
+impl Precision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Precision::Float32 => "float32",
+            Precision::Int8 => "int8",
+        }
+    }
+}
+
+#[derive(Default)]
+struct Graph {
+    nodes: Vec<NodeProto>,
+    inits: Vec<TensorProto>,
+    next: usize,
+}
+
+fn attr_int(name: &str, i: i64) -> AttributeProto {
+    AttributeProto { name: name.into(), r#type: AttributeType::Int as i32, i, ..Default::default() }
+}
+
+impl Graph {
+    fn fresh(&mut self, stem: &str) -> String {
+        self.next += 1;
+        format!("{stem}_{}", self.next)
+    }
+
+    fn node(&mut self, op: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<AttributeProto>) {
+        let name = self.fresh(op);
+        self.nodes.push(NodeProto {
+            name,
+            op_type: op.into(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: outputs.iter().map(|s| s.to_string()).collect(),
+            attribute: attrs,
+            ..Default::default()
+        });
+    }
+
+    /// Adds one op with a fresh output name; returns it.
+    fn op(&mut self, op: &str, inputs: &[&str], attrs: Vec<AttributeProto>) -> String {
+        let out = self.fresh(&op.to_lowercase());
+        self.node(op, inputs, &[&out], attrs);
+        out
+    }
+
+    fn f32s(&mut self, stem: &str, dims: &[i64], data: &[f32]) -> String {
+        let name = self.fresh(stem);
+        self.inits.push(TensorProto {
+            name: name.clone(),
+            dims: dims.to_vec(),
+            data_type: DataType::Float as i32,
+            raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ..Default::default()
+        });
+        name
+    }
+
+    fn u8s(&mut self, stem: &str, dims: &[i64], data: &[u8]) -> String {
+        let name = self.fresh(stem);
+        self.inits.push(TensorProto {
+            name: name.clone(),
+            dims: dims.to_vec(),
+            data_type: DataType::Uint8 as i32,
+            raw_data: data.to_vec(),
+            ..Default::default()
+        });
+        name
+    }
+
+    fn i8s(&mut self, stem: &str, dims: &[i64], data: &[i8]) -> String {
+        let name = self.fresh(stem);
+        self.inits.push(TensorProto {
+            name: name.clone(),
+            dims: dims.to_vec(),
+            data_type: DataType::Int8 as i32,
+            raw_data: data.iter().map(|v| *v as u8).collect(),
+            ..Default::default()
+        });
+        name
+    }
+
+    fn matmul(&mut self, x: &str, layer: &Dense, range: Option<(f32, f32)>) -> String {
+        let dims = [layer.inputs as i64, layer.outputs as i64];
+        let y = match range {
+            None => {
+                let w = self.f32s("w", &dims, &layer.w);
+                self.op("MatMul", &[x, &w], vec![])
+            }
+            Some((lo, hi)) => {
+                let (wq, wscale) = quantize_symmetric(&layer.w);
+                let w = self.i8s("wq", &dims, &wq);
+                let wzp = self.i8s("wzp", &[], &[0]);
+                let (xscale, xzero) = u8_params(lo, hi);
+                let xs = self.f32s("xs", &[], &[xscale]);
+                let xzp = self.u8s("xzp", &[], &[xzero]);
+                let xq = self.op("QuantizeLinear", &[x, &xs, &xzp], vec![]);
+                let acc = self.op("MatMulInteger", &[&xq, &w, &xzp, &wzp], vec![]);
+                let accf = self.op("Cast", &[&acc], vec![attr_int("to", DataType::Float as i64)]);
+                let s = self.f32s("scale", &[], &[xscale * wscale]);
+                self.op("Mul", &[&accf, &s], vec![])
+            }
+        };
+        let b = self.f32s("b", &[layer.outputs as i64], &layer.b);
+        self.op("Add", &[&y, &b], vec![])
+    }
+}
+
+/// Per-tensor symmetric int8 quantization: `w ≈ q · scale`, `q ∈ [-127, 127]`.
+pub fn quantize_symmetric(w: &[f32]) -> (Vec<i8>, f32) {
+    let max = w.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+    let q = w.iter().map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8).collect();
+    (q, scale)
+}
+
+fn value_info(name: &str, elem: DataType, dims: &[Option<i64>]) -> ValueInfoProto {
+    let dim = dims
+        .iter()
+        .map(|d| tensor_shape_proto::Dimension {
+            value: Some(match d {
+                Some(v) => tensor_shape_proto::dimension::Value::DimValue(*v),
+                None => tensor_shape_proto::dimension::Value::DimParam("N".into()),
+            }),
+            ..Default::default()
+        })
+        .collect();
+    ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: elem as i32,
+                shape: Some(pb::TensorShapeProto { dim }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Exports a stack of dense layers (ReLU between them) with `head` as ONNX bytes: float when
+/// `calibration` is `None`, INT8 with its ranges otherwise.
+pub fn export(layers: &[Dense], head: Head, calibration: Option<&Calibration>) -> Vec<u8> {
+    if let Some(c) = calibration {
+        assert_eq!(c.ranges.len(), layers.len(), "one calibration range per layer");
+    }
+    assert!(!layers.is_empty(), "a model has at least one layer");
+    for (a, b) in layers.iter().zip(layers.iter().skip(1)) {
+        assert_eq!(a.outputs, b.inputs, "layer widths chain");
+    }
+    for l in layers {
+        assert_eq!(l.w.len(), l.inputs * l.outputs);
+        assert_eq!(l.b.len(), l.outputs);
+    }
+    let mut g = Graph::default();
+    let mut x = INPUT.to_string();
+    for (i, layer) in layers.iter().enumerate() {
+        x = g.matmul(&x, layer, calibration.map(|c| c.ranges[i]));
+        if i + 1 < layers.len() {
+            x = g.op("Relu", &[&x], vec![]);
+        }
+    }
+    let out = head.output_name();
+    let classes = layers.last().map(|l| l.outputs).unwrap_or(1);
+    let width = match head {
+        Head::Binary => {
+            assert_eq!(classes, 1, "a binary head takes one logit");
+            let p = g.op("Sigmoid", &[&x], vec![]);
+            let one = g.f32s("one", &[], &[1.0]);
+            let q = g.op("Sub", &[&one, &p], vec![]);
+            g.node("Concat", &[&q, &p], &[out], vec![attr_int("axis", 1)]);
+            2
+        }
+        Head::Softmax => {
+            g.node("Softmax", &[&x], &[out], vec![attr_int("axis", 1)]);
+            classes
+        }
+        Head::Regression => {
+            g.node("Identity", &[&x], &[out], vec![]);
+            classes
+        }
+    };
+    let n_features = layers[0].inputs as i64;
+    let graph = GraphProto {
+        name: "scorelet".into(),
+        node: g.nodes,
+        initializer: g.inits,
+        input: vec![value_info(INPUT, DataType::Float, &[None, Some(n_features)])],
+        output: vec![value_info(out, DataType::Float, &[None, Some(width as i64)])],
+        ..Default::default()
+    };
+    let model = ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: OPSET }],
+        producer_name: "scorelet".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        graph: Some(graph),
+        ..Default::default()
+    };
+    model.encode_to_vec()
+}

@@ -1,0 +1,89 @@
+//! Golden vectors travel with the model: raw holdout rows with the feature vectors and model
+//! outputs the trainer computed. Every runtime re-computes them at load; a runtime only turns
+//! ready once they match. Features must match bit for bit; model outputs within
+//! [`OUTPUT_TOLERANCE`], because the optimized kernels tract picks differ between CPUs and
+//! instruction sets (AVX2/FMA vs wasm SIMD) in the order they add.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+
+use crate::api::RowReader;
+use crate::error::{Error, Result};
+use crate::predict::Scorer;
+
+/// Largest absolute difference accepted between a golden output and a re-computed one.
+pub const OUTPUT_TOLERANCE: f32 = 1e-5;
+
+/// `golden.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Golden {
+    /// Raw rows, as JSON objects keyed by column name.
+    pub rows: Vec<Map<String, Json>>,
+    /// The feature vector of each row.
+    pub features: Vec<Vec<f32>>,
+    /// The model outputs of each row (probabilities per class, or the value).
+    pub outputs: Vec<Vec<f32>>,
+}
+
+/// What a golden check found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GoldenReport {
+    pub rows: usize,
+    /// Rows whose outputs were bit-identical to the golden ones.
+    pub exact_outputs: usize,
+    pub max_output_diff: f32,
+}
+
+impl Golden {
+    pub fn from_json(bytes: &[u8]) -> Result<Golden> {
+        let g: Golden = serde_json::from_slice(bytes).map_err(|e| Error::Bundle(format!("golden.json: {e}")))?;
+        if g.rows.len() != g.features.len() || g.rows.len() != g.outputs.len() {
+            return Err(Error::Bundle("golden.json: rows, features and outputs differ in length".into()));
+        }
+        Ok(g)
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("golden serializes")
+    }
+
+    /// Re-computes every golden row with `scorer` and compares.
+    pub fn check(&self, scorer: &Scorer) -> Result<GoldenReport> {
+        if self.rows.is_empty() {
+            return Err(Error::Golden("golden.json has no rows".into()));
+        }
+        let reader = RowReader::for_scorer(scorer);
+        let records: Vec<Json> = self.rows.iter().cloned().map(Json::Object).collect();
+        let rows = reader.records(&records).map_err(|e| Error::Golden(format!("golden rows do not parse: {e}")))?;
+        let mut report = GoldenReport { rows: rows.len(), exact_outputs: 0, max_output_diff: 0.0 };
+        for (start, chunk) in rows.chunks(scorer.max_batch()).enumerate() {
+            let start = start * scorer.max_batch();
+            let (features, outputs) = scorer.score(chunk).map_err(|e| Error::Golden(format!("golden rows do not score: {e}")))?;
+            let width = scorer.pipeline().width();
+            for i in 0..chunk.len() {
+                let r = start + i;
+                let got = &features[i * width..(i + 1) * width];
+                let want = &self.features[r];
+                if got.len() != want.len() || got.iter().zip(want).any(|(a, b)| a.to_bits() != b.to_bits()) {
+                    return Err(Error::Golden(format!("row {r}: feature vector differs from the trainer's")));
+                }
+                let got = outputs.row(i);
+                let want = &self.outputs[r];
+                if got.len() != want.len() {
+                    return Err(Error::Golden(format!("row {r}: model returned {} outputs, golden has {}", got.len(), want.len())));
+                }
+                let mut exact = true;
+                for (a, b) in got.iter().zip(want) {
+                    let d = (a - b).abs();
+                    if d.is_nan() || d > OUTPUT_TOLERANCE {
+                        return Err(Error::Golden(format!("row {r}: model output {a} differs from golden {b}")));
+                    }
+                    exact &= a.to_bits() == b.to_bits();
+                    report.max_output_diff = report.max_output_diff.max(d);
+                }
+                report.exact_outputs += exact as usize;
+            }
+        }
+        Ok(report)
+    }
+}

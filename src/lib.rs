@@ -1,0 +1,24 @@
+//! # scorelet
+//!
+//! One core that turns a raw tabular row into a prediction, on every target: the offline
+//! trainer, the Spin component, Lambda, browsers, edge workers and the CLI all call this crate.
+//!
+//! raw row ([`value`]) ─[`features`]→ f32 vector ─[`model`] (tract)→ outputs ─[`predict`]→
+//! prediction. A model ships as a verified [`bundle`] carrying its [`golden`] vectors; requests
+//! arrive in the formats of [`api`].
+//!
+//! See `ARCHITECTURE.md` and `doc/pipeline.md` in the repository for the walk-through.
+
+pub mod api;
+pub mod bundle;
+pub mod error;
+pub mod features;
+pub mod golden;
+pub mod model;
+pub mod predict;
+pub mod value;
+
+pub use bundle::Bundle;
+pub use error::{Error, Result};
+pub use predict::{Options, Prediction, Scorer};
+pub use value::{Row, Value};

@@ -1,0 +1,197 @@
+//! Rows → predictions: the scorer ties a verified bundle's feature pipeline and model together.
+//! Every adapter (CLI, Spin, Lambda, browser, worker) scores through [`Scorer::predict`].
+
+use serde_json::{Map, Value as Json, json};
+
+use crate::bundle::{Bundle, FEATURES, GOLDEN, Manifest, Task};
+use crate::error::{Error, Result};
+use crate::features::{FittedFeatures, Pipeline};
+use crate::golden::{Golden, GoldenReport};
+use crate::model::{Model, Outputs};
+use crate::value::{Row, f32_json, f32s_json};
+
+/// Default cap on rows per request.
+pub const DEFAULT_MAX_BATCH: usize = 10_000;
+
+/// Per-request options (MLflow `params`, OIP `parameters`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Options {
+    /// Also return each row's feature vector.
+    pub return_features: bool,
+}
+
+/// One row's prediction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prediction {
+    Binary { probability: f32, label: String, features: Option<Vec<f32>> },
+    Multiclass { probabilities: Vec<(String, f32)>, label: String, features: Option<Vec<f32>> },
+    Regression { value: f32, features: Option<Vec<f32>> },
+}
+
+impl Prediction {
+    /// The same JSON object on every platform: `{"probability", "label"}`,
+    /// `{"probabilities": {class: p}, "label"}` or `{"value"}`, plus `"features"` when asked.
+    pub fn to_json(&self) -> Json {
+        let mut m = Map::new();
+        let features = match self {
+            Prediction::Binary { probability, label, features } => {
+                m.insert("probability".into(), f32_json(*probability));
+                m.insert("label".into(), json!(label));
+                features
+            }
+            Prediction::Multiclass { probabilities, label, features } => {
+                let p: Map<String, Json> = probabilities.iter().map(|(c, p)| (c.clone(), f32_json(*p))).collect();
+                m.insert("probabilities".into(), Json::Object(p));
+                m.insert("label".into(), json!(label));
+                features
+            }
+            Prediction::Regression { value, features } => {
+                m.insert("value".into(), f32_json(*value));
+                features
+            }
+        };
+        if let Some(f) = features {
+            m.insert("features".into(), f32s_json(f));
+        }
+        Json::Object(m)
+    }
+}
+
+/// A loaded model ready to score: manifest, compiled feature pipeline and optimized ONNX plan.
+#[derive(Debug, Clone)]
+pub struct Scorer {
+    manifest: Manifest,
+    pipeline: Pipeline,
+    model: Model,
+    golden: Option<Golden>,
+    max_batch: usize,
+}
+
+impl Scorer {
+    /// Builds a scorer from a verified bundle; checks that manifest, features and model agree.
+    pub fn from_bundle(bundle: &Bundle) -> Result<Scorer> {
+        let manifest = bundle.manifest.clone();
+        let fitted = FittedFeatures::from_json(bundle.file(FEATURES).ok_or_else(|| Error::Bundle("no features.json".into()))?)?;
+        let pipeline = Pipeline::new(fitted)?;
+        let sig: Vec<&str> = manifest.signature.inputs.iter().map(|c| c.name.as_str()).collect();
+        let cols: Vec<&str> = pipeline.input_columns().collect();
+        if sig != cols {
+            return Err(Error::Bundle(format!("manifest signature {sig:?} does not match features.json columns {cols:?}")));
+        }
+        if manifest.model.n_features != pipeline.width() {
+            return Err(Error::Bundle(format!(
+                "manifest says the model takes {} features; features.json produces {}",
+                manifest.model.n_features,
+                pipeline.width()
+            )));
+        }
+        if let Task::BinaryClassification { classes, positive_class, .. } = &manifest.task
+            && !classes.contains(positive_class)
+        {
+            return Err(Error::Bundle(format!("positive class {positive_class:?} is not one of {classes:?}")));
+        }
+        let onnx = bundle.file(&manifest.model.file).ok_or_else(|| Error::Bundle("no model file".into()))?;
+        let model = Model::load(onnx, pipeline.width(), &manifest.model.output)?;
+        let golden = bundle.file(GOLDEN).map(Golden::from_json).transpose()?;
+        Ok(Scorer { manifest, pipeline, model, golden, max_batch: DEFAULT_MAX_BATCH })
+    }
+
+    /// Sets the largest batch [`Scorer::predict`] accepts.
+    pub fn with_max_batch(mut self, max: usize) -> Self {
+        self.max_batch = max;
+        self
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    pub fn max_batch(&self) -> usize {
+        self.max_batch
+    }
+
+    /// The model's name.
+    pub fn name(&self) -> &str {
+        &self.manifest.name
+    }
+
+    /// The model's version as shown in responses: the registry version, or `unpublished`.
+    pub fn version(&self) -> String {
+        self.manifest.version.map(|v| v.to_string()).unwrap_or_else(|| "unpublished".into())
+    }
+
+    /// The golden vectors the bundle carries, if any.
+    pub fn golden(&self) -> Option<&Golden> {
+        self.golden.as_ref()
+    }
+
+    /// Transforms rows and runs the model: `(features rows × width, model outputs)`.
+    pub fn score(&self, rows: &[Row]) -> Result<(Vec<f32>, Outputs)> {
+        if rows.is_empty() {
+            return Err(Error::EmptyBatch);
+        }
+        if rows.len() > self.max_batch {
+            return Err(Error::BatchTooLarge { rows: rows.len(), max: self.max_batch });
+        }
+        let features = self.pipeline.transform_batch(rows)?;
+        let outputs = self.model.run(&features, rows.len())?;
+        Ok((features, outputs))
+    }
+
+    /// Scores rows into predictions.
+    pub fn predict(&self, rows: &[Row], opts: Options) -> Result<Vec<Prediction>> {
+        let (features, outputs) = self.score(rows)?;
+        let width = self.pipeline.width();
+        (0..rows.len())
+            .map(|i| {
+                let f = opts.return_features.then(|| features[i * width..(i + 1) * width].to_vec());
+                self.interpret(outputs.row(i), f)
+            })
+            .collect()
+    }
+
+    /// Maps one row of model outputs to a prediction.
+    pub fn interpret(&self, out: &[f32], features: Option<Vec<f32>>) -> Result<Prediction> {
+        Ok(match &self.manifest.task {
+            Task::BinaryClassification { classes, positive_class, threshold } => {
+                let pos = usize::from(&classes[1] == positive_class);
+                let probability = match out.len() {
+                    1 => out[0],
+                    2 => out[pos],
+                    w => return Err(Error::Model(format!("binary model returned {w} values per row"))),
+                };
+                let label = if probability >= *threshold { positive_class.clone() } else { classes[1 - pos].clone() };
+                Prediction::Binary { probability, label, features }
+            }
+            Task::MulticlassClassification { classes } => {
+                if out.len() != classes.len() {
+                    return Err(Error::Model(format!("model returned {} values for {} classes", out.len(), classes.len())));
+                }
+                let mut best = 0;
+                for (i, p) in out.iter().enumerate() {
+                    if *p > out[best] {
+                        best = i;
+                    }
+                }
+                let probabilities = classes.iter().cloned().zip(out.iter().copied()).collect();
+                Prediction::Multiclass { probabilities, label: classes[best].clone(), features }
+            }
+            Task::Regression { .. } => {
+                if out.len() != 1 {
+                    return Err(Error::Model(format!("regression model returned {} values per row", out.len())));
+                }
+                Prediction::Regression { value: out[0], features }
+            }
+        })
+    }
+
+    /// Re-computes the bundle's golden vectors and compares (see [`crate::golden`]).
+    pub fn self_check(&self) -> Result<GoldenReport> {
+        let g = self.golden.as_ref().ok_or_else(|| Error::Golden("the bundle has no golden.json".into()))?;
+        g.check(self)
+    }
+}
