@@ -58,7 +58,8 @@ impl Golden {
         let mut report = GoldenReport { rows: rows.len(), exact_outputs: 0, max_output_diff: 0.0 };
         for (start, chunk) in rows.chunks(scorer.max_batch()).enumerate() {
             let start = start * scorer.max_batch();
-            let (features, outputs) = scorer.score(chunk).map_err(|e| Error::Golden(format!("golden rows do not score: {e}")))?;
+            let (features, outputs) =
+                scorer.score(chunk).map_err(|e| Error::Golden(format!("golden rows do not score: {e}")))?;
             let width = scorer.pipeline().width();
             for i in 0..chunk.len() {
                 let r = start + i;
@@ -70,7 +71,11 @@ impl Golden {
                 let got = outputs.row(i);
                 let want = &self.outputs[r];
                 if got.len() != want.len() {
-                    return Err(Error::Golden(format!("row {r}: model returned {} outputs, golden has {}", got.len(), want.len())));
+                    return Err(Error::Golden(format!(
+                        "row {r}: model returned {} outputs, golden has {}",
+                        got.len(),
+                        want.len()
+                    )));
                 }
                 let mut exact = true;
                 for (a, b) in got.iter().zip(want) {

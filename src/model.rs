@@ -39,7 +39,14 @@ fn model_err(e: impl std::fmt::Display) -> Error {
 
 impl Model {
     /// Loads ONNX bytes, keeping only `output` (an ONNX output or tensor name) as the result.
+    /// A model that makes tract panic is reported as an error, not propagated (where the target
+    /// unwinds: native and WASI builds).
     pub fn load(onnx: &[u8], n_features: usize, output: &str) -> Result<Model> {
+        std::panic::catch_unwind(|| Self::load_inner(onnx, n_features, output))
+            .unwrap_or_else(|_| Err(Error::Model("the ONNX model crashed the loader; it is malformed".into())))
+    }
+
+    fn load_inner(onnx: &[u8], n_features: usize, output: &str) -> Result<Model> {
         if n_features == 0 {
             return Err(Error::Model("the model needs at least one input feature".into()));
         }
@@ -79,7 +86,10 @@ impl Model {
             )));
         }
         let input = Tensor::from_shape(&[rows, self.n_features], batch).map_err(model_err)?;
-        let out = self.plan.run(tvec!(input.into_tvalue())).map_err(model_err)?;
+        let plan = &self.plan;
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || plan.run(tvec!(input.into_tvalue()))))
+            .map_err(|_| Error::Model("the model crashed while running".into()))?
+            .map_err(model_err)?;
         let t = out[0].cast_to::<f32>().map_err(model_err)?;
         let shape = t.shape().to_vec();
         let width = match shape.as_slice() {

@@ -71,12 +71,15 @@ impl Scorer {
     /// Builds a scorer from a verified bundle; checks that manifest, features and model agree.
     pub fn from_bundle(bundle: &Bundle) -> Result<Scorer> {
         let manifest = bundle.manifest.clone();
-        let fitted = FittedFeatures::from_json(bundle.file(FEATURES).ok_or_else(|| Error::Bundle("no features.json".into()))?)?;
+        let fitted =
+            FittedFeatures::from_json(bundle.file(FEATURES).ok_or_else(|| Error::Bundle("no features.json".into()))?)?;
         let pipeline = Pipeline::new(fitted)?;
         let sig: Vec<&str> = manifest.signature.inputs.iter().map(|c| c.name.as_str()).collect();
         let cols: Vec<&str> = pipeline.input_columns().collect();
         if sig != cols {
-            return Err(Error::Bundle(format!("manifest signature {sig:?} does not match features.json columns {cols:?}")));
+            return Err(Error::Bundle(format!(
+                "manifest signature {sig:?} does not match features.json columns {cols:?}"
+            )));
         }
         if manifest.model.n_features != pipeline.width() {
             return Err(Error::Bundle(format!(
@@ -169,7 +172,11 @@ impl Scorer {
             }
             Task::MulticlassClassification { classes } => {
                 if out.len() != classes.len() {
-                    return Err(Error::Model(format!("model returned {} values for {} classes", out.len(), classes.len())));
+                    return Err(Error::Model(format!(
+                        "model returned {} values for {} classes",
+                        out.len(),
+                        classes.len()
+                    )));
                 }
                 let mut best = 0;
                 for (i, p) in out.iter().enumerate() {

@@ -39,9 +39,9 @@ impl Value {
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             Value::Missing => serde_json::Value::Null,
-            Value::Number(n) => serde_json::Number::from_f64(*n)
-                .map(serde_json::Value::Number)
-                .unwrap_or(serde_json::Value::Null),
+            Value::Number(n) => {
+                serde_json::Number::from_f64(*n).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null)
+            }
             Value::Text(s) => serde_json::Value::String(s.clone()),
             Value::Bool(b) => serde_json::Value::Bool(*b),
         }

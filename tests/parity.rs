@@ -7,9 +7,9 @@
 
 mod common;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::io::Write;
 
 use common::*;
 use scorelet::{Bundle, Scorer};
@@ -63,7 +63,10 @@ fn assert_same(target: &str, model: &str, want: &str, got: &str) {
             let a: serde_json::Value = serde_json::from_str(a).unwrap();
             let b: serde_json::Value = serde_json::from_str(b).unwrap();
             let part = ["features", "outputs", "prediction"].into_iter().find(|k| a[k] != b[k]).unwrap_or("?");
-            panic!("{model}: row {i} differs between native and {target} in `{part}`:\n native {}\n {target} {}", a[part], b[part]);
+            panic!(
+                "{model}: row {i} differs between native and {target} in `{part}`:\n native {}\n {target} {}",
+                a[part], b[part]
+            );
         }
     }
 }

@@ -16,7 +16,9 @@ pub fn parse_lines(text: &str) -> Result<Vec<Json>> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| Error::BadRequest(format!("line {}: not valid JSON: {e}", i + 1))))
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| Error::BadRequest(format!("line {}: not valid JSON: {e}", i + 1)))
+        })
         .collect()
 }
 

@@ -23,7 +23,11 @@ pub fn parse(body: &[u8], reader: &RowReader) -> Result<Request> {
     let obj = v.as_object().ok_or_else(|| Error::BadRequest("the body must be a JSON object".into()))?;
     for k in obj.keys() {
         if !KEYS.contains(&k.as_str()) && k != "params" {
-            return Err(Error::BadRequest(format!("unknown field `{}`; expected one of {} (and `params`)", crate::value::truncate(k, 40), KEYS.join(", "))));
+            return Err(Error::BadRequest(format!(
+                "unknown field `{}`; expected one of {} (and `params`)",
+                crate::value::truncate(k, 40),
+                KEYS.join(", ")
+            )));
         }
     }
     let given: Vec<&&str> = KEYS.iter().filter(|k| obj.contains_key(**k)).collect();
@@ -35,12 +39,20 @@ pub fn parse(body: &[u8], reader: &RowReader) -> Result<Request> {
     let rows = match *given[0] {
         "dataframe_split" => {
             let s = body.as_object().ok_or_else(|| Error::BadRequest("`dataframe_split` must be an object".into()))?;
-            let columns = s.get("columns").and_then(Json::as_array).ok_or_else(|| Error::BadRequest("`dataframe_split.columns` must be an array".into()))?;
-            let data = s.get("data").and_then(Json::as_array).ok_or_else(|| Error::BadRequest("`dataframe_split.data` must be an array".into()))?;
+            let columns = s
+                .get("columns")
+                .and_then(Json::as_array)
+                .ok_or_else(|| Error::BadRequest("`dataframe_split.columns` must be an array".into()))?;
+            let data = s
+                .get("data")
+                .and_then(Json::as_array)
+                .ok_or_else(|| Error::BadRequest("`dataframe_split.data` must be an array".into()))?;
             reader.split(columns, data)?
         }
         "dataframe_records" => {
-            let r = body.as_array().ok_or_else(|| Error::BadRequest("`dataframe_records` must be an array of objects".into()))?;
+            let r = body
+                .as_array()
+                .ok_or_else(|| Error::BadRequest("`dataframe_records` must be an array of objects".into()))?;
             reader.records(r)?
         }
         "instances" | "inputs" => match body {

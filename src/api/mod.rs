@@ -32,7 +32,8 @@ pub fn parse_options(v: Option<&Json>) -> Result<Options> {
         None | Some(Json::Null) => {}
         Some(Json::Object(m)) => {
             if let Some(f) = m.get("return_features") {
-                o.return_features = f.as_bool().ok_or_else(|| Error::BadRequest("`return_features` must be true or false".into()))?;
+                o.return_features =
+                    f.as_bool().ok_or_else(|| Error::BadRequest("`return_features` must be true or false".into()))?;
             }
         }
         Some(_) => return Err(Error::BadRequest("`params` must be an object".into())),

@@ -40,12 +40,24 @@ pub fn parse(body: &[u8], reader: &RowReader) -> Result<InferRequest> {
         Some(_) => return Err(Error::BadRequest("`id` must be a string".into())),
     };
     let options = parse_options(obj.get("parameters"))?;
-    let inputs = obj.get("inputs").and_then(Json::as_array).ok_or_else(|| Error::BadRequest("`inputs` must be an array of tensors".into()))?;
+    let inputs = obj
+        .get("inputs")
+        .and_then(Json::as_array)
+        .ok_or_else(|| Error::BadRequest("`inputs` must be an array of tensors".into()))?;
     let mut cols = Vec::with_capacity(inputs.len());
     for (i, t) in inputs.iter().enumerate() {
-        let name = t.get("name").and_then(Json::as_str).ok_or_else(|| Error::BadRequest(format!("input {i} has no `name`")))?;
-        let datatype = t.get("datatype").and_then(Json::as_str).ok_or_else(|| Error::BadRequest(format!("input `{name}` has no `datatype`")))?;
-        const TYPES: &[&str] = &["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BYTES"];
+        let name = t
+            .get("name")
+            .and_then(Json::as_str)
+            .ok_or_else(|| Error::BadRequest(format!("input {i} has no `name`")))?;
+        let datatype = t
+            .get("datatype")
+            .and_then(Json::as_str)
+            .ok_or_else(|| Error::BadRequest(format!("input `{name}` has no `datatype`")))?;
+        const TYPES: &[&str] = &[
+            "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64",
+            "BYTES",
+        ];
         if !TYPES.contains(&datatype) {
             return Err(Error::BadRequest(format!("input `{name}` has unknown datatype {datatype:?}")));
         }
@@ -111,13 +123,18 @@ pub fn response(scorer: &Scorer, id: Option<&str>, predictions: &[Prediction]) -
             outputs.push(json!({"name": "label", "shape": [n], "datatype": "BYTES", "data": labels}));
         }
         Task::MulticlassClassification { .. } => {
-            outputs.push(json!({"name": "probabilities", "shape": [n, classes], "datatype": "FP32", "data": f32s_json(&probs)}));
+            outputs.push(
+                json!({"name": "probabilities", "shape": [n, classes], "datatype": "FP32", "data": f32s_json(&probs)}),
+            );
             outputs.push(json!({"name": "label", "shape": [n], "datatype": "BYTES", "data": labels}));
         }
-        Task::Regression { .. } => outputs.push(json!({"name": "value", "shape": [n], "datatype": "FP32", "data": f32s_json(&probs)})),
+        Task::Regression { .. } => {
+            outputs.push(json!({"name": "value", "shape": [n], "datatype": "FP32", "data": f32s_json(&probs)}))
+        }
     }
     if !features.is_empty() {
-        outputs.push(json!({"name": "features", "shape": [n, width], "datatype": "FP32", "data": f32s_json(&features)}));
+        outputs
+            .push(json!({"name": "features", "shape": [n, width], "datatype": "FP32", "data": f32s_json(&features)}));
     }
     let mut r = json!({"model_name": scorer.name(), "model_version": scorer.version(), "outputs": outputs});
     if let Some(id) = id {

@@ -44,7 +44,9 @@ impl RowReader {
         let mut slots = Vec::with_capacity(header.len());
         for h in header {
             match self.index.get(h) {
-                Some(&i) if seen[i] => return Err(Error::BadRequest(format!("column `{}` is given twice", truncate(h, 60)))),
+                Some(&i) if seen[i] => {
+                    return Err(Error::BadRequest(format!("column `{}` is given twice", truncate(h, 60))));
+                }
                 Some(&i) => {
                     seen[i] = true;
                     slots.push(Some(i));
@@ -60,7 +62,13 @@ impl RowReader {
     }
 
     /// One row from values laid out by `slots` (see [`RowReader::header_slots`]).
-    pub fn slotted<T>(&self, slots: &[Option<usize>], cells: impl IntoIterator<Item = T>, row: usize, mut conv: impl FnMut(T, usize, &str) -> Result<Value>) -> Result<Row> {
+    pub fn slotted<T>(
+        &self,
+        slots: &[Option<usize>],
+        cells: impl IntoIterator<Item = T>,
+        row: usize,
+        mut conv: impl FnMut(T, usize, &str) -> Result<Value>,
+    ) -> Result<Row> {
         let mut out = vec![Value::Missing; self.columns.len()];
         let mut n = 0;
         for (slot, cell) in slots.iter().zip(cells) {
@@ -140,7 +148,10 @@ impl RowReader {
             }
             match n {
                 Some(k) if k != values.len() => {
-                    return Err(Error::BadRequest(format!("column `{name}` has {} values; other columns have {k}", values.len())));
+                    return Err(Error::BadRequest(format!(
+                        "column `{name}` has {} values; other columns have {k}",
+                        values.len()
+                    )));
                 }
                 _ => n = Some(values.len()),
             }

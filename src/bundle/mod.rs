@@ -7,7 +7,9 @@ pub mod manifest;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-pub use manifest::{BUNDLE_FORMAT, FileEntry, InputColumn, Manifest, ModelInfo, Signature, Task, valid_file_name, valid_model_name};
+pub use manifest::{
+    BUNDLE_FORMAT, FileEntry, InputColumn, Manifest, ModelInfo, Signature, Task, valid_file_name, valid_model_name,
+};
 
 use crate::error::{Error, Result};
 
@@ -41,7 +43,10 @@ impl Bundle {
     /// Parses a manifest and checks its own consistency (format, name, file names, required files).
     pub fn parse_manifest(bytes: &[u8]) -> Result<Manifest> {
         if bytes.len() > MAX_MANIFEST_BYTES {
-            return Err(Error::Bundle(format!("manifest.json is {} bytes; the limit is {MAX_MANIFEST_BYTES}", bytes.len())));
+            return Err(Error::Bundle(format!(
+                "manifest.json is {} bytes; the limit is {MAX_MANIFEST_BYTES}",
+                bytes.len()
+            )));
         }
         let m: Manifest = serde_json::from_slice(bytes).map_err(|e| Error::Bundle(format!("manifest.json: {e}")))?;
         if m.format != BUNDLE_FORMAT {
@@ -89,10 +94,14 @@ impl Bundle {
         let dir = dir.as_ref();
         let read = |name: &str, limit: u64| -> Result<Vec<u8>> {
             let path = dir.join(name);
-            let meta = std::fs::metadata(&path)
-                .map_err(|e| Error::Bundle(format!("cannot read {}: {e}", path.display())))?;
+            let meta =
+                std::fs::metadata(&path).map_err(|e| Error::Bundle(format!("cannot read {}: {e}", path.display())))?;
             if meta.len() > limit {
-                return Err(Error::Bundle(format!("{} is {} bytes; expected at most {limit}", path.display(), meta.len())));
+                return Err(Error::Bundle(format!(
+                    "{} is {} bytes; expected at most {limit}",
+                    path.display(),
+                    meta.len()
+                )));
             }
             std::fs::read(&path).map_err(|e| Error::Bundle(format!("cannot read {}: {e}", path.display())))
         };
@@ -123,10 +132,8 @@ impl Bundle {
 
     /// Makes a bundle from a manifest whose `files` are filled in from `files` (digests computed here).
     pub fn assemble(mut manifest: Manifest, files: BTreeMap<String, Vec<u8>>) -> Result<Bundle> {
-        manifest.files = files
-            .iter()
-            .map(|(n, b)| (n.clone(), FileEntry { sha256: sha256_hex(b), size: b.len() as u64 }))
-            .collect();
+        manifest.files =
+            files.iter().map(|(n, b)| (n.clone(), FileEntry { sha256: sha256_hex(b), size: b.len() as u64 })).collect();
         let bytes = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
         Self::from_files(&bytes, files)
     }
@@ -147,7 +154,9 @@ impl Bundle {
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir(&tmp).map_err(|e| io(e, "create temporary directory"))?;
         let result = (|| {
-            for (name, bytes) in self.files.iter().chain(std::iter::once((&MANIFEST.to_string(), &self.manifest_bytes()))) {
+            for (name, bytes) in
+                self.files.iter().chain(std::iter::once((&MANIFEST.to_string(), &self.manifest_bytes())))
+            {
                 write_synced(&tmp.join(name), bytes).map_err(|e| io(e, name))?;
             }
             std::fs::rename(&tmp, dir).map_err(|e| io(e, "rename into place"))

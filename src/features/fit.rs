@@ -4,8 +4,12 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::fitted::{ColumnStats, ColumnTransform, FEATURES_FORMAT, FittedColumn, FittedEncoding, FittedFeatures, Step};
-use super::spec::{ColumnSpec, ConstantValue, DEFAULT_MISSING_TOKENS, Encoding, FeatureSpec, Kind, MissingPolicy, Transform};
+use super::fitted::{
+    ColumnStats, ColumnTransform, FEATURES_FORMAT, FittedColumn, FittedEncoding, FittedFeatures, Step,
+};
+use super::spec::{
+    ColumnSpec, ConstantValue, DEFAULT_MISSING_TOKENS, Encoding, FeatureSpec, Kind, MissingPolicy, Transform,
+};
 use super::transform::{lower_set, read_bool, read_category, read_number};
 use crate::error::{Error, Result};
 use crate::value::{Value, number_as_category};
@@ -68,7 +72,11 @@ impl Fitter {
     /// Adds one training row (values in spec column order).
     pub fn push(&mut self, row: &[Value], row_index: usize) -> Result<()> {
         if row.len() != self.cols.len() {
-            return Err(Error::BadRequest(format!("row {row_index} has {} values, expected {}", row.len(), self.cols.len())));
+            return Err(Error::BadRequest(format!(
+                "row {row_index} has {} values, expected {}",
+                row.len(),
+                self.cols.len()
+            )));
         }
         for ((spec, acc), v) in self.spec.columns.iter().zip(&mut self.cols).zip(row) {
             match spec.kind {
@@ -120,7 +128,10 @@ fn fit_column(spec: &ColumnSpec, acc: Acc) -> Result<FittedColumn> {
             if numbers.is_empty() {
                 if let Some(MissingPolicy::Constant { .. }) = spec.missing {
                 } else {
-                    return Err(spec_err(spec, "has no values in the training data (every value is missing); drop it from the spec or use missing = { strategy = \"constant\", value = … }"));
+                    return Err(spec_err(
+                        spec,
+                        "has no values in the training data (every value is missing); drop it from the spec or use missing = { strategy = \"constant\", value = … }",
+                    ));
                 }
             }
             let impute = match spec.missing.as_ref().unwrap_or(&MissingPolicy::Median) {
@@ -143,7 +154,13 @@ fn fit_column(spec: &ColumnSpec, acc: Acc) -> Result<FittedColumn> {
                 if !matches!(step, Step::Bucketize { .. }) {
                     for x in numbers.iter_mut() {
                         *x = step.apply(*x).ok_or_else(|| {
-                            spec_err(spec, format!("training value {x} is outside the domain of {}; add a clip step before it", step.name()))
+                            spec_err(
+                                spec,
+                                format!(
+                                    "training value {x} is outside the domain of {}; add a clip step before it",
+                                    step.name()
+                                ),
+                            )
                         })?;
                     }
                 }
@@ -155,9 +172,10 @@ fn fit_column(spec: &ColumnSpec, acc: Acc) -> Result<FittedColumn> {
             let stats = category_stats(&counts, missing);
             let most = most_frequent(&counts);
             let impute = match spec.missing.as_ref().unwrap_or(&MissingPolicy::MostFrequent) {
-                MissingPolicy::MostFrequent => Some(most.clone().ok_or_else(|| {
-                    spec_err(spec, "has no values in the training data (every value is missing)")
-                })?),
+                MissingPolicy::MostFrequent => Some(
+                    most.clone()
+                        .ok_or_else(|| spec_err(spec, "has no values in the training data (every value is missing)"))?,
+                ),
                 MissingPolicy::Constant { value: ConstantValue::Text(t) } => Some(t.clone()),
                 MissingPolicy::Constant { value: ConstantValue::Number(n) } => Some(number_as_category(*n)),
                 MissingPolicy::Constant { value: ConstantValue::Bool(b) } => Some(b.to_string()),
@@ -171,28 +189,29 @@ fn fit_column(spec: &ColumnSpec, acc: Acc) -> Result<FittedColumn> {
                 *counts.entry(i.clone()).or_default() += missing;
             }
             let unknown = spec.unknown.unwrap_or_default();
-            let encoding = match spec.encoding.clone().unwrap_or(Encoding::OneHot { max_categories: None, min_frequency: None }) {
-                Encoding::OneHot { max_categories, min_frequency } => {
-                    let mut by_freq: Vec<(&String, &u64)> = counts.iter().collect();
-                    by_freq.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-                    let mut categories: Vec<String> = by_freq
-                        .into_iter()
-                        .filter(|(_, n)| **n >= min_frequency.unwrap_or(1))
-                        .take(max_categories.unwrap_or(usize::MAX))
-                        .map(|(c, _)| c.clone())
-                        .collect();
-                    categories.sort();
-                    FittedEncoding::OneHot { categories }
-                }
-                Encoding::Hash { buckets } => FittedEncoding::Hash { buckets },
-                Encoding::Ordinal { categories } => FittedEncoding::Ordinal {
-                    categories: categories.unwrap_or_else(|| {
-                        let mut c: Vec<String> = counts.keys().cloned().collect();
-                        c.sort();
-                        c
-                    }),
-                },
-            };
+            let encoding =
+                match spec.encoding.clone().unwrap_or(Encoding::OneHot { max_categories: None, min_frequency: None }) {
+                    Encoding::OneHot { max_categories, min_frequency } => {
+                        let mut by_freq: Vec<(&String, &u64)> = counts.iter().collect();
+                        by_freq.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+                        let mut categories: Vec<String> = by_freq
+                            .into_iter()
+                            .filter(|(_, n)| **n >= min_frequency.unwrap_or(1))
+                            .take(max_categories.unwrap_or(usize::MAX))
+                            .map(|(c, _)| c.clone())
+                            .collect();
+                        categories.sort();
+                        FittedEncoding::OneHot { categories }
+                    }
+                    Encoding::Hash { buckets } => FittedEncoding::Hash { buckets },
+                    Encoding::Ordinal { categories } => FittedEncoding::Ordinal {
+                        categories: categories.unwrap_or_else(|| {
+                            let mut c: Vec<String> = counts.keys().cloned().collect();
+                            c.sort();
+                            c
+                        }),
+                    },
+                };
             (ColumnTransform::Categorical { impute, encoding, unknown }, stats)
         }
         Kind::Boolean => {
@@ -278,12 +297,7 @@ fn mode_f32(x: &[f32]) -> f32 {
         *counts.entry(v.to_bits()).or_default() += 1;
     }
     let best = counts.values().copied().max().unwrap_or(0);
-    counts
-        .iter()
-        .filter(|(_, n)| **n == best)
-        .map(|(b, _)| f32::from_bits(*b))
-        .min_by(f32::total_cmp)
-        .unwrap_or(0.0)
+    counts.iter().filter(|(_, n)| **n == best).map(|(b, _)| f32::from_bits(*b)).min_by(f32::total_cmp).unwrap_or(0.0)
 }
 
 fn min_max(x: &[f32]) -> (f32, f32) {
@@ -323,4 +337,3 @@ fn category_stats(counts: &HashMap<String, u64>, missing: u64) -> ColumnStats {
         ..Default::default()
     }
 }
-

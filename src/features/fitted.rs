@@ -63,12 +63,23 @@ pub enum ColumnTransform {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Step {
-    Standardize { mean: f32, scale: f32 },
-    MinMax { min: f32, range: f32 },
+    Standardize {
+        mean: f32,
+        scale: f32,
+    },
+    MinMax {
+        min: f32,
+        range: f32,
+    },
     Log1p,
-    Clip { min: Option<f32>, max: Option<f32> },
+    Clip {
+        min: Option<f32>,
+        max: Option<f32>,
+    },
     /// Terminal: one-hot over `edges.len() + 1` buckets; bucket i holds `edges[i-1] <= x < edges[i]`.
-    Bucketize { edges: Vec<f32> },
+    Bucketize {
+        edges: Vec<f32>,
+    },
 }
 
 /// A fitted categorical encoding.
@@ -144,8 +155,8 @@ impl Step {
 impl FittedFeatures {
     /// Parses `features.json`.
     pub fn from_json(bytes: &[u8]) -> crate::Result<Self> {
-        let f: FittedFeatures = serde_json::from_slice(bytes)
-            .map_err(|e| crate::Error::Bundle(format!("features.json: {e}")))?;
+        let f: FittedFeatures =
+            serde_json::from_slice(bytes).map_err(|e| crate::Error::Bundle(format!("features.json: {e}")))?;
         if f.format != FEATURES_FORMAT {
             return Err(crate::Error::Bundle(format!(
                 "features.json has format {}, this scorelet reads format {FEATURES_FORMAT}",

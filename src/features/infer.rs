@@ -10,7 +10,9 @@
 use std::collections::{HashMap, HashSet};
 
 use super::fit::{DEFAULT_FALSE_TOKENS, DEFAULT_TRUE_TOKENS};
-use super::spec::{ColumnSpec, DEFAULT_MISSING_TOKENS, Encoding, FeatureSpec, Kind, MissingPolicy, Transform, UnknownPolicy};
+use super::spec::{
+    ColumnSpec, DEFAULT_MISSING_TOKENS, Encoding, FeatureSpec, Kind, MissingPolicy, Transform, UnknownPolicy,
+};
 
 /// What inference saw in one column, for the user to check.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,7 +104,12 @@ where
                     c.transforms.push(Transform::Log1p);
                 }
                 c.transforms.push(Transform::Standardize);
-                decision = if skewed { "numeric, right-skewed: clip ≥ 0, log1p, standardize" } else { "numeric: standardize" }.into();
+                decision = if skewed {
+                    "numeric, right-skewed: clip ≥ 0, log1p, standardize"
+                } else {
+                    "numeric: standardize"
+                }
+                .into();
                 spec.columns.push(c);
             }
         } else if distinct == 2 && s.values.keys().all(|v| truthy.contains(v.to_lowercase().as_str())) {

@@ -89,7 +89,9 @@ pub enum MissingPolicy {
     Mean,
     Median,
     MostFrequent,
-    Constant { value: ConstantValue },
+    Constant {
+        value: ConstantValue,
+    },
     /// A missing value is an error.
     Error,
 }

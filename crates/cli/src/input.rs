@@ -66,7 +66,8 @@ pub fn for_each_chunk(
     };
     match format {
         Format::Csv => {
-            let mut rdr = csv::ReaderBuilder::new().has_headers(names.is_none()).trim(csv::Trim::All).from_reader(input);
+            let mut rdr =
+                csv::ReaderBuilder::new().has_headers(names.is_none()).trim(csv::Trim::All).from_reader(input);
             let header: Vec<String> = match names {
                 Some(n) => n.to_vec(),
                 None => rdr.headers().context("reading the CSV header")?.iter().map(String::from).collect(),
@@ -90,9 +91,10 @@ pub fn for_each_chunk(
                 if line.trim().is_empty() {
                     continue;
                 }
-                let v: serde_json::Value =
-                    serde_json::from_str(&line).with_context(|| format!("{}: line {} is not valid JSON", path.display(), i + 1))?;
-                let row = reader.record(&v, total).map_err(|e| anyhow::anyhow!("{}: line {}: {e}", path.display(), i + 1))?;
+                let v: serde_json::Value = serde_json::from_str(&line)
+                    .with_context(|| format!("{}: line {} is not valid JSON", path.display(), i + 1))?;
+                let row =
+                    reader.record(&v, total).map_err(|e| anyhow::anyhow!("{}: line {}: {e}", path.display(), i + 1))?;
                 buf.push(row);
                 total += 1;
                 if buf.len() == chunk {

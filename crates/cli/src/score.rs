@@ -42,10 +42,8 @@ impl Sink {
         Ok(match output {
             None => Sink { out: BufWriter::new(Box::new(std::io::stdout().lock())), finish: None },
             Some(p) => {
-                let tmp = p.with_file_name(format!(
-                    ".{}.partial",
-                    p.file_name().and_then(|s| s.to_str()).unwrap_or("output")
-                ));
+                let tmp = p
+                    .with_file_name(format!(".{}.partial", p.file_name().and_then(|s| s.to_str()).unwrap_or("output")));
                 let f = std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
                 Sink { out: BufWriter::new(Box::new(f)), finish: Some((tmp, p.to_path_buf())) }
             }
@@ -125,14 +123,22 @@ pub fn features(args: &InputArgs, names: bool) -> Result<()> {
     if names {
         sink.line(&serde_json::json!(scorer.pipeline().feature_names()))?;
     }
-    for_each_chunk(&args.input, format, args.names.as_deref(), &reader, CHUNK, &ProgressBar::hidden(), |rows, start| {
-        let width = scorer.pipeline().width();
-        let f = scorer.pipeline().transform_batch(rows).map_err(|e| anyhow::anyhow!("{}", e.offset_row(start)))?;
-        for v in f.chunks_exact(width) {
-            sink.line(&scorelet::value::f32s_json(v))?;
-        }
-        Ok(())
-    })?;
+    for_each_chunk(
+        &args.input,
+        format,
+        args.names.as_deref(),
+        &reader,
+        CHUNK,
+        &ProgressBar::hidden(),
+        |rows, start| {
+            let width = scorer.pipeline().width();
+            let f = scorer.pipeline().transform_batch(rows).map_err(|e| anyhow::anyhow!("{}", e.offset_row(start)))?;
+            for v in f.chunks_exact(width) {
+                sink.line(&scorelet::value::f32s_json(v))?;
+            }
+            Ok(())
+        },
+    )?;
     sink.commit()
 }
 

@@ -6,7 +6,13 @@ use anyhow::{Context, Result};
 use scorelet::features::infer_spec;
 
 /// Reads a CSV (streaming, at most `limit` rows) and prints a proposed TOML spec.
-pub fn infer(data: &Path, target: Option<&str>, names: Option<&[String]>, limit: usize, out: Option<&Path>) -> Result<()> {
+pub fn infer(
+    data: &Path,
+    target: Option<&str>,
+    names: Option<&[String]>,
+    limit: usize,
+    out: Option<&Path>,
+) -> Result<()> {
     let file = std::fs::File::open(data).with_context(|| format!("cannot open {}", data.display()))?;
     let mut rdr = csv::ReaderBuilder::new().has_headers(names.is_none()).trim(csv::Trim::All).from_reader(file);
     let header: Vec<String> = match names {

@@ -17,7 +17,8 @@ impl Table {
     /// Reads a CSV file. `names` supplies the header for files without one (e.g. UCI Adult).
     /// Cells are trimmed, so `, ` separated files read like `,` separated ones.
     pub fn read_csv(path: &Path, names: Option<&[String]>) -> Result<Table, TrainError> {
-        let bytes = std::fs::read(path).map_err(|e| TrainError::Data(format!("cannot read {}: {e}", path.display())))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| TrainError::Data(format!("cannot read {}: {e}", path.display())))?;
         Self::parse_csv(&bytes, names).map_err(|e| match e {
             TrainError::Data(m) => TrainError::Data(format!("{}: {m}", path.display())),
             e => e,
@@ -36,18 +37,20 @@ impl Table {
             .from_reader(bytes);
         let header: Vec<String> = match names {
             Some(n) => n.to_vec(),
-            None => rdr
-                .headers()
-                .map_err(|e| TrainError::Data(format!("header: {e}")))?
-                .iter()
-                .map(String::from)
-                .collect(),
+            None => {
+                rdr.headers().map_err(|e| TrainError::Data(format!("header: {e}")))?.iter().map(String::from).collect()
+            }
         };
         let mut rows = Vec::new();
         for (i, rec) in rdr.records().enumerate() {
             let rec = rec.map_err(|e| TrainError::Data(format!("row {}: {e}", i + 1)))?;
             if rec.len() != header.len() {
-                return Err(TrainError::Data(format!("row {} has {} fields; the header has {}", i + 1, rec.len(), header.len())));
+                return Err(TrainError::Data(format!(
+                    "row {} has {} fields; the header has {}",
+                    i + 1,
+                    rec.len(),
+                    header.len()
+                )));
             }
             rows.push(rec.iter().map(String::from).collect());
         }
@@ -59,17 +62,31 @@ impl Table {
 
     /// Index of a column by name.
     pub fn column(&self, name: &str) -> Result<usize, TrainError> {
-        self.header.iter().position(|h| h == name).ok_or_else(|| {
-            TrainError::Data(format!("no column `{name}`; the columns are: {}", self.header.join(", ")))
-        })
+        self.header
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| TrainError::Data(format!("no column `{name}`; the columns are: {}", self.header.join(", "))))
     }
 }
 
 /// Column names of the UCI Adult data set, which ships without a header.
 pub fn adult_columns() -> Vec<String> {
     [
-        "age", "workclass", "fnlwgt", "education", "education-num", "marital-status", "occupation", "relationship",
-        "race", "sex", "capital-gain", "capital-loss", "hours-per-week", "native-country", "income",
+        "age",
+        "workclass",
+        "fnlwgt",
+        "education",
+        "education-num",
+        "marital-status",
+        "occupation",
+        "relationship",
+        "race",
+        "sex",
+        "capital-gain",
+        "capital-loss",
+        "hours-per-week",
+        "native-country",
+        "income",
     ]
     .iter()
     .map(|s| s.to_string())

@@ -132,9 +132,10 @@ pub fn signature(fitted: &FittedFeatures, spec: &FeatureSpec, target: &str) -> S
             }
             .into(),
             categories: match &c.transform {
-                ColumnTransform::Categorical { encoding: FittedEncoding::OneHot { categories } | FittedEncoding::Ordinal { categories }, .. } => {
-                    categories.clone()
-                }
+                ColumnTransform::Categorical {
+                    encoding: FittedEncoding::OneHot { categories } | FittedEncoding::Ordinal { categories },
+                    ..
+                } => categories.clone(),
                 _ => vec![],
             },
         })
@@ -186,7 +187,10 @@ impl BinaryJob {
             }
             Estimator::Layers(l) => {
                 if l.first().map(|l| l.inputs) != Some(d) {
-                    return Err(TrainError::Training(format!("the layers take {:?} inputs; the features are {d} wide", l.first().map(|l| l.inputs))));
+                    return Err(TrainError::Training(format!(
+                        "the layers take {:?} inputs; the features are {d} wide",
+                        l.first().map(|l| l.inputs)
+                    )));
                 }
                 l.clone()
             }

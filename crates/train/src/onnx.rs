@@ -16,8 +16,8 @@
 
 use prost::Message;
 use tract_onnx::pb::{
-    self, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TypeProto, ValueInfoProto,
-    attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto, type_proto,
+    self, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TypeProto,
+    ValueInfoProto, attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto, type_proto,
 };
 
 /// ONNX opset the exporter targets.

@@ -1,0 +1,218 @@
+//! The `scorelet` binary end to end on the repository's data: spec infer, train, check,
+//! features, batch predict (streaming 100k rows), and its errors on bad files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value as Json;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn scorelet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_scorelet")).args(args).current_dir(repo()).output().unwrap()
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = scorelet(args);
+    assert!(out.status.success(), "scorelet {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = scorelet(args);
+    assert!(!out.status.success(), "scorelet {args:?} should fail");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+fn train(dir: &Path) -> PathBuf {
+    let b = dir.join("churn");
+    ok(&[
+        "train",
+        "--data",
+        "data/telco-churn.csv",
+        "--target",
+        "Churn",
+        "--positive",
+        "Yes",
+        "--spec",
+        "examples/telco.toml",
+        "--name",
+        "churn",
+        "--out",
+        b.to_str().unwrap(),
+    ]);
+    b
+}
+
+#[test]
+fn train_check_and_predict_reproduce_golden_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let b = train(tmp.path());
+    let manifest: Json = serde_json::from_slice(&std::fs::read(b.join("manifest.json")).unwrap()).unwrap();
+    assert!(manifest["metrics"]["roc_auc"].as_f64().unwrap() >= 0.83, "{}", manifest["metrics"]);
+    assert_eq!(manifest["model"]["precision"], "int8");
+    assert!(ok(&["check", "--bundle", b.to_str().unwrap()]).contains("64 golden rows match"));
+    // Feed golden.json's raw rows back through `predict`: same features, same probabilities.
+    let golden: Json = serde_json::from_slice(&std::fs::read(b.join("golden.json")).unwrap()).unwrap();
+    let rows = tmp.path().join("golden-rows.jsonl");
+    let text: String = golden["rows"].as_array().unwrap().iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(&rows, text).unwrap();
+    let out =
+        ok(&["predict", "--bundle", b.to_str().unwrap(), "--input", rows.to_str().unwrap(), "--with-features", "-q"]);
+    let preds: Vec<Json> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(preds.len(), 64);
+    for (i, p) in preds.iter().enumerate() {
+        let bits =
+            |v: &Json| v.as_array().unwrap().iter().map(|x| (x.as_f64().unwrap() as f32).to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&p["features"]), bits(&golden["features"][i]), "row {i} features");
+        let prob = (p["probability"].as_f64().unwrap() as f32).to_bits();
+        assert_eq!(prob, (golden["outputs"][i][1].as_f64().unwrap() as f32).to_bits(), "row {i} probability");
+    }
+}
+
+#[test]
+fn predict_streams_a_hundred_thousand_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let b = train(tmp.path());
+    let data = std::fs::read_to_string(repo().join("data/telco-churn.csv")).unwrap();
+    let (header, body) = data.split_once('\n').unwrap();
+    let big = tmp.path().join("big.csv");
+    let mut text = format!("{header}\n");
+    for _ in 0..15 {
+        text.push_str(body);
+    }
+    std::fs::write(&big, text).unwrap();
+    let out = tmp.path().join("out.jsonl");
+    ok(&[
+        "predict",
+        "--bundle",
+        b.to_str().unwrap(),
+        "--input",
+        big.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    let out = std::fs::read_to_string(out).unwrap();
+    assert_eq!(out.lines().count(), 7043 * 15);
+    let first: Json = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert!(first["label"] == "Yes" || first["label"] == "No");
+}
+
+#[test]
+fn features_and_spec_infer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let b = train(tmp.path());
+    let out = ok(&["features", "--bundle", b.to_str().unwrap(), "--input", "data/telco-churn.csv", "--with-names"]);
+    let mut lines = out.lines();
+    let names: Vec<String> = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(names.len(), 53);
+    assert!(names.contains(&"Contract=Two year".to_string()) && names.contains(&"TotalCharges__missing".to_string()));
+    assert_eq!(lines.count(), 7043);
+    let spec = ok(&["spec", "infer", "data/telco-churn.csv", "--target", "Churn"]);
+    assert!(spec.contains("identifier (nearly every value distinct): ignored"));
+    let path = tmp.path().join("spec.toml");
+    std::fs::write(&path, &spec).unwrap();
+    ok(&[
+        "train",
+        "--data",
+        "data/telco-churn.csv",
+        "--target",
+        "Churn",
+        "--positive",
+        "Yes",
+        "--spec",
+        path.to_str().unwrap(),
+        "--out",
+        tmp.path().join("inferred").to_str().unwrap(),
+    ]);
+}
+
+#[test]
+fn bad_files_get_clear_errors_and_leave_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let b = train(tmp.path());
+    let bs = b.to_str().unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let err = fails(&["predict", "--bundle", "/nonexistent", "--input", "data/telco-churn.csv"]);
+    assert!(err.contains("cannot read /nonexistent/manifest.json"), "{err}");
+    let err = fails(&["predict", "--bundle", bs, "--input", "/nonexistent.csv"]);
+    assert!(err.contains("cannot open /nonexistent.csv"), "{err}");
+    let no_tenure = write("no-tenure.csv", b"gender,SeniorCitizen\nMale,0\n");
+    let err = fails(&["predict", "--bundle", bs, "--input", &no_tenure]);
+    assert!(err.contains("missing column"), "{err}");
+    let data = std::fs::read_to_string(repo().join("data/telco-churn.csv")).unwrap();
+    let mut lines: Vec<&str> = data.lines().take(5).collect();
+    lines.push("7590-VHVEG,Female,0");
+    let ragged = write("ragged.csv", lines.join("\n").as_bytes());
+    let out = tmp.path().join("never.jsonl");
+    let err = fails(&["predict", "--bundle", bs, "--input", &ragged, "-o", out.to_str().unwrap(), "-q"]);
+    assert!(err.contains("CSV row 5"), "{err}");
+    assert!(!out.exists(), "a failed run leaves no output file");
+    assert_eq!(
+        std::fs::read_dir(tmp.path())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains("partial"))
+            .count(),
+        0
+    );
+    let mut bytes = data.lines().take(3).collect::<Vec<_>>().join("\n").into_bytes();
+    bytes.extend_from_slice(b"\n\xff\xfe,Female,0,Yes,No,1,No,No phone service,DSL,No,Yes,No,No,No,No,Month-to-month,Yes,Electronic check,29.85,29.85,No\n");
+    let err = fails(&["predict", "--bundle", bs, "--input", &write("latin1.csv", &bytes), "-q"]);
+    assert!(err.contains("UTF-8"), "{err}");
+    let mut text_in_number = data.lines().take(2).collect::<Vec<_>>().join("\n");
+    text_in_number.push_str("\nX,Female,0,Yes,No,lots,No,No phone service,DSL,No,Yes,No,No,No,No,Month-to-month,Yes,Electronic check,29.85,29.85,No\n");
+    let err = fails(&["predict", "--bundle", bs, "--input", &write("text.csv", text_in_number.as_bytes()), "-q"]);
+    assert!(err.contains("row 1, column `tenure`: expected a number, got string \"lots\""), "{err}");
+    let err = fails(&["predict", "--bundle", bs, "--input", &write("empty.csv", b""), "-q"]);
+    assert!(err.contains("missing column") || err.contains("no rows"), "{err}");
+    let err = fails(&["predict", "--bundle", bs, "--input", &write("garbage.jsonl", b"{not json\n"), "-q"]);
+    assert!(err.contains("line 1 is not valid JSON"), "{err}");
+    // Training refuses bad data and writes no bundle.
+    let out_dir = tmp.path().join("never-bundle");
+    let err = fails(&[
+        "train",
+        "--data",
+        "data/telco-churn.csv",
+        "--target",
+        "Nope",
+        "--positive",
+        "Yes",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(err.contains("no column `Nope`"), "{err}");
+    let err = fails(&[
+        "train",
+        "--data",
+        &write("one-class.csv", b"a,y\n1,No\n2,No\n"),
+        "--target",
+        "y",
+        "--positive",
+        "Yes",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(err.contains("exactly two classes"), "{err}");
+    assert!(!out_dir.exists());
+    let err = fails(&[
+        "train",
+        "--data",
+        &write("empty-train.csv", b""),
+        "--target",
+        "y",
+        "--positive",
+        "Yes",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(err.contains("empty"), "{err}");
+}
