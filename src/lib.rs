@@ -14,6 +14,7 @@ pub mod bundle;
 pub mod error;
 pub mod features;
 pub mod golden;
+pub mod link;
 pub mod model;
 pub mod predict;
 pub mod value;

@@ -132,7 +132,8 @@ impl Scorer {
         self.golden.as_ref()
     }
 
-    /// Transforms rows and runs the model: `(features rows × width, model outputs)`.
+    /// Transforms rows, runs the model and applies the manifest's link:
+    /// `(features rows × width, scores)` — scores are class probabilities or values.
     pub fn score(&self, rows: &[Row]) -> Result<(Vec<f32>, Outputs)> {
         if rows.is_empty() {
             return Err(Error::EmptyBatch);
@@ -141,8 +142,17 @@ impl Scorer {
             return Err(Error::BatchTooLarge { rows: rows.len(), max: self.max_batch });
         }
         let features = self.pipeline.transform_batch(rows)?;
-        let outputs = self.model.run(&features, rows.len())?;
-        Ok((features, outputs))
+        let raw = self.model.run(&features, rows.len())?;
+        let link = self.manifest.model.link;
+        if link == crate::link::Link::Identity {
+            return Ok((features, raw));
+        }
+        let width = link.score_width(raw.width)?;
+        let mut data = Vec::with_capacity(rows.len() * width);
+        for i in 0..rows.len() {
+            link.apply(raw.row(i), &mut data);
+        }
+        Ok((features, Outputs { rows: rows.len(), width, data }))
     }
 
     /// Scores rows into predictions.

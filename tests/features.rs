@@ -178,7 +178,7 @@ fn fitted_json_round_trip_keeps_every_bit() {
         let (x, y) = (a.transform(r, i).unwrap(), b.transform(r, i).unwrap());
         assert!(x.iter().zip(&y).all(|(p, q)| p.to_bits() == q.to_bits()));
     }
-    assert_eq!(a.width(), 47);
+    assert_eq!(a.width(), 53);
 }
 
 proptest! {

@@ -1,9 +1,17 @@
-//! Golden parity across targets: the same bundles score the same ≥ 1000 rows natively, in
-//! wasm32-wasip2 under an embedded wasmtime, and in wasm32-unknown-unknown under Node's V8; the
-//! feature vectors, model outputs and predictions must be bit-identical.
+//! Golden parity across targets: the same bundles score the same 1 200 Telco and Adult rows
+//! natively, in wasm32-wasip2 under an embedded wasmtime, and in wasm32-unknown-unknown under
+//! Node's V8.
 //!
-//! The wasm artifacts are built by `scripts/test.sh` (see `scripts/build-wasm.sh`), which
-//! passes their paths in `SCORELET_WASI_WASM` and `SCORELET_WEB_NODE`.
+//! - Feature vectors are bit-identical on every target, for every model.
+//! - INT8 models (scorelet's default export) give bit-identical scores and predictions on every
+//!   target: the integer matmul is exact, the float epilogue element-wise, and the link function
+//!   is the core's (`scorelet::link`).
+//! - f32 models are bit-identical between the two wasm engines; native differs from wasm in the
+//!   last bits, because tract's AVX2/FMA and wasm-SIMD GEMM kernels add in different orders. The
+//!   difference is bounded here and reported.
+//!
+//! The wasm artifacts are built by `scripts/test.sh` (`scripts/build-wasm.sh`), which passes
+//! their paths in `SCORELET_WASI_WASM` and `SCORELET_WEB_NODE`.
 
 mod common;
 
@@ -25,6 +33,11 @@ fn artifact(var: &str) -> PathBuf {
     p
 }
 
+fn runner() -> scorelet_host::CommandRunner {
+    let cache = std::env::temp_dir().join("scorelet-test-cwasm");
+    scorelet_host::CommandRunner::load(&artifact("SCORELET_WASI_WASM"), Some(&cache)).unwrap()
+}
+
 fn native(bundle: &Path, input: &str) -> String {
     let b = Bundle::load_dir(bundle).unwrap();
     let s = Scorer::from_bundle(&b).unwrap();
@@ -38,9 +51,8 @@ fn wasi(runner: &scorelet_host::CommandRunner, bundle: &Path, input: &str) -> St
 }
 
 fn node(pkg: &Path, bundle: &Path, input: &str) -> String {
-    let script = repo().join("tests/parity/score.cjs");
     let mut child = Command::new("node")
-        .arg(&script)
+        .arg(repo().join("tests/parity/score.cjs"))
         .arg(pkg)
         .arg(bundle)
         .stdin(Stdio::piped())
@@ -54,29 +66,34 @@ fn node(pkg: &Path, bundle: &Path, input: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Compares two JSON-lines outputs; on a difference, says which row and which part differ.
-fn assert_same(target: &str, model: &str, want: &str, got: &str) {
+/// Compares JSON-lines outputs of native and another target. Features must be identical; the
+/// whole line too when `exact`, otherwise scores within 1e-6.
+/// Returns (rows whose lines differ, largest score difference).
+fn compare(target: &str, model: &str, want: &str, got: &str, exact: bool) -> (usize, f64) {
     let (w, g): (Vec<&str>, Vec<&str>) = (want.lines().collect(), got.lines().collect());
     assert_eq!(w.len(), g.len(), "{model}: {target} returned {} rows, native {}", g.len(), w.len());
+    let (mut differ, mut max) = (0, 0f64);
     for (i, (a, b)) in w.iter().zip(&g).enumerate() {
-        if a != b {
-            let a: serde_json::Value = serde_json::from_str(a).unwrap();
-            let b: serde_json::Value = serde_json::from_str(b).unwrap();
-            let part = ["features", "outputs", "prediction"].into_iter().find(|k| a[k] != b[k]).unwrap_or("?");
-            panic!(
-                "{model}: row {i} differs between native and {target} in `{part}`:\n native {}\n {target} {}",
-                a[part], b[part]
-            );
+        if a == b {
+            continue;
+        }
+        differ += 1;
+        let a: serde_json::Value = serde_json::from_str(a).unwrap();
+        let b: serde_json::Value = serde_json::from_str(b).unwrap();
+        assert_eq!(a["features"], b["features"], "{model}: row {i}: features differ between native and {target}");
+        assert!(!exact, "{model}: row {i} differs between native and {target}:\n native {a}\n {target} {b}");
+        for (x, y) in a["outputs"].as_array().unwrap().iter().zip(b["outputs"].as_array().unwrap()) {
+            max = max.max((x.as_f64().unwrap() - y.as_f64().unwrap()).abs());
         }
     }
+    assert!(max <= 1e-6, "{model}: scores differ between native and {target} by {max:e}");
+    (differ, max)
 }
 
 #[test]
-fn native_wasip2_and_v8_are_bit_identical() {
-    let wasi_wasm = artifact("SCORELET_WASI_WASM");
+fn native_wasip2_and_v8_agree() {
+    let runner = runner();
     let web_pkg = artifact("SCORELET_WEB_NODE");
-    let cache = std::env::temp_dir().join("scorelet-test-cwasm");
-    let runner = scorelet_host::CommandRunner::load(&wasi_wasm, Some(&cache)).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let mut checked = 0;
     for d in [telco(), adult()] {
@@ -84,18 +101,22 @@ fn native_wasip2_and_v8_are_bit_identical() {
         let input = jsonl(&records(&d.table, ROWS));
         for (label, job) in [
             ("logreg-int8", logreg_job(&d, Precision::Int8)),
-            ("logreg-f32", logreg_job(&d, Precision::Float32)),
             ("mlp-int8", mlp_job(&d, Precision::Int8, width)),
+            ("logreg-f32", logreg_job(&d, Precision::Float32)),
             ("mlp-f32", mlp_job(&d, Precision::Float32, width)),
         ] {
             let model = format!("{}/{label}", d.name);
             let dir = tmp.path().join(format!("{}-{label}", d.name));
-            let (bundle, _) = job.run(&d.table).unwrap();
-            bundle.write_dir(&dir).unwrap();
+            job.run(&d.table).unwrap().0.write_dir(&dir).unwrap();
             let want = native(&dir, &input);
             assert_eq!(want.lines().count(), ROWS);
-            assert_same("wasm32-wasip2", &model, &want, &wasi(&runner, &dir, &input));
-            assert_same("wasm32-unknown-unknown (V8)", &model, &want, &node(&web_pkg, &dir, &input));
+            let exact = label.ends_with("int8");
+            let on_wasi = wasi(&runner, &dir, &input);
+            let on_v8 = node(&web_pkg, &dir, &input);
+            let (differ, max) = compare("wasm32-wasip2", &model, &want, &on_wasi, exact);
+            compare("wasm32-unknown-unknown (V8)", &model, &want, &on_v8, exact);
+            assert_eq!(on_wasi, on_v8, "{model}: wasmtime and V8 differ");
+            println!("{model:<18} native vs wasm: {differ:>4}/{ROWS} rows differ (max {max:.1e}); wasmtime = V8");
             checked += 1;
         }
     }
@@ -103,10 +124,8 @@ fn native_wasip2_and_v8_are_bit_identical() {
 }
 
 #[test]
-fn golden_self_check_passes_on_every_target() {
-    let wasi_wasm = artifact("SCORELET_WASI_WASM");
-    let cache = std::env::temp_dir().join("scorelet-test-cwasm");
-    let runner = scorelet_host::CommandRunner::load(&wasi_wasm, Some(&cache)).unwrap();
+fn golden_self_check_is_exact_in_wasip2() {
+    let runner = runner();
     let tmp = tempfile::tempdir().unwrap();
     let d = telco();
     let dir = tmp.path().join("b");
@@ -115,5 +134,5 @@ fn golden_self_check_passes_on_every_target() {
     assert!(out.success, "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["rows"], 64);
-    assert_eq!(report["exact_outputs"], 64, "wasip2 reproduces the trainer's outputs exactly: {report}");
+    assert_eq!(report["exact_outputs"], 64, "wasip2 reproduces the trainer's scores bit for bit: {report}");
 }

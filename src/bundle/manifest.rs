@@ -81,8 +81,11 @@ pub struct ModelInfo {
     pub file: String,
     /// The ONNX input name; the model takes one f32 `[N, n_features]` tensor.
     pub input: String,
-    /// The ONNX output holding `[N, classes]` probabilities, or `[N]`/`[N, 1]` values.
+    /// The ONNX output to read: `[N, k]` (or `[N]`).
     pub output: String,
+    /// How the core turns that output into scores (default: the output is the scores).
+    #[serde(default)]
+    pub link: crate::link::Link,
     pub n_features: usize,
     /// `int8` or `float32`.
     pub precision: String,

@@ -95,7 +95,10 @@ pub fn load_cached(engine: &Engine, bytes: &[u8], cache_dir: Option<&Path>) -> R
     }
     let component = Component::new(engine, bytes)?;
     std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    // Unique per process and call: concurrent loads of one component must not share a temp file.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
     std::fs::write(&tmp, component.serialize()?)?;
     std::fs::rename(&tmp, &path)?;
     Ok(component)

@@ -220,6 +220,7 @@ impl BinaryJob {
                 file: "model.onnx".into(),
                 input: onnx::INPUT.into(),
                 output: Head::Binary.output_name().into(),
+                link: Head::Binary.link(),
                 n_features: d,
                 precision: self.precision.as_str().into(),
                 opset: Some(onnx::OPSET),

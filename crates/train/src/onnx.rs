@@ -11,8 +11,11 @@
 //!   Not `DynamicQuantizeLinear`: its scale comes from the min/max of the whole batch, so a
 //!   row's score would depend on which other rows share its request.
 //!
-//! The graph has one input `features: f32[N, n_features]` and, for classifiers, an output
-//! `probabilities: f32[N, classes]` (binary: `[1 - p, p]`); for regression `value: f32[N, 1]`.
+//! The graph has one input `features: f32[N, n_features]` and one output: `logits` for
+//! classifiers (`[N, 1]` binary, `[N, classes]` multiclass), `value: [N, 1]` for regression.
+//! Classifier graphs end in logits on purpose: the core applies sigmoid/softmax itself
+//! (`scorelet::link`), because tract's activation kernels differ in the last bits between
+//! instruction sets while the rest of these graphs, in INT8, is exact.
 
 use prost::Message;
 use tract_onnx::pb::{
@@ -34,14 +37,14 @@ pub struct Dense {
     pub b: Vec<f32>,
 }
 
-/// What follows the last layer.
+/// What the last layer's output means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Head {
-    /// One logit → `probabilities = [1 - σ(z), σ(z)]`.
+    /// One logit; the core applies a sigmoid.
     Binary,
-    /// One logit per class → softmax `probabilities`.
+    /// One logit per class; the core applies a softmax.
     Softmax,
-    /// Identity → `value`.
+    /// The value itself.
     Regression,
 }
 
@@ -49,8 +52,17 @@ impl Head {
     /// The graph output name this head produces.
     pub fn output_name(self) -> &'static str {
         match self {
-            Head::Binary | Head::Softmax => "probabilities",
+            Head::Binary | Head::Softmax => "logits",
             Head::Regression => "value",
+        }
+    }
+
+    /// The link the core applies to this head's output.
+    pub fn link(self) -> scorelet::link::Link {
+        match self {
+            Head::Binary => scorelet::link::Link::Sigmoid,
+            Head::Softmax => scorelet::link::Link::Softmax,
+            Head::Regression => scorelet::link::Link::Identity,
         }
     }
 }
@@ -261,25 +273,11 @@ pub fn export(layers: &[Dense], head: Head, calibration: Option<&Calibration>) -
         }
     }
     let out = head.output_name();
-    let classes = layers.last().map(|l| l.outputs).unwrap_or(1);
-    let width = match head {
-        Head::Binary => {
-            assert_eq!(classes, 1, "a binary head takes one logit");
-            let p = g.op("Sigmoid", &[&x], vec![]);
-            let one = g.f32s("one", &[], &[1.0]);
-            let q = g.op("Sub", &[&one, &p], vec![]);
-            g.node("Concat", &[&q, &p], &[out], vec![attr_int("axis", 1)]);
-            2
-        }
-        Head::Softmax => {
-            g.node("Softmax", &[&x], &[out], vec![attr_int("axis", 1)]);
-            classes
-        }
-        Head::Regression => {
-            g.node("Identity", &[&x], &[out], vec![]);
-            classes
-        }
-    };
+    let width = layers.last().map(|l| l.outputs).unwrap_or(1);
+    if head == Head::Binary {
+        assert_eq!(width, 1, "a binary head takes one logit");
+    }
+    g.node("Identity", &[&x], &[out], vec![]);
     let n_features = layers[0].inputs as i64;
     let graph = GraphProto {
         name: "scorelet".into(),

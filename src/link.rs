@@ -1,0 +1,67 @@
+//! Link functions applied by the core to a model's raw outputs.
+//!
+//! scorelet's own exports end in logits and leave the link to this module, because tract's
+//! sigmoid/softmax kernels are approximations coded per instruction set (AVX2/FMA, AVX-512,
+//! wasm SIMD) and differ in the last bits between targets. Here the link is plain f32 arithmetic
+//! plus `libm::expf`, the same code everywhere, so probabilities are bit-identical on every target.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// What turns model outputs into scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Link {
+    /// The outputs are the scores (probabilities, or values); e.g. models from skl2onnx.
+    #[default]
+    Identity,
+    /// One logit per row → `[1 - p, p]` with `p = 1 / (1 + e^-z)`.
+    Sigmoid,
+    /// One logit per class → softmax probabilities.
+    Softmax,
+}
+
+/// The logistic function in f32, deterministic across targets.
+#[inline]
+pub fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + libm::expf(-z))
+}
+
+impl Link {
+    /// Width of the scores for model outputs of `width` per row.
+    pub fn score_width(self, width: usize) -> Result<usize> {
+        match (self, width) {
+            (Link::Sigmoid, 1) => Ok(2),
+            (Link::Sigmoid, w) => {
+                Err(Error::Model(format!("a sigmoid link needs one logit per row, the model gives {w}")))
+            }
+            (_, w) => Ok(w),
+        }
+    }
+
+    /// Applies the link to one row of model outputs, appending the scores to `out`.
+    pub fn apply(self, raw: &[f32], out: &mut Vec<f32>) {
+        match self {
+            Link::Identity => out.extend_from_slice(raw),
+            Link::Sigmoid => {
+                let p = sigmoid(raw[0]);
+                out.push(1.0 - p);
+                out.push(p);
+            }
+            Link::Softmax => {
+                let m = raw.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let start = out.len();
+                let mut sum = 0.0f32;
+                for z in raw {
+                    let e = libm::expf(z - m);
+                    sum += e;
+                    out.push(e);
+                }
+                for p in &mut out[start..] {
+                    *p /= sum;
+                }
+            }
+        }
+    }
+}
