@@ -52,7 +52,7 @@ fn good_requests_in_every_mlflow_shape_agree() {
     let cols: Vec<&String> = r.as_object().unwrap().keys().collect();
     let vals: Vec<&Json> = r.as_object().unwrap().values().collect();
     let bodies = [
-        records_body(&[r.clone()]),
+        records_body(std::slice::from_ref(&r)),
         json!({ "dataframe_split": { "columns": cols, "data": [vals], "index": [0] } }).to_string(),
         json!({ "instances": [r.clone()] }).to_string(),
         json!({ "inputs": r.as_object().unwrap().iter().map(|(k, v)| (k.clone(), json!([v]))).collect::<serde_json::Map<_, _>>() })

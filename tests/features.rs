@@ -131,7 +131,7 @@ fn hashing_ordinal_and_boolean_encodings() {
     assert_eq!(p.transform(&[Number(1.0)], 0).unwrap(), vec![3.0], "JSON 1 is category \"1\"");
     let p = fit("[[column]]\nname = \"b\"\nkind = \"boolean\"\n", vec![vec![t("Yes")], vec![t("No")], vec![t("yes")]]);
     for (v, want) in [(t("YES"), 1.0), (t("n"), 0.0), (Bool(true), 1.0), (Number(0.0), 0.0), (Missing, 1.0)] {
-        assert_eq!(p.transform(&[v.clone()], 0).unwrap(), vec![want], "{v:?}");
+        assert_eq!(p.transform(std::slice::from_ref(&v), 0).unwrap(), vec![want], "{v:?}");
     }
     assert!(matches!(p.transform(&[t("maybe")], 0), Err(Error::WrongType { .. })));
 }
