@@ -74,46 +74,35 @@ impl Error {
         }
     }
 
-    /// The row (0-based, within the request) the error is about, if any.
-    pub fn row(&self) -> Option<usize> {
+    /// The row (0-based, within the request) and column the error is about, if any.
+    fn location(&mut self) -> Option<(&mut usize, &mut String)> {
         match self {
-            Error::MissingColumn { row, .. }
-            | Error::UnknownColumn { row, .. }
-            | Error::WrongType { row, .. }
-            | Error::NonFinite { row, .. }
-            | Error::OutOfDomain { row, .. }
-            | Error::UnknownCategory { row, .. }
-            | Error::MissingValue { row, .. } => Some(*row),
+            Error::MissingColumn { row, column }
+            | Error::UnknownColumn { row, column, .. }
+            | Error::WrongType { row, column, .. }
+            | Error::NonFinite { row, column, .. }
+            | Error::OutOfDomain { row, column, .. }
+            | Error::UnknownCategory { row, column, .. }
+            | Error::MissingValue { row, column } => Some((row, column)),
             _ => None,
         }
     }
 
+    /// The row (0-based, within the request) the error is about, if any.
+    pub fn row(&self) -> Option<usize> {
+        self.clone().location().map(|(r, _)| *r)
+    }
+
     /// The column the error is about, if any.
-    pub fn column(&self) -> Option<&str> {
-        match self {
-            Error::MissingColumn { column, .. }
-            | Error::UnknownColumn { column, .. }
-            | Error::WrongType { column, .. }
-            | Error::NonFinite { column, .. }
-            | Error::OutOfDomain { column, .. }
-            | Error::UnknownCategory { column, .. }
-            | Error::MissingValue { column, .. } => Some(column),
-            _ => None,
-        }
+    pub fn column(&self) -> Option<String> {
+        self.clone().location().map(|(_, c)| c.clone())
     }
 
     /// The same error with its row number shifted by `offset` (for errors found in a chunk of a
     /// larger input).
     pub fn offset_row(mut self, offset: usize) -> Self {
-        match &mut self {
-            Error::MissingColumn { row, .. }
-            | Error::UnknownColumn { row, .. }
-            | Error::WrongType { row, .. }
-            | Error::NonFinite { row, .. }
-            | Error::OutOfDomain { row, .. }
-            | Error::UnknownCategory { row, .. }
-            | Error::MissingValue { row, .. } => *row += offset,
-            _ => {}
+        if let Some((row, _)) = self.location() {
+            *row += offset;
         }
         self
     }

@@ -156,40 +156,28 @@ impl Graph {
         out
     }
 
-    fn f32s(&mut self, stem: &str, dims: &[i64], data: &[f32]) -> String {
+    fn init(&mut self, stem: &str, dims: &[i64], data_type: DataType, raw_data: Vec<u8>) -> String {
         let name = self.fresh(stem);
         self.inits.push(TensorProto {
             name: name.clone(),
             dims: dims.to_vec(),
-            data_type: DataType::Float as i32,
-            raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            data_type: data_type as i32,
+            raw_data,
             ..Default::default()
         });
         name
+    }
+
+    fn f32s(&mut self, stem: &str, dims: &[i64], data: &[f32]) -> String {
+        self.init(stem, dims, DataType::Float, data.iter().flat_map(|v| v.to_le_bytes()).collect())
     }
 
     fn u8s(&mut self, stem: &str, dims: &[i64], data: &[u8]) -> String {
-        let name = self.fresh(stem);
-        self.inits.push(TensorProto {
-            name: name.clone(),
-            dims: dims.to_vec(),
-            data_type: DataType::Uint8 as i32,
-            raw_data: data.to_vec(),
-            ..Default::default()
-        });
-        name
+        self.init(stem, dims, DataType::Uint8, data.to_vec())
     }
 
     fn i8s(&mut self, stem: &str, dims: &[i64], data: &[i8]) -> String {
-        let name = self.fresh(stem);
-        self.inits.push(TensorProto {
-            name: name.clone(),
-            dims: dims.to_vec(),
-            data_type: DataType::Int8 as i32,
-            raw_data: data.iter().map(|v| *v as u8).collect(),
-            ..Default::default()
-        });
-        name
+        self.init(stem, dims, DataType::Int8, data.iter().map(|v| *v as u8).collect())
     }
 
     fn matmul(&mut self, x: &str, layer: &Dense, range: Option<(f32, f32)>) -> String {
