@@ -18,7 +18,7 @@ fn telco_bundle() -> &'static Bundle {
     static B: OnceLock<Bundle> = OnceLock::new();
     B.get_or_init(|| {
         let d = common::telco();
-        common::logreg_job(&d, Precision::Int8).run(&d.table).unwrap().0
+        common::train(&common::logreg_job(&d, Precision::Int8), &d)
     })
 }
 
@@ -112,7 +112,7 @@ fn non_finite_numbers_and_unknown_categories() {
     invocations(&s, &records_body(&[with("Contract", json!("Weekly"))])).unwrap();
     // Adult's education is ordinal with unknown = "error".
     let d = common::adult();
-    let adult = Scorer::from_bundle(&common::logreg_job(&d, Precision::Float32).run(&d.table).unwrap().0).unwrap();
+    let adult = Scorer::from_bundle(&common::train(&common::logreg_job(&d, Precision::Float32), &d)).unwrap();
     let mut r = common::records(&d.table, 1).remove(0);
     r["education"] = json!("Kindergarten");
     let e = invocations(&adult, &records_body(&[r])).unwrap_err();

@@ -169,8 +169,9 @@ fn fit_refuses_columns_it_cannot_fit() {
 #[test]
 fn fitted_json_round_trip_keeps_every_bit() {
     let d = common::telco();
-    let rows = scorelet_train::rows_for(&d.table, &d.spec, &(0..d.table.rows.len()).collect::<Vec<_>>()).unwrap();
-    let fitted = scorelet_train::fit_features(&d.spec, &rows).unwrap();
+    let all: Vec<usize> = (0..d.table.rows.len()).collect();
+    let rows = scorelet_train::rows_for(&d.table, &d.spec, &all).unwrap();
+    let fitted = scorelet_train::fit_features_on(&d.table, &d.spec, &all).unwrap();
     let back = FittedFeatures::from_json(&fitted.to_json()).unwrap();
     assert_eq!(back, fitted);
     let (a, b) = (Pipeline::new(fitted).unwrap(), Pipeline::new(back).unwrap());
@@ -218,6 +219,5 @@ fn infer_proposes_a_sensible_spec_for_telco() {
     // The proposal is itself a valid spec that fits the data.
     let again = FeatureSpec::from_toml(&spec.to_toml()).unwrap();
     assert_eq!(again, spec);
-    let rows = scorelet_train::rows_for(&d.table, &spec, &(0..500).collect::<Vec<_>>()).unwrap();
-    scorelet_train::fit_features(&spec, &rows).unwrap();
+    scorelet_train::fit_features_on(&d.table, &spec, &(0..500).collect::<Vec<_>>()).unwrap();
 }

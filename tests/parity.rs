@@ -107,7 +107,7 @@ fn native_wasip2_and_v8_agree() {
         ] {
             let model = format!("{}/{label}", d.name);
             let dir = tmp.path().join(format!("{}-{label}", d.name));
-            job.run(&d.table).unwrap().0.write_dir(&dir).unwrap();
+            train(&job, &d).write_dir(&dir).unwrap();
             let want = native(&dir, &input);
             assert_eq!(want.lines().count(), ROWS);
             let exact = label.ends_with("int8");
@@ -129,7 +129,7 @@ fn golden_self_check_is_exact_in_wasip2() {
     let tmp = tempfile::tempdir().unwrap();
     let d = telco();
     let dir = tmp.path().join("b");
-    logreg_job(&d, Precision::Int8).run(&d.table).unwrap().0.write_dir(&dir).unwrap();
+    train(&logreg_job(&d, Precision::Int8), &d).write_dir(&dir).unwrap();
     let out = runner.run(&["/bundle", "--check"], vec![], &[(&dir, "/bundle")]).unwrap();
     assert!(out.success, "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
+use scorelet::Bundle;
 use scorelet::features::FeatureSpec;
 use scorelet_train::data::adult_columns;
-use scorelet_train::logreg::LogRegOptions;
-use scorelet_train::{BinaryJob, Dense, Estimator, Precision, Rng, Table};
+use scorelet_train::{Dense, ModelKind, Precision, Progress, Rng, Table, TaskKind, TrainJob};
 use serde_json::{Value as Json, json};
 
 pub fn repo() -> PathBuf {
@@ -61,31 +61,33 @@ pub fn random_mlp(inputs: usize, hidden: &[usize], seed: u64) -> Vec<Dense> {
         .collect()
 }
 
-pub fn logreg_job(d: &Dataset, precision: Precision) -> BinaryJob {
-    BinaryJob {
-        name: format!("{}-logreg", d.name),
-        target: d.target.into(),
-        positive: d.positive.into(),
-        spec: d.spec.clone(),
-        estimator: Estimator::LogReg(LogRegOptions::default()),
-        precision,
-        seed: 7,
-        golden_rows: 64,
-    }
+pub fn logreg_job(d: &Dataset, precision: Precision) -> TrainJob {
+    let mut j =
+        TrainJob::new(&format!("{}-logreg", d.name), d.target, d.spec.clone(), ModelKind::Linear(Default::default()));
+    j.task = TaskKind::Classification { positive: Some(d.positive.into()) };
+    j.precision = precision;
+    j.seed = 7;
+    j
+}
+
+/// Runs a job quietly and returns its bundle.
+pub fn train(job: &TrainJob, d: &Dataset) -> Bundle {
+    job.run(&d.table, &Progress::hidden()).unwrap().bundle
 }
 
 /// Width of the feature vector a dataset's spec produces.
 pub fn feature_width(d: &Dataset) -> usize {
-    let (bundle, _) = logreg_job(d, Precision::Float32).run(&d.table).unwrap();
-    bundle.manifest.model.n_features
+    train(&logreg_job(d, Precision::Float32), d).manifest.model.n_features
 }
 
-pub fn mlp_job(d: &Dataset, precision: Precision, width: usize) -> BinaryJob {
-    BinaryJob {
-        name: format!("{}-mlp", d.name),
-        estimator: Estimator::Layers(random_mlp(width, &[32, 16], 11)),
-        ..logreg_job(d, precision)
-    }
+/// A job serving fixed random MLP weights (the quantization gate is off: an untrained model's
+/// AUC is noise).
+pub fn mlp_job(d: &Dataset, precision: Precision, width: usize) -> TrainJob {
+    let mut j = logreg_job(d, precision);
+    j.name = format!("{}-mlp", d.name);
+    j.model = ModelKind::Layers(random_mlp(width, &[32, 16], 11));
+    j.max_quantization_loss = 1.0;
+    j
 }
 
 /// The first `n` rows as JSON records: odd rows send numeric-looking cells as JSON numbers,

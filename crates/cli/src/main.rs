@@ -50,8 +50,8 @@ enum Command {
         #[arg(long)]
         bundle: PathBuf,
     },
-    /// Train a model on a CSV into a bundle.
-    Train(train::TrainArgs),
+    /// Train a model on a CSV or Parquet file into a bundle.
+    Train(Box<train::TrainArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,7 +86,7 @@ fn main() -> ExitCode {
         Command::Features { input, with_names } => score::features(input, *with_names),
         Command::Predict { input, with_features } => score::predict(input, *with_features, cli.quiet),
         Command::Check { bundle } => score::check(bundle),
-        Command::Train(a) => train::run(a),
+        Command::Train(a) => train::run(a, cli.quiet),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

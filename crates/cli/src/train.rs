@@ -1,81 +1,237 @@
-//! `scorelet train` (logistic regression for binary targets; the full trainer grows here).
+//! `scorelet train`: data file → verified bundle with an INT8 model, golden vectors and a report.
+//! Every option can also come from a TOML file (`--config`); flags given on the command line win.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use scorelet::features::{FeatureSpec, infer_spec};
 use scorelet_train::logreg::LogRegOptions;
-use scorelet_train::{BinaryJob, Estimator, Precision, Table};
+use scorelet_train::mlp::MlpOptions;
+use scorelet_train::{ClassWeight, ModelKind, Precision, Progress, Table, TaskKind, TrainJob};
+use serde::Deserialize;
 
-#[derive(Debug, clap::Args)]
+/// Options of `scorelet train` (all also valid as keys of a `--config` TOML file).
+#[derive(Debug, Default, Clone, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TrainArgs {
-    /// Training data (CSV).
+    /// TOML file with any of these options (flags override it).
     #[arg(long)]
-    pub data: PathBuf,
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Training data: CSV (header row, or see --names) or Parquet.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
     /// The column to predict.
     #[arg(long)]
-    pub target: String,
-    /// The positive class of a binary target.
+    pub target: Option<String>,
+    /// The positive class of a binary target (default: the second class in sorted order).
     #[arg(long)]
-    pub positive: String,
+    pub positive: Option<String>,
+    /// Task: auto (classification unless the target is numeric with many values),
+    /// classification or regression.
+    #[arg(long, value_enum)]
+    pub task: Option<TaskArg>,
     /// Feature spec (TOML); inferred from the data when absent.
     #[arg(long)]
     pub spec: Option<PathBuf>,
-    /// Model name.
-    #[arg(long, default_value = "model")]
-    pub name: String,
+    /// Model: `logreg` (linear: logistic, multinomial, or ridge regression) or `mlp`.
+    #[arg(long, value_enum)]
+    pub model: Option<ModelArg>,
+    /// Model name in the bundle (`[a-z0-9][a-z0-9._-]{0,63}`).
+    #[arg(long)]
+    pub name: Option<String>,
     /// Output bundle directory (must not exist).
     #[arg(long)]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
     /// Column names for a CSV without a header row, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub names: Option<Vec<String>>,
-    /// Weight precision of the exported model.
-    #[arg(long, value_enum, default_value = "int8")]
-    pub precision: PrecisionArg,
-    /// L2 penalty (sklearn's 1/C).
-    #[arg(long, default_value_t = 1.0)]
-    pub l2: f64,
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
+    /// Weight precision of the served model.
+    #[arg(long, value_enum)]
+    pub precision: Option<PrecisionArg>,
+    /// Largest accepted INT8 loss against the float model, in ROC-AUC and in accuracy
+    /// (R² for regression).
+    #[arg(long)]
+    pub max_quantization_loss: Option<f64>,
+    /// Do not keep the float model beside the INT8 one.
+    #[arg(long)]
+    #[serde(default)]
+    pub no_float: bool,
+    /// Class weights in the loss.
+    #[arg(long, value_enum)]
+    pub class_weight: Option<ClassWeightArg>,
+    /// L2 penalty of the linear models (scikit-learn's 1/C).
+    #[arg(long)]
+    pub l2: Option<f64>,
+    /// MLP hidden layer sizes, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub hidden: Option<Vec<usize>>,
+    /// MLP maximum epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// MLP learning rate (Adam).
+    #[arg(long)]
+    pub learning_rate: Option<f32>,
+    /// MLP mini-batch size.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// MLP L2 penalty (scikit-learn's alpha).
+    #[arg(long)]
+    pub alpha: Option<f32>,
+    /// MLP early-stopping patience, in epochs.
+    #[arg(long)]
+    pub patience: Option<usize>,
+    /// Seed of the split and of the MLP.
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskArg {
+    Auto,
+    Classification,
+    Regression,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelArg {
+    #[value(alias = "linear")]
+    #[serde(alias = "linear")]
+    Logreg,
+    Mlp,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum PrecisionArg {
     Int8,
     Float32,
 }
 
-pub fn run(a: &TrainArgs) -> Result<()> {
-    let table = Table::read_csv(&a.data, a.names.as_deref())?;
+#[derive(Debug, Clone, Copy, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassWeightArg {
+    None,
+    Balanced,
+}
+
+macro_rules! merge {
+    ($cli:ident, $cfg:ident; $($f:ident),*) => { $( if $cli.$f.is_none() { $cli.$f = $cfg.$f.clone(); } )* };
+}
+
+/// Flags over the config file; relative paths in the file are relative to the file.
+fn resolve(mut a: TrainArgs) -> Result<TrainArgs> {
+    let Some(path) = a.config.clone() else { return Ok(a) };
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut c: TrainArgs = toml::from_str(&text).with_context(|| format!("in {}", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    for p in [&mut c.data, &mut c.spec, &mut c.out].into_iter().flatten() {
+        if p.is_relative() {
+            *p = base.join(&*p);
+        }
+    }
+    merge!(a, c; data, target, positive, task, spec, model, name, out, names, precision, max_quantization_loss,
+        class_weight, l2, hidden, epochs, learning_rate, batch_size, alpha, patience, seed);
+    a.no_float |= c.no_float;
+    Ok(a)
+}
+
+pub fn run(args: &TrainArgs, quiet: bool) -> Result<()> {
+    let a = resolve(args.clone())?;
+    let data = a.data.as_ref().context("--data is required (or `data = …` in --config)")?;
+    let target = a.target.as_deref().context("--target is required")?;
+    let out = a.out.as_ref().context("--out is required")?;
+    if out.exists() {
+        bail!("{} already exists; bundles are never overwritten (choose another --out)", out.display());
+    }
+    let name = a.name.clone().unwrap_or_else(|| "model".into());
+    if !scorelet::bundle::valid_model_name(&name) {
+        bail!("model name {name:?} must match [a-z0-9][a-z0-9._-]{{0,63}}");
+    }
+    let table = Table::read(data, a.names.as_deref())?;
     let spec = match &a.spec {
         Some(p) => load_spec(p)?,
-        None => infer_spec(&table.header, &table.rows, Some(&a.target)).0,
+        None => {
+            let (spec, _) = infer_spec(&table.header, &table.rows, Some(target));
+            eprintln!("no --spec: using an inferred one (see `scorelet spec infer`)");
+            spec
+        }
     };
-    let job = BinaryJob {
-        name: a.name.clone(),
-        target: a.target.clone(),
-        positive: a.positive.clone(),
-        spec,
-        estimator: Estimator::LogReg(LogRegOptions { l2: a.l2, ..Default::default() }),
-        precision: match a.precision {
-            PrecisionArg::Int8 => Precision::Int8,
-            PrecisionArg::Float32 => Precision::Float32,
-        },
-        seed: a.seed,
-        golden_rows: 64,
+    let model = match a.model.unwrap_or(ModelArg::Logreg) {
+        ModelArg::Logreg => ModelKind::Linear(LogRegOptions { l2: a.l2.unwrap_or(1.0), ..Default::default() }),
+        ModelArg::Mlp => {
+            let d = MlpOptions::default();
+            ModelKind::Mlp(MlpOptions {
+                hidden: a.hidden.clone().unwrap_or(d.hidden),
+                max_epochs: a.epochs.unwrap_or(d.max_epochs),
+                learning_rate: a.learning_rate.unwrap_or(d.learning_rate),
+                batch_size: a.batch_size.unwrap_or(d.batch_size),
+                alpha: a.alpha.unwrap_or(d.alpha),
+                patience: a.patience.unwrap_or(d.patience),
+                ..d
+            })
+        }
     };
-    let (bundle, report) = job.run(&table)?;
-    bundle.write_dir(&a.out)?;
+    let mut job = TrainJob::new(&name, target, spec, model);
+    job.task = match a.task.unwrap_or(if a.positive.is_some() { TaskArg::Classification } else { TaskArg::Auto }) {
+        TaskArg::Auto => TaskKind::Auto,
+        TaskArg::Classification => TaskKind::Classification { positive: a.positive.clone() },
+        TaskArg::Regression => TaskKind::Regression,
+    };
+    job.precision = match a.precision.unwrap_or(PrecisionArg::Int8) {
+        PrecisionArg::Int8 => Precision::Int8,
+        PrecisionArg::Float32 => Precision::Float32,
+    };
+    job.class_weight = match a.class_weight.unwrap_or(ClassWeightArg::None) {
+        ClassWeightArg::None => ClassWeight::None,
+        ClassWeightArg::Balanced => ClassWeight::Balanced,
+    };
+    job.max_quantization_loss = a.max_quantization_loss.unwrap_or(job.max_quantization_loss);
+    job.keep_float = !a.no_float;
+    job.seed = a.seed.unwrap_or(job.seed);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    // A second Ctrl-C while stopping ends the process at once.
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+    let progress = if quiet { Progress::hidden() } else { Progress::stderr(stop) };
+    let outcome = job.run(&table, &progress)?;
+    outcome.bundle.write_dir(out)?;
+    let m = &outcome.bundle.manifest;
     eprintln!(
-        "wrote {} ({} train / {} holdout rows)",
-        a.out.display(),
-        report.split.train.len(),
-        report.split.holdout.len()
+        "wrote {} ({} train / {} validation / {} holdout rows, trained in {:.2} s)",
+        out.display(),
+        outcome.split.train.len(),
+        outcome.split.valid.len(),
+        outcome.split.holdout.len(),
+        outcome.train_seconds
     );
-    for (k, v) in &report.metrics {
-        eprintln!("  {k:<10} {v:.4}");
+    let keys = ["roc_auc", "pr_auc", "accuracy", "f1", "log_loss", "brier", "f1_macro", "rmse", "mae", "r2"];
+    for k in keys {
+        if let Some(v) = m.metrics.get(k) {
+            match outcome.int8.as_ref() {
+                Some(_) => eprintln!("  {k:<9} {v:.4}  (float {:.4})", outcome.float.metrics[k]),
+                None => eprintln!("  {k:<9} {v:.4}"),
+            }
+        }
     }
+    if let Some(q) = &outcome.int8 {
+        eprintln!(
+            "  model     {} bytes INT8, {} bytes float ({:.1}× smaller)",
+            q.model_bytes,
+            outcome.float.model_bytes,
+            outcome.float.model_bytes as f64 / q.model_bytes as f64
+        );
+    }
+    eprintln!("  report    {}", out.join("report.html").display());
     Ok(())
 }
 

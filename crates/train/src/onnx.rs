@@ -5,8 +5,9 @@
 //! - `Float32`: MatMul + Add (+ Relu) in f32.
 //! - `Int8`: *static* quantization calibrated on training rows. Each layer's input is quantized
 //!   to u8 with a constant per-tensor scale and zero point (`QuantizeLinear`), weights are
-//!   per-tensor symmetric int8, the product runs as `MatMulInteger` (exact i32 accumulation, on
-//!   tract's integer kernels) and is rescaled by one constant in f32.
+//!   symmetric int8 with one scale per output column, the product runs as `MatMulInteger`
+//!   (exact i32 accumulation, on tract's integer kernels) and is rescaled in f32 by a constant
+//!   vector.
 //!
 //!   Not `DynamicQuantizeLinear`: its scale comes from the min/max of the whole batch, so a
 //!   row's score would depend on which other rows share its request.
@@ -138,9 +139,9 @@ impl Graph {
     }
 
     fn node(&mut self, op: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<AttributeProto>) {
-        let name = self.fresh(op);
+        // Node names are optional in ONNX and tract derives its own: leaving them out keeps
+        // small models small.
         self.nodes.push(NodeProto {
-            name,
             op_type: op.into(),
             input: inputs.iter().map(|s| s.to_string()).collect(),
             output: outputs.iter().map(|s| s.to_string()).collect(),
@@ -188,7 +189,7 @@ impl Graph {
                 self.op("MatMul", &[x, &w], vec![])
             }
             Some((lo, hi)) => {
-                let (wq, wscale) = quantize_symmetric(&layer.w);
+                let (wq, wscale) = quantize_symmetric(&layer.w, layer.outputs);
                 let w = self.i8s("wq", &dims, &wq);
                 let wzp = self.i8s("wzp", &[], &[0]);
                 let (xscale, xzero) = u8_params(lo, hi);
@@ -197,7 +198,8 @@ impl Graph {
                 let xq = self.op("QuantizeLinear", &[x, &xs, &xzp], vec![]);
                 let acc = self.op("MatMulInteger", &[&xq, &w, &xzp, &wzp], vec![]);
                 let accf = self.op("Cast", &[&acc], vec![attr_int("to", DataType::Float as i64)]);
-                let s = self.f32s("scale", &[], &[xscale * wscale]);
+                let rescale: Vec<f32> = wscale.iter().map(|w| xscale * w).collect();
+                let s = self.f32s("scale", &[layer.outputs as i64], &rescale);
                 self.op("Mul", &[&accf, &s], vec![])
             }
         };
@@ -206,11 +208,17 @@ impl Graph {
     }
 }
 
-/// Per-tensor symmetric int8 quantization: `w ≈ q · scale`, `q ∈ [-127, 127]`.
-pub fn quantize_symmetric(w: &[f32]) -> (Vec<i8>, f32) {
-    let max = w.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
-    let q = w.iter().map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8).collect();
+/// Symmetric int8 quantization of a row-major `[inputs, outputs]` weight matrix with one scale
+/// per output column: `w[i][j] ≈ q[i][j] · scale[j]`, `q ∈ [-127, 127]`. Per-column scales cost
+/// nothing at run time here (the rescale after `MatMulInteger` multiplies by a `[outputs]`
+/// vector instead of a scalar) and keep small columns precise next to large ones.
+pub fn quantize_symmetric(w: &[f32], outputs: usize) -> (Vec<i8>, Vec<f32>) {
+    let mut max = vec![0f32; outputs];
+    for (i, v) in w.iter().enumerate() {
+        max[i % outputs] = max[i % outputs].max(v.abs());
+    }
+    let scale: Vec<f32> = max.iter().map(|m| if *m > 0.0 { m / 127.0 } else { 1.0 }).collect();
+    let q = w.iter().enumerate().map(|(i, v)| (v / scale[i % outputs]).round().clamp(-127.0, 127.0) as i8).collect();
     (q, scale)
 }
 
