@@ -33,39 +33,38 @@ fn sigmoid(z: f64) -> f64 {
 
 /// Binary fit on row-major `x` (`n × d`); `y[i]` is the class index (0/1), `weights` per class.
 /// Returns one dense layer producing the logit of class 1.
-pub fn fit_binary(
-    x: &[f32],
-    d: usize,
-    y: &[usize],
-    weights: &[f32],
-    opt: &LogRegOptions,
-    progress: &Progress,
-) -> Result<Dense, crate::TrainError> {
+pub fn fit_binary(x: &[f32], d: usize, y: &[usize], weights: &[f32], opt: &LogRegOptions, progress: &Progress) -> Result<Dense, crate::TrainError> {
     let n = y.len();
     let p = d + 1; // intercept last
+    // The design matrix in f64 with the intercept column, once.
+    let mut xa = vec![1.0f64; n * p];
+    for i in 0..n {
+        for j in 0..d {
+            xa[i * p + j] = x[i * d + j] as f64;
+        }
+    }
     let mut beta = vec![0.0f64; p];
-    let mut row = vec![0.0f64; p];
+    let mut xw = vec![0.0f64; n * p];
     progress.start("logistic reg.", opt.max_iter as u64);
     for it in 0..opt.max_iter {
         progress.check_interrupted()?;
         let mut grad = vec![0.0f64; p];
-        let mut hess = vec![0.0f64; p * p];
         for i in 0..n {
-            for j in 0..d {
-                row[j] = x[i * d + j] as f64;
-            }
-            row[d] = 1.0;
+            let row = &xa[i * p..(i + 1) * p];
             let mu = sigmoid(row.iter().zip(&beta).map(|(a, b)| a * b).sum());
             let w = weights[y[i]] as f64;
             let r = w * (mu - (y[i] == 1) as u8 as f64);
-            let s = w * (mu * (1.0 - mu)).max(1e-12);
-            for a in 0..p {
-                grad[a] += r * row[a];
-                let sa = s * row[a];
-                for b in 0..=a {
-                    hess[a * p + b] += sa * row[b];
-                }
+            let sw = (w * (mu * (1.0 - mu)).max(1e-12)).sqrt();
+            for (a, v) in row.iter().enumerate() {
+                grad[a] += r * v;
+                xw[i * p + a] = sw * v;
             }
+        }
+        // Hessian XᵀSX as one dgemm of the √s-weighted rows.
+        let mut hess = vec![0.0f64; p * p];
+        // SAFETY: xw holds n·p values, hess p·p; strides describe xwᵀ (p×n) and xw (n×p).
+        unsafe {
+            matrixmultiply::dgemm(p, n, p, 1.0, xw.as_ptr(), 1, p as isize, xw.as_ptr(), p as isize, 1, 0.0, hess.as_mut_ptr(), p as isize, 1);
         }
         for a in 0..d {
             grad[a] += opt.l2 * beta[a];

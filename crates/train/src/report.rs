@@ -189,6 +189,18 @@ fn confusion(h: &mut String, classes: &[String], y: &[usize], e: &Evaluation) {
     h.push_str("</table></div>");
 }
 
+fn describe_step(s: &scorelet::features::Step) -> String {
+    use scorelet::features::Step;
+    let g = |v: f32| format!("{v:.4}").trim_end_matches('0').trim_end_matches('.').to_string();
+    match s {
+        Step::Standardize { mean, scale } => format!("standardize (μ {}, σ {})", g(*mean), g(*scale)),
+        Step::MinMax { min, range } => format!("min-max ({} … {})", g(*min), g(min + range)),
+        Step::Log1p => "log1p".into(),
+        Step::Clip { min, max } => format!("clip [{}, {}]", min.map(g).unwrap_or("−∞".into()), max.map(g).unwrap_or("∞".into())),
+        Step::Bucketize { edges } => format!("{} buckets", edges.len() + 1),
+    }
+}
+
 fn features_table(h: &mut String, fitted: &FittedFeatures) {
     h.push_str("<h2>Features (fitted on the training split)</h2><table><tr><th>column</th><th>kind</th><th>count</th><th>missing</th><th>mean</th><th>std</th><th>min</th><th>max</th><th>fill</th><th>encoding / steps</th></tr>");
     for c in &fitted.columns {
@@ -198,7 +210,7 @@ fn features_table(h: &mut String, fitted: &FittedFeatures) {
             ColumnTransform::Numeric { impute, steps, .. } => (
                 "numeric",
                 impute.map(|v| v.to_string()).unwrap_or_else(|| "error".into()),
-                steps.iter().map(|s| serde_json::to_string(s).unwrap_or_default()).collect::<Vec<_>>().join(" → "),
+                steps.iter().map(describe_step).collect::<Vec<_>>().join(" → "),
             ),
             ColumnTransform::Categorical { impute, encoding, .. } => {
                 let e = match encoding {

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Trains Telco and Adult with scorelet and scikit-learn on the same split, in one run, and prints
+# the comparison table of doc/training.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+cargo build --release --locked -p scorelet-cli >&2
+python/setup-venv.sh
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" >&2
+python/.venv/bin/python python/compare_training.py "$CARGO_TARGET_DIR/release/scorelet"
