@@ -216,3 +216,46 @@ fn bad_files_get_clear_errors_and_leave_nothing_behind() {
     ]);
     assert!(err.contains("empty"), "{err}");
 }
+
+#[test]
+fn train_from_a_config_file_and_the_quantization_gate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("train.toml");
+    let root = repo().canonicalize().unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "data = {:?}\ntarget = \"Churn\"\npositive = \"Yes\"\nspec = {:?}\nmodel = \"mlp\"\nname = \"churn-mlp\"\nout = \"bundle\"\nhidden = [16]\nseed = 3\n",
+            root.join("data/telco-churn.csv"),
+            root.join("examples/telco.toml")
+        ),
+    )
+    .unwrap();
+    ok(&["train", "--config", cfg.to_str().unwrap(), "-q"]);
+    let m: Json = serde_json::from_slice(&std::fs::read(tmp.path().join("bundle/manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["name"], "churn-mlp");
+    assert_eq!(m["lineage"]["parameters"]["hidden"], serde_json::json!([16]));
+    assert_eq!(m["lineage"]["split"]["seed"], 3);
+    // A flag beats the file; the gate refuses with a clear message and no bundle.
+    let out = tmp.path().join("gated");
+    let err = fails(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--model",
+        "logreg",
+        "--max-quantization-loss",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(err.contains("quantization gate: the INT8 model loses") && err.contains("--precision float32"), "{err}");
+    assert!(!out.exists());
+    let err =
+        fails(&["train", "--config", cfg.to_str().unwrap(), "--out", tmp.path().join("bundle").to_str().unwrap()]);
+    assert!(err.contains("already exists"), "{err}");
+    std::fs::write(&cfg, "data = \"x.csv\"\nlearning_rate = 0.1\n").unwrap();
+    let err = fails(&["train", "--config", cfg.to_str().unwrap()]);
+    assert!(err.contains("unknown field `learning_rate`"), "kebab-case keys: {err}");
+}

@@ -33,7 +33,14 @@ fn sigmoid(z: f64) -> f64 {
 
 /// Binary fit on row-major `x` (`n × d`); `y[i]` is the class index (0/1), `weights` per class.
 /// Returns one dense layer producing the logit of class 1.
-pub fn fit_binary(x: &[f32], d: usize, y: &[usize], weights: &[f32], opt: &LogRegOptions, progress: &Progress) -> Result<Dense, crate::TrainError> {
+pub fn fit_binary(
+    x: &[f32],
+    d: usize,
+    y: &[usize],
+    weights: &[f32],
+    opt: &LogRegOptions,
+    progress: &Progress,
+) -> Result<Dense, crate::TrainError> {
     let n = y.len();
     let p = d + 1; // intercept last
     // The design matrix in f64 with the intercept column, once.
@@ -64,7 +71,22 @@ pub fn fit_binary(x: &[f32], d: usize, y: &[usize], weights: &[f32], opt: &LogRe
         let mut hess = vec![0.0f64; p * p];
         // SAFETY: xw holds n·p values, hess p·p; strides describe xwᵀ (p×n) and xw (n×p).
         unsafe {
-            matrixmultiply::dgemm(p, n, p, 1.0, xw.as_ptr(), 1, p as isize, xw.as_ptr(), p as isize, 1, 0.0, hess.as_mut_ptr(), p as isize, 1);
+            matrixmultiply::dgemm(
+                p,
+                n,
+                p,
+                1.0,
+                xw.as_ptr(),
+                1,
+                p as isize,
+                xw.as_ptr(),
+                p as isize,
+                1,
+                0.0,
+                hess.as_mut_ptr(),
+                p as isize,
+                1,
+            );
         }
         for a in 0..d {
             grad[a] += opt.l2 * beta[a];

@@ -196,7 +196,9 @@ fn describe_step(s: &scorelet::features::Step) -> String {
         Step::Standardize { mean, scale } => format!("standardize (μ {}, σ {})", g(*mean), g(*scale)),
         Step::MinMax { min, range } => format!("min-max ({} … {})", g(*min), g(min + range)),
         Step::Log1p => "log1p".into(),
-        Step::Clip { min, max } => format!("clip [{}, {}]", min.map(g).unwrap_or("−∞".into()), max.map(g).unwrap_or("∞".into())),
+        Step::Clip { min, max } => {
+            format!("clip [{}, {}]", min.map(g).unwrap_or("−∞".into()), max.map(g).unwrap_or("∞".into()))
+        }
         Step::Bucketize { edges } => format!("{} buckets", edges.len() + 1),
     }
 }
