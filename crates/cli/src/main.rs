@@ -1,6 +1,7 @@
 //! The `scorelet` command-line tool.
 
 mod input;
+mod registry;
 mod score;
 mod spec;
 mod train;
@@ -52,6 +53,66 @@ enum Command {
     },
     /// Train a model on a CSV or Parquet file into a bundle.
     Train(Box<train::TrainArgs>),
+    /// Run the model registry.
+    Registry {
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
+    /// Publish a bundle to the registry as its next version (prints NAME@VERSION).
+    Push {
+        bundle: PathBuf,
+        #[command(flatten)]
+        registry: registry::RegistryArgs,
+    },
+    /// Fetch NAME@VERSION or NAME@ALIAS from the registry, verifying every file.
+    Pull {
+        reference: String,
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        registry: registry::RegistryArgs,
+    },
+    /// Manage aliases (production, staging, …).
+    Alias {
+        #[command(subcommand)]
+        command: registry::AliasCommand,
+        #[command(flatten)]
+        registry: registry::RegistryArgs,
+    },
+    /// List the registry's models.
+    Models {
+        #[command(flatten)]
+        registry: registry::RegistryArgs,
+    },
+    /// List a model's versions with their metrics and aliases.
+    Versions {
+        name: String,
+        #[command(flatten)]
+        registry: registry::RegistryArgs,
+    },
+    /// Move an alias to a version if it passes a metric gate.
+    Promote {
+        name: String,
+        version: u64,
+        /// The alias to move.
+        #[arg(long)]
+        to: String,
+        /// A requirement on the version's holdout metrics, e.g. 'roc_auc>=0.83' (repeatable).
+        #[arg(long)]
+        require: Vec<String>,
+        /// The version must not be worse than the one this alias points at (on the required
+        /// metrics, or roc_auc).
+        #[arg(long)]
+        not_worse_than: Option<String>,
+        #[command(flatten)]
+        registry: registry::RegistryArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RegistryCommand {
+    /// Serve a registry over a directory.
+    Serve(registry::ServeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -87,6 +148,15 @@ fn main() -> ExitCode {
         Command::Predict { input, with_features } => score::predict(input, *with_features, cli.quiet),
         Command::Check { bundle } => score::check(bundle),
         Command::Train(a) => train::run(a, cli.quiet),
+        Command::Registry { command: RegistryCommand::Serve(a) } => registry::serve(a),
+        Command::Push { bundle, registry: r } => registry::push(bundle, r),
+        Command::Pull { reference, out, registry: r } => registry::pull(reference, out, r),
+        Command::Alias { command, registry: r } => registry::alias(command, r),
+        Command::Models { registry: r } => registry::models(r),
+        Command::Versions { name, registry: r } => registry::versions(name, r),
+        Command::Promote { name, version, to, require, not_worse_than, registry: r } => {
+            registry::promote(name, *version, to, require, not_worse_than.as_deref(), r)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

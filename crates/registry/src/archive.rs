@@ -1,0 +1,59 @@
+//! Uploads are a plain tar of the bundle's files (no directories): one request, streamable, and
+//! made by any tool (`tar -cf - -C bundle .` works too).
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use scorelet::bundle::{MANIFEST, valid_file_name};
+
+/// Packs a bundle directory's regular files.
+pub fn pack(dir: &Path) -> std::io::Result<Vec<u8>> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut names: Vec<_> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+        .collect();
+    names.sort_by_key(|e| e.file_name());
+    for e in names {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if valid_file_name(&name) || name == MANIFEST {
+            b.append_path_with_name(e.path(), &name)?;
+        }
+    }
+    b.into_inner()
+}
+
+/// Unpacks an upload into (manifest bytes, other files). Refuses anything but regular files with
+/// plain bundle file names, duplicates, and archives without a manifest.
+pub fn unpack(bytes: &[u8]) -> Result<(Vec<u8>, BTreeMap<String, Vec<u8>>), String> {
+    let mut a = tar::Archive::new(bytes);
+    let mut files = BTreeMap::new();
+    let mut manifest = None;
+    for entry in a.entries().map_err(|e| format!("not a tar archive: {e}"))? {
+        let mut e = entry.map_err(|e| format!("not a tar archive: {e}"))?;
+        let raw = e.path_bytes().into_owned();
+        let name = String::from_utf8_lossy(&raw).trim_start_matches("./").to_string();
+        match e.header().entry_type() {
+            tar::EntryType::Directory if name.is_empty() || name == "." => continue,
+            tar::EntryType::Regular => {}
+            t => return Err(format!("archive entry {name:?} is a {t:?}; only regular files are accepted")),
+        }
+        if name != MANIFEST && !valid_file_name(&name) {
+            return Err(format!(
+                "archive entry {:?} is not a plain bundle file name",
+                name.chars().take(80).collect::<String>()
+            ));
+        }
+        let mut buf = Vec::with_capacity(e.size().min(64 << 20) as usize);
+        e.read_to_end(&mut buf).map_err(|err| format!("archive entry {name:?} is truncated: {err}"))?;
+        if name == MANIFEST {
+            if manifest.replace(buf).is_some() {
+                return Err("the archive holds manifest.json twice".into());
+            }
+        } else if files.insert(name.clone(), buf).is_some() {
+            return Err(format!("the archive holds {name:?} twice"));
+        }
+    }
+    Ok((manifest.ok_or("the archive has no manifest.json")?, files))
+}

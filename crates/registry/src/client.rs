@@ -1,0 +1,143 @@
+//! The native registry client used by the CLI: publishing (a tar upload), alias moves, listings,
+//! and fetching by reference through the core's sans-IO [`scorelet::registry::Fetch`], so native
+//! pulls verify exactly as the Wasm runtimes do.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use scorelet::Bundle;
+use scorelet::registry::{Fetch, ModelRef, Urls};
+use serde_json::Value;
+
+/// Largest response read (a bundle file).
+const MAX_BODY: u64 = 512 << 20;
+
+/// A client for one registry.
+pub struct Client {
+    agent: ureq::Agent,
+    urls: Urls,
+    base: String,
+    token: Option<String>,
+}
+
+impl Client {
+    /// `base` like `http://127.0.0.1:8700`; `token` is sent as a bearer token.
+    pub fn new(base: &str, token: Option<String>) -> Client {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(120)))
+            .build()
+            .into();
+        Client { agent, urls: Urls::new(base), base: base.trim_end_matches('/').to_string(), token }
+    }
+
+    pub fn urls(&self) -> &Urls {
+        &self.urls
+    }
+
+    fn auth<B>(&self, r: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        let r = r.header("x-scorelet-actor", std::env::var("USER").unwrap_or_else(|_| "cli".into()));
+        match &self.token {
+            Some(t) => r.header("authorization", format!("Bearer {t}")),
+            None => r,
+        }
+    }
+
+    fn finish(&self, what: &str, resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Vec<u8>> {
+        let mut resp = resp.with_context(|| format!("{what}: cannot reach the registry at {}", self.base))?;
+        let status = resp.status();
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_vec()
+            .with_context(|| format!("{what}: reading the response"))?;
+        if status.is_success() {
+            return Ok(body);
+        }
+        let msg = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v["error"]["message"].as_str().map(String::from))
+            .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(200).collect());
+        bail!("{what}: {} {}: {msg}", status.as_u16(), status.canonical_reason().unwrap_or(""))
+    }
+
+    /// GET a URL.
+    pub fn get(&self, what: &str, url: &str) -> Result<Vec<u8>> {
+        self.finish(what, self.auth(self.agent.get(url)).call())
+    }
+
+    fn get_json(&self, what: &str, url: &str) -> Result<Value> {
+        serde_json::from_slice(&self.get(what, url)?)
+            .with_context(|| format!("{what}: the registry's answer is not JSON"))
+    }
+
+    /// Publishes a bundle directory; returns the reference `name@version`.
+    pub fn push(&self, dir: &Path) -> Result<ModelRef> {
+        // Verify before sending: a broken bundle is refused here with the local error.
+        let b = Bundle::load_dir(dir).with_context(|| format!("{} is not a valid bundle", dir.display()))?;
+        let tar = crate::archive::pack(dir).with_context(|| format!("packing {}", dir.display()))?;
+        let url = self.urls.versions(&b.manifest.name);
+        let body = self.finish(
+            "push",
+            self.auth(self.agent.post(&url)).header("content-type", "application/x-tar").send(&tar[..]),
+        )?;
+        let v: Value = serde_json::from_slice(&body)?;
+        format!("{}@{}", b.manifest.name, v["version"]).parse().map_err(Into::into)
+    }
+
+    /// Fetches and verifies a bundle by reference.
+    pub fn fetch(&self, r: &ModelRef) -> Result<Bundle> {
+        let mut f = Fetch::new(&self.base, r);
+        while let Some(url) = f.next_url() {
+            let body = self.get(&format!("pull {r}"), &url)?;
+            f.feed(body).with_context(|| format!("pull {r}: {url}"))?;
+        }
+        Ok(f.finish()?)
+    }
+
+    /// Model names.
+    pub fn models(&self) -> Result<Vec<String>> {
+        let v = self.get_json("models", &self.urls.models())?;
+        Ok(v["models"].as_array().into_iter().flatten().filter_map(|m| m.as_str().map(String::from)).collect())
+    }
+
+    /// Versions of a model, with metrics, as the registry lists them.
+    pub fn versions(&self, name: &str) -> Result<Vec<Value>> {
+        Ok(self.get_json("versions", &self.urls.versions(name))?["versions"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// The manifest of a version.
+    pub fn manifest(&self, name: &str, version: u64) -> Result<scorelet::bundle::Manifest> {
+        Ok(Bundle::parse_manifest(&self.get("manifest", &self.urls.manifest(name, version))?)?)
+    }
+
+    /// Aliases of a model: alias → document.
+    pub fn aliases(&self, name: &str) -> Result<serde_json::Map<String, Value>> {
+        Ok(self.get_json("aliases", &self.urls.aliases(name))?["aliases"].as_object().cloned().unwrap_or_default())
+    }
+
+    /// The version an alias points at.
+    pub fn resolve_alias(&self, name: &str, alias: &str) -> Result<u64> {
+        Ok(scorelet::registry::parse_alias(&self.get("alias", &self.urls.alias(name, alias))?)?)
+    }
+
+    /// Points an alias at a version.
+    pub fn set_alias(&self, name: &str, alias: &str, version: u64) -> Result<()> {
+        let body = serde_json::json!({"version": version}).to_string();
+        self.finish(
+            "alias set",
+            self.auth(self.agent.put(&self.urls.alias(name, alias)))
+                .header("content-type", "application/json")
+                .send(body.as_bytes()),
+        )?;
+        Ok(())
+    }
+
+    /// Removes an alias.
+    pub fn delete_alias(&self, name: &str, alias: &str) -> Result<()> {
+        self.finish("alias rm", self.auth(self.agent.delete(&self.urls.alias(name, alias))).call())?;
+        Ok(())
+    }
+}

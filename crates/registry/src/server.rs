@@ -1,0 +1,371 @@
+//! `scorelet registry serve`: the registry's HTTP API (axum) over a [`Store`].
+//! See `openapi.json` (served at `/v1/openapi.json`) for the contract.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use tower_http::cors::{Any, CorsLayer};
+
+use crate::archive;
+use crate::store::{Store, StoreError};
+
+/// The OpenAPI document of this API.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// Server configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Bearer token required for writes; `None` refuses every write.
+    pub write_token: Option<String>,
+    /// Bearer token required for reads; `None` leaves reads open.
+    pub read_token: Option<String>,
+    /// Largest upload accepted, in bytes (413 beyond).
+    pub max_upload: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { write_token: None, read_token: None, max_upload: 64 << 20 }
+    }
+}
+
+struct AppState {
+    store: Store,
+    config: Config,
+}
+
+type Shared = Arc<AppState>;
+
+/// An API error: status + `{"error": {"code", "message"}}`.
+struct ApiError(StatusCode, &'static str, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (self.0, Json(json!({"error": {"code": self.1, "message": self.2}}))).into_response();
+        if self.0 == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"scorelet\""));
+        }
+        r
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let (s, c) = match e.status() {
+            404 => (StatusCode::NOT_FOUND, "not_found"),
+            400 => (StatusCode::BAD_REQUEST, "invalid"),
+            409 => (StatusCode::CONFLICT, "conflict"),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
+        };
+        if s == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!("{e}");
+        }
+        ApiError(s, c, e.to_string())
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Compares secrets in time independent of where they differ.
+fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn bearer(h: &HeaderMap) -> Option<&str> {
+    h.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+}
+
+fn require(h: &HeaderMap, tokens: &[&Option<String>]) -> ApiResult<()> {
+    let wanted: Vec<&String> = tokens.iter().filter_map(|t| t.as_ref()).collect();
+    match bearer(h) {
+        None => Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this request needs `Authorization: Bearer <token>`".into(),
+        )),
+        Some(t) if wanted.iter().any(|w| same(t, w)) => Ok(()),
+        Some(_) => Err(ApiError(StatusCode::FORBIDDEN, "forbidden", "the token is not valid for this request".into())),
+    }
+}
+
+fn can_read(s: &AppState, h: &HeaderMap) -> ApiResult<()> {
+    if s.config.read_token.is_none() { Ok(()) } else { require(h, &[&s.config.read_token, &s.config.write_token]) }
+}
+
+fn can_write(s: &AppState, h: &HeaderMap) -> ApiResult<()> {
+    if s.config.write_token.is_none() {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this registry was started without a write token; it is read-only".into(),
+        ));
+    }
+    require(h, &[&s.config.write_token])
+}
+
+fn actor(h: &HeaderMap, addr: SocketAddr) -> String {
+    let who = h.get("x-scorelet-actor").and_then(|v| v.to_str().ok()).unwrap_or("anonymous");
+    format!("{} ({})", who.chars().take(64).collect::<String>(), addr.ip())
+}
+
+fn version(v: &str) -> ApiResult<u64> {
+    v.parse::<u64>().ok().filter(|v| *v > 0).ok_or_else(|| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            format!("version {:?} is not a positive integer", v.chars().take(40).collect::<String>()),
+        )
+    })
+}
+
+async fn models(State(s): State<Shared>, h: HeaderMap) -> ApiResult<Response> {
+    can_read(&s, &h)?;
+    Ok(short_cache(Json(json!({"models": s.store.models()?})).into_response()))
+}
+
+async fn versions(State(s): State<Shared>, h: HeaderMap, Path(name): Path<String>) -> ApiResult<Response> {
+    can_read(&s, &h)?;
+    Ok(short_cache(Json(json!({"name": name, "versions": s.store.versions(&name)?})).into_response()))
+}
+
+async fn publish(
+    State(s): State<Shared>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    h: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    can_write(&s, &h)?;
+    let (manifest, files) = archive::unpack(&body).map_err(|m| ApiError(StatusCode::BAD_REQUEST, "invalid", m))?;
+    let by = actor(&h, addr);
+    let store = s.clone();
+    let n = name.clone();
+    let v = tokio::task::spawn_blocking(move || store.store.publish(&n, &manifest, files, &by))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()))??;
+    let mut r =
+        (StatusCode::CREATED, Json(json!({"name": name, "version": v, "ref": format!("{name}@{v}")}))).into_response();
+    r.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&format!("/v1/models/{name}/versions/{v}/manifest.json")).expect("ascii"),
+    );
+    Ok(r)
+}
+
+async fn put_version(
+    State(s): State<Shared>,
+    h: HeaderMap,
+    Path((name, v)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    can_write(&s, &h)?;
+    let v = version(&v)?;
+    if s.store.manifest(&name, v).is_ok() {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!(
+                "{name}@{v} is published and immutable; publish a new version with POST /v1/models/{name}/versions"
+            ),
+        ));
+    }
+    Err(ApiError(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("versions are assigned by the registry: POST /v1/models/{name}/versions"),
+    ))
+}
+
+fn if_none_match(h: &HeaderMap, etag: &str) -> bool {
+    h.get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+}
+
+/// Serves immutable bytes with a strong ETag, long caching, `If-None-Match` and single `Range`s.
+fn immutable(h: &HeaderMap, bytes: Vec<u8>, etag: String, content_type: &'static str) -> Response {
+    let etag = format!("\"{etag}\"");
+    let base = |status: StatusCode| {
+        let mut b = Response::builder()
+            .status(status)
+            .header(header::ETAG, &etag)
+            .header(header::CACHE_CONTROL, "public, max-age=31536000, immutable")
+            .header(header::ACCEPT_RANGES, "bytes");
+        if status != StatusCode::NOT_MODIFIED {
+            b = b.header(header::CONTENT_TYPE, content_type);
+        }
+        b
+    };
+    if if_none_match(h, &etag) {
+        return base(StatusCode::NOT_MODIFIED).body(Body::empty()).expect("response");
+    }
+    if let Some(range) = h.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        let len = bytes.len() as u64;
+        let parsed = range.strip_prefix("bytes=").and_then(|r| {
+            let (a, b) = r.split_once('-')?;
+            match (a.trim(), b.trim()) {
+                ("", suffix) => {
+                    let n: u64 = suffix.parse().ok()?;
+                    Some((len.saturating_sub(n), len.checked_sub(1)?))
+                }
+                (a, "") => Some((a.parse().ok()?, len.checked_sub(1)?)),
+                (a, b) => Some((a.parse().ok()?, b.parse::<u64>().ok()?.min(len.checked_sub(1)?))),
+            }
+        });
+        return match parsed {
+            Some((a, b)) if a <= b && b < len => base(StatusCode::PARTIAL_CONTENT)
+                .header(header::CONTENT_RANGE, format!("bytes {a}-{b}/{len}"))
+                .body(Body::from(bytes[a as usize..=b as usize].to_vec()))
+                .expect("response"),
+            _ => Response::builder()
+                .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .header(header::CONTENT_RANGE, format!("bytes */{len}"))
+                .body(Body::empty())
+                .expect("response"),
+        };
+    }
+    base(StatusCode::OK).body(Body::from(bytes)).expect("response")
+}
+
+fn short_cache(mut r: Response) -> Response {
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=10"));
+    r
+}
+
+async fn manifest(
+    State(s): State<Shared>,
+    h: HeaderMap,
+    Path((name, v)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    can_read(&s, &h)?;
+    let v = version(&v)?;
+    let bytes = s.store.manifest(&name, v)?;
+    let etag = scorelet::bundle::sha256_hex(&bytes);
+    Ok(immutable(&h, bytes, etag, "application/json"))
+}
+
+async fn file(
+    State(s): State<Shared>,
+    h: HeaderMap,
+    Path((name, v, f)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    can_read(&s, &h)?;
+    let v = version(&v)?;
+    let (path, sha) = s.store.file(&name, v, &f)?;
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()))?;
+    let ct = if f.ends_with(".json") {
+        "application/json"
+    } else if f.ends_with(".html") {
+        "text/html; charset=utf-8"
+    } else {
+        "application/octet-stream"
+    };
+    Ok(immutable(&h, bytes, sha, ct))
+}
+
+async fn aliases(State(s): State<Shared>, h: HeaderMap, Path(name): Path<String>) -> ApiResult<Response> {
+    can_read(&s, &h)?;
+    Ok(short_cache(Json(json!({"name": name, "aliases": s.store.aliases(&name)?})).into_response()))
+}
+
+async fn alias_get(
+    State(s): State<Shared>,
+    h: HeaderMap,
+    Path((name, alias)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    can_read(&s, &h)?;
+    Ok(short_cache(Json(s.store.alias(&name, &alias)?).into_response()))
+}
+
+async fn alias_put(
+    State(s): State<Shared>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    h: HeaderMap,
+    Path((name, alias)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    can_write(&s, &h)?;
+    let v = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|b| b.get("version")?.as_u64())
+        .ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, "invalid", "the body must be {\"version\": N}".into()))?;
+    Ok(Json(s.store.set_alias(&name, &alias, v, &actor(&h, addr))?).into_response())
+}
+
+async fn alias_delete(
+    State(s): State<Shared>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    h: HeaderMap,
+    Path((name, alias)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    can_write(&s, &h)?;
+    s.store.delete_alias(&name, &alias, &actor(&h, addr))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn alias_history(
+    State(s): State<Shared>,
+    h: HeaderMap,
+    Path((name, alias)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    can_read(&s, &h)?;
+    Ok(Json(json!({"name": name, "alias": alias, "moves": s.store.alias_history(&name, &alias)?})).into_response())
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+async fn health() -> Response {
+    Json(json!({"status": "ok"})).into_response()
+}
+
+async fn fallback() -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, "not_found", "no such route; see /v1/openapi.json".into())
+}
+
+/// The router over a store.
+pub fn router(store: Store, config: Config) -> Router {
+    let limit = config.max_upload;
+    let state = Arc::new(AppState { store, config });
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/openapi.json", get(openapi))
+        .route("/v1/models", get(models))
+        .route("/v1/models/{name}/versions", get(versions).post(publish))
+        .route("/v1/models/{name}/versions/{version}", axum::routing::put(put_version))
+        .route("/v1/models/{name}/versions/{version}/manifest.json", get(manifest))
+        .route("/v1/models/{name}/versions/{version}/files/{file}", get(file))
+        .route("/v1/models/{name}/aliases", get(aliases))
+        .route("/v1/models/{name}/aliases/{alias}", get(alias_get).put(alias_put).delete(alias_delete))
+        .route("/v1/models/{name}/aliases/{alias}/history", get(alias_history))
+        .fallback(fallback)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(
+            CorsLayer::new()
+                .allow_origin(Any)
+                .allow_methods([Method::GET, Method::HEAD])
+                .expose_headers([header::ETAG, header::CONTENT_RANGE]),
+        )
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    store: Store,
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(store, config).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}

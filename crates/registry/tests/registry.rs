@@ -1,0 +1,339 @@
+//! The registry end to end over real HTTP on loopback: publish, versions, aliases, promotion,
+//! pulls, caching headers, and hostile input (path traversal, bad names, wrong digests, extra
+//! files, oversized and truncated uploads, missing and wrong tokens) — each refused with the
+//! right status and the store unchanged.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use scorelet::Bundle;
+use scorelet::features::FeatureSpec;
+use scorelet_registry::promote::{Requirement, gate};
+use scorelet_registry::{Client, Config, Store};
+use scorelet_train::{ModelKind, Progress, Table, TaskKind, TrainJob};
+
+const TOKEN: &str = "write-token-0123456789";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A trained Telco bundle directory (built once per test binary).
+fn bundle_dir() -> &'static Path {
+    static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &DIR.get_or_init(|| {
+        let t = Table::read(&repo().join("data/telco-churn.csv"), None).unwrap();
+        let spec =
+            FeatureSpec::from_toml(&std::fs::read_to_string(repo().join("examples/telco.toml")).unwrap()).unwrap();
+        let mut j = TrainJob::new("churn", "Churn", spec, ModelKind::Linear(Default::default()));
+        j.task = TaskKind::Classification { positive: Some("Yes".into()) };
+        let o = j.run(&t, &Progress::hidden()).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("churn");
+        o.bundle.write_dir(&dir).unwrap();
+        (tmp, dir)
+    })
+    .1
+}
+
+struct Server {
+    addr: String,
+    root: tempfile::TempDir,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn server(config: Config) -> Server {
+    let root = tempfile::tempdir().unwrap();
+    let store = Store::open(root.path()).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    rt.spawn(scorelet_registry::serve(listener, store, config, std::future::pending()));
+    Server { addr, root, _rt: rt }
+}
+
+fn writable() -> Config {
+    Config { write_token: Some(TOKEN.into()), ..Config::default() }
+}
+
+/// Sends raw bytes and returns (status, body): nothing between the test and the server
+/// normalizes paths or fixes lengths.
+fn raw(addr: &str, request: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr.trim_start_matches("http://")).unwrap();
+    s.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, text.split("\r\n\r\n").nth(1).unwrap_or("").to_string())
+}
+
+fn get(addr: &str, path: &str) -> (u16, String) {
+    raw(addr, format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+}
+
+fn post(addr: &str, path: &str, token: Option<&str>, body: &[u8]) -> (u16, String) {
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let mut req = format!("POST {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/x-tar\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).into_bytes();
+    req.extend_from_slice(body);
+    raw(addr, &req)
+}
+
+fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, bytes) in files {
+        // Names go into the header bytes directly: the tar crate itself would refuse the hostile
+        // ones (`../escape.txt`), and an attacker's tool would not.
+        let mut h = tar::Header::new_old();
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_size(bytes.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, *bytes).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn bundle_files() -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(bundle_dir())
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every file under the store except logs: what must not change when a request is refused.
+fn snapshot(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if !p.ends_with("audit.jsonl") {
+                out.push((p.clone(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn publish_alias_promote_and_pull() {
+    let s = server(writable());
+    let c = Client::new(&s.addr, Some(TOKEN.into()));
+    assert_eq!(c.push(bundle_dir()).unwrap().to_string(), "churn@1");
+    assert_eq!(c.push(bundle_dir()).unwrap().to_string(), "churn@2");
+    assert_eq!(c.models().unwrap(), ["churn"]);
+    let versions = c.versions("churn").unwrap();
+    assert_eq!(versions.len(), 2);
+    assert!(versions[0]["metrics"]["roc_auc"].as_f64().unwrap() > 0.83);
+    c.set_alias("churn", "production", 1).unwrap();
+    assert_eq!(c.resolve_alias("churn", "production").unwrap(), 1);
+
+    // Promotion: a gate that passes moves the alias, one that fails does not.
+    let cand = c.manifest("churn", 2).unwrap().metrics;
+    let inc = c.manifest("churn", 1).unwrap().metrics;
+    let pass: Vec<Requirement> = vec!["roc_auc>=0.83".parse().unwrap()];
+    gate(&cand, &pass, Some(("production", &inc))).unwrap();
+    c.set_alias("churn", "production", 2).unwrap();
+    let fail: Vec<Requirement> = vec!["roc_auc>=0.99".parse().unwrap()];
+    let reasons = gate(&cand, &fail, Some(("production", &inc))).unwrap_err();
+    assert!(reasons[0].contains("required >= 0.99"), "{reasons:?}");
+    assert_eq!(c.resolve_alias("churn", "production").unwrap(), 2);
+
+    // Pull by version and by alias: every byte as pushed, the manifest now carrying its version.
+    for r in ["churn@1", "churn@production"] {
+        let b = c.fetch(&r.parse().unwrap()).unwrap();
+        let original = Bundle::load_dir(bundle_dir()).unwrap();
+        assert_eq!(b.files(), original.files(), "{r}");
+        assert_eq!(b.manifest.version, Some(if r.ends_with('1') { 1 } else { 2 }));
+        let mut m = b.manifest.clone();
+        m.version = None;
+        assert_eq!(m, original.manifest);
+    }
+    // History of moves and the audit log.
+    let (st, body) = get(&s.addr, "/v1/models/churn/aliases/production/history");
+    assert_eq!(st, 200);
+    let h: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(h["moves"].as_array().unwrap().len(), 2);
+    assert_eq!(h["moves"][1]["from"], 1);
+    assert_eq!(h["moves"][1]["to"], 2);
+    let audit = std::fs::read_to_string(s.root.path().join("audit.jsonl")).unwrap();
+    assert_eq!(audit.lines().count(), 4, "2 publishes + 2 alias moves:\n{audit}");
+    c.delete_alias("churn", "production").unwrap();
+    assert!(c.resolve_alias("churn", "production").unwrap_err().to_string().contains("404"));
+}
+
+#[test]
+fn version_files_are_immutable_cacheable_and_ranged() {
+    let s = server(writable());
+    let c = Client::new(&s.addr, Some(TOKEN.into()));
+    c.push(bundle_dir()).unwrap();
+    let model = std::fs::read(bundle_dir().join("model.onnx")).unwrap();
+    let sha = scorelet::bundle::sha256_hex(&model);
+    let head = |req: &str| {
+        let mut st = TcpStream::connect(s.addr.trim_start_matches("http://")).unwrap();
+        st.write_all(req.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        st.read_to_end(&mut out).unwrap();
+        String::from_utf8_lossy(&out).to_lowercase()
+    };
+    let path = "/v1/models/churn/versions/1/files/model.onnx";
+    let r =
+        head(&format!("GET {path} HTTP/1.1\r\nHost: x\r\nOrigin: https://example.org\r\nConnection: close\r\n\r\n"));
+    assert!(r.starts_with("http/1.1 200"), "{r}");
+    assert!(r.contains(&format!("etag: \"{sha}\"")));
+    assert!(r.contains("cache-control: public, max-age=31536000, immutable"));
+    assert!(r.contains("access-control-allow-origin: *"));
+    let r = head(&format!("GET {path} HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"{sha}\"\r\nConnection: close\r\n\r\n"));
+    assert!(r.starts_with("http/1.1 304"), "{r}");
+    let r = head(&format!("GET {path} HTTP/1.1\r\nHost: x\r\nRange: bytes=2-5\r\nConnection: close\r\n\r\n"));
+    assert!(r.starts_with("http/1.1 206") && r.contains(&format!("content-range: bytes 2-5/{}", model.len())), "{r}");
+    assert!(
+        head(&format!("GET {path} HTTP/1.1\r\nHost: x\r\nRange: bytes=99999-\r\nConnection: close\r\n\r\n"))
+            .starts_with("http/1.1 416")
+    );
+    let r = head("GET /v1/models/churn/aliases HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(r.contains("cache-control: public, max-age=10"), "{r}");
+    // A published version is never overwritten.
+    let (st, body) = raw(&s.addr, format!("PUT /v1/models/churn/versions/1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes());
+    assert_eq!(st, 409, "{body}");
+    let (st, body) = get(&s.addr, "/v1/openapi.json");
+    assert_eq!(st, 200);
+    assert!(body.contains("\"openapi\": \"3.1.0\""));
+}
+
+#[test]
+fn hostile_paths_names_and_tokens() {
+    let s = server(writable());
+    let c = Client::new(&s.addr, Some(TOKEN.into()));
+    c.push(bundle_dir()).unwrap();
+    let before = snapshot(s.root.path());
+    for path in [
+        "/v1/models/../../etc/passwd/versions",
+        "/v1/models/%2e%2e/versions",
+        "/v1/models/..%2f..%2fetc/versions",
+        "/v1/models/%2fetc%2fpasswd/versions",
+        "/v1/models/churn%00/versions",
+        "/v1/models/Churn/versions",
+        "/v1/models/-churn/versions",
+        "/v1/models/churn/versions/1/files/..%2fmanifest.json",
+        "/v1/models/churn/versions/1/files/%2e%2e",
+        "/v1/models/churn/versions/1/files/..%2f..%2f..%2faudit.jsonl",
+        "/v1/models/churn/versions/0/manifest.json",
+        "/v1/models/churn/versions/-1/manifest.json",
+        "/v1/models/churn/versions/..%2f1/manifest.json",
+        "/v1/models/churn/versions/1/files/report.html.bak",
+        "/v1/models/churn/aliases/..%2f..%2fx",
+        "/v1/models/churn/aliases/PRODUCTION",
+    ] {
+        let (st, body) = get(&s.addr, path);
+        assert!((400..=404).contains(&st), "{path}: {st} {body}");
+        assert!(!body.contains("root:") && !body.contains("\"action\""), "{path} leaked: {body}");
+    }
+    let long = format!("/v1/models/{}/versions", "a".repeat(65));
+    assert_eq!(get(&s.addr, &long).0, 400);
+    let tar = std::fs::read_dir(bundle_dir()).map(|_| scorelet_registry::archive::pack(bundle_dir()).unwrap()).unwrap();
+    assert_eq!(post(&s.addr, "/v1/models/churn/versions", None, &tar).0, 401);
+    assert_eq!(post(&s.addr, "/v1/models/churn/versions", Some("not-the-token"), &tar).0, 403);
+    assert_eq!(post(&s.addr, "/v1/models/other/versions", Some(TOKEN), &tar).0, 400, "name in path ≠ manifest");
+    assert_eq!(post(&s.addr, "/v1/models/..%2fchurn/versions", Some(TOKEN), &tar).0, 400);
+    let (st, _) = raw(&s.addr, format!("PUT /v1/models/churn/aliases/production HTTP/1.1\r\nHost: x\r\nContent-Length: 13\r\nConnection: close\r\n\r\n{{\"version\":1}}").as_bytes());
+    assert_eq!(st, 401);
+    assert_eq!(snapshot(s.root.path()), before, "refused requests changed the store");
+}
+
+#[test]
+fn bad_uploads_are_refused_and_leave_no_trace() {
+    let s = server(Config { max_upload: 256 << 10, ..writable() });
+    let c = Client::new(&s.addr, Some(TOKEN.into()));
+    c.push(bundle_dir()).unwrap();
+    let before = snapshot(s.root.path());
+    let files = bundle_files();
+    let f = |skip: &str| {
+        files.iter().filter(|(n, _)| n != skip).map(|(n, b)| (n.as_str(), b.as_slice())).collect::<Vec<_>>()
+    };
+    // A file whose bytes do not match the manifest's digest.
+    let mut tampered = f("");
+    let mut model = std::fs::read(bundle_dir().join("model.onnx")).unwrap();
+    model[40] ^= 0xff;
+    tampered.retain(|(n, _)| *n != "model.onnx");
+    tampered.push(("model.onnx", &model));
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("wrong digest", tar_of(&tampered), "sha256"),
+        (
+            "file not in the manifest",
+            tar_of(&[f(""), vec![("extra.bin", b"x".as_slice())]].concat()),
+            "not listed in the manifest",
+        ),
+        ("missing file", tar_of(&f("golden.json")), "`golden.json` is missing"),
+        ("no manifest", tar_of(&f("manifest.json")), "no manifest.json"),
+        (
+            "path in archive",
+            tar_of(&[f(""), vec![("../escape.txt", b"x".as_slice())]].concat()),
+            "not a plain bundle file name",
+        ),
+        ("not a tar", b"this is not a tar archive at all".repeat(20), "not a tar archive"),
+        ("empty", Vec::new(), "no manifest.json"),
+    ];
+    for (what, body, want) in cases {
+        let (st, msg) = post(&s.addr, "/v1/models/churn/versions", Some(TOKEN), &body);
+        assert_eq!(st, 400, "{what}: {msg}");
+        assert!(msg.contains(want), "{what}: {msg}");
+    }
+    let big = vec![0u8; 300 << 10];
+    let (st, _) = post(&s.addr, "/v1/models/churn/versions", Some(TOKEN), &big);
+    assert_eq!(st, 413, "oversized upload");
+    // A client that dies mid-body.
+    let tar = scorelet_registry::archive::pack(bundle_dir()).unwrap();
+    let mut st = TcpStream::connect(s.addr.trim_start_matches("http://")).unwrap();
+    st.write_all(format!("POST /v1/models/churn/versions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {}\r\n\r\n", tar.len()).as_bytes()).unwrap();
+    st.write_all(&tar[..tar.len() / 2]).unwrap();
+    drop(st);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(snapshot(s.root.path()), before, "a refused upload changed the store");
+    assert_eq!(c.versions("churn").unwrap().len(), 1);
+    assert_eq!(c.push(bundle_dir()).unwrap().to_string(), "churn@2", "the registry still works");
+}
+
+#[test]
+fn concurrent_publishes_get_distinct_versions_and_reads_can_be_closed() {
+    let s = server(Config { read_token: Some("read-token-0123456789".into()), ..writable() });
+    let addr = s.addr.clone();
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let addr = addr.clone();
+            std::thread::spawn(move || Client::new(&addr, Some(TOKEN.into())).push(bundle_dir()).unwrap().to_string())
+        })
+        .collect();
+    let mut refs: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    refs.sort_by_key(|r| r[6..].parse::<u64>().unwrap());
+    assert_eq!(refs, (1..=8).map(|v| format!("churn@{v}")).collect::<Vec<_>>());
+    assert_eq!(get(&s.addr, "/v1/models").0, 401, "reads are closed");
+    let reader = Client::new(&s.addr, Some("read-token-0123456789".into()));
+    assert_eq!(reader.versions("churn").unwrap().len(), 8);
+    assert!(
+        reader.set_alias("churn", "production", 1).unwrap_err().to_string().contains("403"),
+        "a read token cannot write"
+    );
+    let anonymous = Client::new(&s.addr, None);
+    assert!(anonymous.models().unwrap_err().to_string().contains("401"));
+}
+
+#[test]
+fn a_read_only_registry_refuses_writes() {
+    let s = server(Config::default());
+    let (st, body) = post(&s.addr, "/v1/models/churn/versions", Some(TOKEN), b"");
+    assert_eq!(st, 403, "{body}");
+    assert!(body.contains("read-only"));
+}
