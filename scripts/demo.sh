@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The main job end to end on the embedded defaults: train on the Telco data, then score rows
-# natively and with the very same core compiled to WebAssembly (wasip2 under wasmtime, and
-# wasm32-unknown-unknown under Node's V8), and show the three agree.
+# The main job end to end on the embedded defaults: train on the Telco data, publish the bundle
+# to a local registry, fetch it back by alias, and score rows natively and with the very same
+# core compiled to WebAssembly (wasip2 under wasmtime, wasm32-unknown-unknown under Node's V8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -12,14 +12,26 @@ scorelet="$CARGO_TARGET_DIR/release/scorelet"
 
 out=out/demo
 rm -rf "$out" && mkdir -p "$out"
-echo "== train: data/telco-churn.csv → $out/churn (logistic regression, INT8)"
+echo "== train: data/telco-churn.csv → $out/churn (MLP, INT8, gated against float)"
 "$scorelet" train --data data/telco-churn.csv --target Churn --positive Yes \
-  --spec examples/telco.toml --name churn --out "$out/churn"
-"$scorelet" check --bundle "$out/churn"
+  --spec examples/telco.toml --model mlp --name churn --out "$out/churn"
+
+echo "== publish to a local registry and promote to production"
+export SCORELET_REGISTRY_TOKEN=demo-token-0123456789
+"$scorelet" registry serve --root "$out/registry" --addr 127.0.0.1:0 2> "$out/registry.log" &
+registry=$!
+trap 'kill $registry 2>/dev/null || true' EXIT
+for _ in $(seq 50); do grep -q "registry on" "$out/registry.log" && break; sleep 0.1; done
+export SCORELET_REGISTRY=$(grep -o 'http://[0-9.:]*' "$out/registry.log" | head -1)
+"$scorelet" push "$out/churn"
+"$scorelet" promote churn 1 --to production --require 'roc_auc>=0.83' --not-worse-than production
+"$scorelet" versions churn
+"$scorelet" pull churn@production --out "$out/pulled"
+"$scorelet" check --bundle "$out/pulled"
 
 echo "== score 5 rows natively"
 head -6 data/telco-churn.csv > "$out/rows.csv"
-"$scorelet" predict --bundle "$out/churn" --input "$out/rows.csv" --quiet | tee "$out/native.jsonl"
+"$scorelet" predict --bundle "$out/pulled" --input "$out/rows.csv" --quiet | tee "$out/native.jsonl"
 
 echo "== the same rows in WebAssembly"
 python3 - "$out/rows.csv" > "$out/rows.jsonl" <<'PY'
@@ -27,8 +39,8 @@ import csv, json, sys
 for r in csv.DictReader(open(sys.argv[1])):
     print(json.dumps(r))
 PY
-"$CARGO_TARGET_DIR/release/examples/run-wasi" "$SCORELET_WASI_WASM" "$out/churn" < "$out/rows.jsonl" > "$out/wasi.jsonl"
-node tests/parity/score.cjs "$SCORELET_WEB_NODE" "$out/churn" < "$out/rows.jsonl" > "$out/v8.jsonl"
+"$CARGO_TARGET_DIR/release/examples/run-wasi" "$SCORELET_WASI_WASM" "$out/pulled" < "$out/rows.jsonl" > "$out/wasi.jsonl"
+node tests/parity/score.cjs "$SCORELET_WEB_NODE" "$out/pulled" < "$out/rows.jsonl" > "$out/v8.jsonl"
 python3 - "$out" <<'PY'
 import json, sys
 d = sys.argv[1]
@@ -36,5 +48,6 @@ native = [json.loads(l) for l in open(f"{d}/native.jsonl")]
 for target in ("wasi", "v8"):
     other = [json.loads(l)["prediction"] for l in open(f"{d}/{target}.jsonl")]
     assert other == native, f"{target} differs from native"
-    print(f"{target:>5}: {len(other)} predictions identical to native")
+    print(f"{target:>5}: {len(other)} predictions identical to native, bit for bit")
 PY
+echo "== report: $out/churn/report.html"

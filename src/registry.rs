@@ -121,7 +121,7 @@ pub fn parse_alias(body: &[u8]) -> Result<u64> {
 enum State {
     Alias,
     Manifest,
-    Files { manifest: Vec<u8>, parsed: Manifest, pending: Vec<String>, got: BTreeMap<String, Vec<u8>> },
+    Files { manifest: Vec<u8>, parsed: Box<Manifest>, pending: Vec<String>, got: BTreeMap<String, Vec<u8>> },
     Done { manifest: Vec<u8>, files: BTreeMap<String, Vec<u8>> },
 }
 
@@ -186,7 +186,7 @@ impl Fetch {
                     )));
                 }
                 let pending: Vec<String> = parsed.files.keys().rev().cloned().collect();
-                State::Files { manifest: body, parsed, pending, got: BTreeMap::new() }
+                State::Files { manifest: body, parsed: Box::new(parsed), pending, got: BTreeMap::new() }
             }
             State::Files { manifest, parsed, mut pending, mut got } => {
                 let name = pending.pop().ok_or_else(|| Error::Bundle("no file was requested".into()))?;

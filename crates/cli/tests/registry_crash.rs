@@ -23,14 +23,22 @@ fn start(root: &Path) -> (Child, String) {
         .unwrap();
     let mut line = String::new();
     BufReader::new(child.stderr.as_mut().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or_else(|| panic!("no address in {line:?}")).to_string();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
     (child, addr)
 }
 
 /// Uploads `tar` slowly; true if the registry answered 201.
 fn slow_upload(addr: &str, tar: &[u8], chunks: usize) -> bool {
     let Ok(mut s) = TcpStream::connect(addr) else { return false };
-    let head = format!("POST /v1/models/churn/versions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", tar.len());
+    let head = format!(
+        "POST /v1/models/churn/versions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        tar.len()
+    );
     if s.write_all(head.as_bytes()).is_err() {
         return false;
     }
@@ -50,8 +58,22 @@ fn sigkill_during_uploads_never_leaves_a_partial_version() {
     let tmp = tempfile::tempdir().unwrap();
     let bundle = tmp.path().join("bundle");
     let out = Command::new(env!("CARGO_BIN_EXE_scorelet"))
-        .args(["train", "--data", "data/telco-churn.csv", "--target", "Churn", "--positive", "Yes", "--spec", "examples/telco.toml",
-            "--name", "churn", "--out", bundle.to_str().unwrap(), "-q"])
+        .args([
+            "train",
+            "--data",
+            "data/telco-churn.csv",
+            "--target",
+            "Churn",
+            "--positive",
+            "Yes",
+            "--spec",
+            "examples/telco.toml",
+            "--name",
+            "churn",
+            "--out",
+            bundle.to_str().unwrap(),
+            "-q",
+        ])
         .current_dir(repo())
         .output()
         .unwrap();
@@ -62,10 +84,12 @@ fn sigkill_during_uploads_never_leaves_a_partial_version() {
     for i in 0..60u64 {
         let (mut child, addr) = start(&root);
         let t = tar.clone();
-        let uploads: Vec<_> = (0..3).map(|_| {
-            let (a, t) = (addr.clone(), t.clone());
-            std::thread::spawn(move || slow_upload(&a, &t, 48))
-        }).collect();
+        let uploads: Vec<_> = (0..3)
+            .map(|_| {
+                let (a, t) = (addr.clone(), t.clone());
+                std::thread::spawn(move || slow_upload(&a, &t, 48))
+            })
+            .collect();
         // Kill at a different moment each round: before, during and after the bodies arrive.
         std::thread::sleep(Duration::from_millis((i * 7) % 90));
         child.kill().unwrap();
@@ -80,7 +104,8 @@ fn sigkill_during_uploads_never_leaves_a_partial_version() {
     let mut on_disk = 0;
     for e in std::fs::read_dir(&versions).unwrap() {
         let p = e.unwrap().path();
-        let b = scorelet::Bundle::load_dir(&p).unwrap_or_else(|e| panic!("{} is not a complete version: {e}", p.display()));
+        let b =
+            scorelet::Bundle::load_dir(&p).unwrap_or_else(|e| panic!("{} is not a complete version: {e}", p.display()));
         assert_eq!(b.manifest.version.map(|v| v.to_string()), p.file_name().map(|n| n.to_string_lossy().into_owned()));
         on_disk += 1;
     }

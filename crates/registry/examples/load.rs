@@ -19,7 +19,8 @@ fn main() {
         .map(|_| {
             let url = url.clone();
             std::thread::spawn(move || {
-                let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(10))).build().into();
+                let agent: ureq::Agent =
+                    ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(10))).build().into();
                 let mut lat = Vec::with_capacity(per);
                 let mut bytes = 0usize;
                 for _ in 0..per {

@@ -24,9 +24,12 @@ pub fn pack(dir: &Path) -> std::io::Result<Vec<u8>> {
     b.into_inner()
 }
 
+/// An unpacked upload: the manifest's bytes and the other files by name.
+pub type Unpacked = (Vec<u8>, BTreeMap<String, Vec<u8>>);
+
 /// Unpacks an upload into (manifest bytes, other files). Refuses anything but regular files with
 /// plain bundle file names, duplicates, and archives without a manifest.
-pub fn unpack(bytes: &[u8]) -> Result<(Vec<u8>, BTreeMap<String, Vec<u8>>), String> {
+pub fn unpack(bytes: &[u8]) -> Result<Unpacked, String> {
     let mut a = tar::Archive::new(bytes);
     let mut files = BTreeMap::new();
     let mut manifest = None;

@@ -98,7 +98,7 @@ mod tests {
         assert!(">=1".parse::<Requirement>().is_err());
         let m = BTreeMap::from([("roc_auc".to_string(), 0.85), ("log_loss".to_string(), 0.40)]);
         let inc = BTreeMap::from([("roc_auc".to_string(), 0.84), ("log_loss".to_string(), 0.39)]);
-        assert!(gate(&m, &[r.clone()], Some(("production", &inc))).is_ok());
+        assert!(gate(&m, std::slice::from_ref(&r), Some(("production", &inc))).is_ok());
         let e = gate(&m, &["log_loss<=0.5".parse().unwrap()], Some(("production", &inc))).unwrap_err();
         assert_eq!(e, vec!["log_loss is 0.4000, worse than production's 0.3900".to_string()]);
         let e = gate(&m, &["roc_auc>=0.9".parse().unwrap(), "f1>0".parse().unwrap()], None).unwrap_err();

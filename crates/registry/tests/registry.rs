@@ -248,7 +248,7 @@ fn hostile_paths_names_and_tokens() {
     assert_eq!(post(&s.addr, "/v1/models/churn/versions", Some("not-the-token"), &tar).0, 403);
     assert_eq!(post(&s.addr, "/v1/models/other/versions", Some(TOKEN), &tar).0, 400, "name in path ≠ manifest");
     assert_eq!(post(&s.addr, "/v1/models/..%2fchurn/versions", Some(TOKEN), &tar).0, 400);
-    let (st, _) = raw(&s.addr, format!("PUT /v1/models/churn/aliases/production HTTP/1.1\r\nHost: x\r\nContent-Length: 13\r\nConnection: close\r\n\r\n{{\"version\":1}}").as_bytes());
+    let (st, _) = raw(&s.addr, b"PUT /v1/models/churn/aliases/production HTTP/1.1\r\nHost: x\r\nContent-Length: 13\r\nConnection: close\r\n\r\n{\"version\":1}");
     assert_eq!(st, 401);
     assert_eq!(snapshot(s.root.path()), before, "refused requests changed the store");
 }
