@@ -88,23 +88,7 @@ pub struct Store {
 
 /// The current time, RFC 3339 UTC.
 pub fn now() -> String {
-    httpdate_to_rfc3339(SystemTime::now())
-}
-
-fn httpdate_to_rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
+    scorelet::time::now_rfc3339()
 }
 
 fn check_name(name: &str) -> Result<()> {
@@ -200,8 +184,10 @@ impl Store {
             .map(|v| {
                 let m =
                     Bundle::parse_manifest(&self.manifest(name, v)?).map_err(|e| StoreError::Invalid(e.to_string()))?;
-                let published =
-                    fs::metadata(self.version_dir(name, v))?.modified().map(httpdate_to_rfc3339).unwrap_or_default();
+                let published = fs::metadata(self.version_dir(name, v))?
+                    .modified()
+                    .map(scorelet::time::rfc3339_of)
+                    .unwrap_or_default();
                 Ok(VersionInfo {
                     version: v,
                     created: m.created,

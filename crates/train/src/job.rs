@@ -359,7 +359,7 @@ impl TrainJob {
             format: BUNDLE_FORMAT.into(),
             name: self.name.clone(),
             version: None,
-            created: crate::time::now_rfc3339(),
+            created: scorelet::time::now_rfc3339(),
             task: task.clone(),
             signature: crate::signature(&fitted, &spec, &self.target),
             model: ModelInfo {
@@ -514,41 +514,20 @@ impl TrainJob {
                     json!({"solver": "normal equations"}),
                 ))
             }
-            (ModelKind::Mlp(o), Labels::Classes { classes, y }) => {
-                let yt: Vec<usize> = split.train.iter().map(|r| y[*r]).collect();
-                let w = self.class_weights(&yt, classes.len());
-                let t = Targets::Classes { y, k: classes.len(), weights: &w };
-                let (layers, head, r) = mlp::train(
-                    x,
-                    d,
-                    &split.train,
-                    &split.valid,
-                    &t,
-                    &MlpOptions { seed: self.seed, ..o.clone() },
-                    progress,
-                )?;
-                Ok((
-                    layers,
-                    head,
-                    json!({"epochs": r.epochs, "best_epoch": r.best_epoch, "best_valid_loss": f32_json(r.best_valid_loss)}),
-                ))
-            }
-            (ModelKind::Mlp(o), Labels::Values(v)) => {
-                let t = Targets::Values(v);
-                let (layers, head, r) = mlp::train(
-                    x,
-                    d,
-                    &split.train,
-                    &split.valid,
-                    &t,
-                    &MlpOptions { seed: self.seed, ..o.clone() },
-                    progress,
-                )?;
-                Ok((
-                    layers,
-                    head,
-                    json!({"epochs": r.epochs, "best_epoch": r.best_epoch, "best_valid_loss": f32_json(r.best_valid_loss)}),
-                ))
+            (ModelKind::Mlp(o), labels) => {
+                let weights;
+                let t = match labels {
+                    Labels::Classes { classes, y } => {
+                        let yt: Vec<usize> = split.train.iter().map(|r| y[*r]).collect();
+                        weights = self.class_weights(&yt, classes.len());
+                        Targets::Classes { y, k: classes.len(), weights: &weights }
+                    }
+                    Labels::Values(v) => Targets::Values(v),
+                };
+                let opt = MlpOptions { seed: self.seed, ..o.clone() };
+                let (layers, head, r) = mlp::train(x, d, &split.train, &split.valid, &t, &opt, progress)?;
+                let info = json!({"epochs": r.epochs, "best_epoch": r.best_epoch, "best_valid_loss": f32_json(r.best_valid_loss)});
+                Ok((layers, head, info))
             }
         }
     }

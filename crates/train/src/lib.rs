@@ -14,7 +14,6 @@ pub mod onnx;
 pub mod progress;
 pub mod report;
 mod svg;
-mod time;
 
 use scorelet::bundle::{InputColumn, Signature};
 use scorelet::features::{ColumnTransform, FeatureSpec, FittedEncoding, FittedFeatures, Kind};
