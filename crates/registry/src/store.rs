@@ -84,6 +84,8 @@ pub struct Store {
     /// Serializes writers of one process (publishes, alias moves); renames keep separate
     /// processes safe.
     write: Mutex<()>,
+    /// Parsed manifests by (name, version): versions never change, so they never go stale.
+    manifests: Mutex<std::collections::HashMap<(String, u64), std::sync::Arc<scorelet::bundle::Manifest>>>,
 }
 
 /// The current time, RFC 3339 UTC.
@@ -142,7 +144,7 @@ impl Store {
         let tmp = root.join("tmp");
         let _ = fs::remove_dir_all(&tmp);
         fs::create_dir_all(&tmp)?;
-        Ok(Store { root: root.to_path_buf(), write: Mutex::new(()) })
+        Ok(Store { root: root.to_path_buf(), write: Mutex::new(()), manifests: Mutex::default() })
     }
 
     fn model_dir(&self, name: &str) -> PathBuf {
@@ -206,12 +208,25 @@ impl Store {
             .map_err(|_| StoreError::NotFound(format!("{name}@{v} does not exist")))
     }
 
+    /// The parsed manifest of a version (cached: versions are immutable).
+    pub fn parsed_manifest(&self, name: &str, v: u64) -> Result<std::sync::Arc<scorelet::bundle::Manifest>> {
+        let key = (name.to_string(), v);
+        if let Some(m) = self.manifests.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(m.clone());
+        }
+        let m = std::sync::Arc::new(
+            Bundle::parse_manifest(&self.manifest(name, v)?).map_err(|e| StoreError::Invalid(e.to_string()))?,
+        );
+        self.manifests.lock().unwrap_or_else(|e| e.into_inner()).insert(key, m.clone());
+        Ok(m)
+    }
+
     /// Path of a file the version's manifest lists (and only those).
     pub fn file(&self, name: &str, v: u64, file: &str) -> Result<(PathBuf, String)> {
         if !valid_file_name(file) {
             return Err(StoreError::Invalid(format!("file name {:?} is not a bundle file name", truncate(file))));
         }
-        let m = Bundle::parse_manifest(&self.manifest(name, v)?).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let m = self.parsed_manifest(name, v)?;
         let entry =
             m.files.get(file).ok_or_else(|| StoreError::NotFound(format!("{name}@{v} has no file {file:?}")))?;
         Ok((self.version_dir(name, v).join(file), entry.sha256.clone()))
