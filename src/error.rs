@@ -75,7 +75,7 @@ impl Error {
     }
 
     /// The row (0-based, within the request) and column the error is about, if any.
-    fn location(&mut self) -> Option<(&mut usize, &mut String)> {
+    fn location(&self) -> Option<(usize, &str)> {
         match self {
             Error::MissingColumn { row, column }
             | Error::UnknownColumn { row, column, .. }
@@ -83,26 +83,33 @@ impl Error {
             | Error::NonFinite { row, column, .. }
             | Error::OutOfDomain { row, column, .. }
             | Error::UnknownCategory { row, column, .. }
-            | Error::MissingValue { row, column } => Some((row, column)),
+            | Error::MissingValue { row, column } => Some((*row, column)),
             _ => None,
         }
     }
 
     /// The row (0-based, within the request) the error is about, if any.
     pub fn row(&self) -> Option<usize> {
-        self.clone().location().map(|(r, _)| *r)
+        self.location().map(|(r, _)| r)
     }
 
     /// The column the error is about, if any.
-    pub fn column(&self) -> Option<String> {
-        self.clone().location().map(|(_, c)| c.clone())
+    pub fn column(&self) -> Option<&str> {
+        self.location().map(|(_, c)| c)
     }
 
     /// The same error with its row number shifted by `offset` (for errors found in a chunk of a
     /// larger input).
     pub fn offset_row(mut self, offset: usize) -> Self {
-        if let Some((row, _)) = self.location() {
-            *row += offset;
+        match &mut self {
+            Error::MissingColumn { row, .. }
+            | Error::UnknownColumn { row, .. }
+            | Error::WrongType { row, .. }
+            | Error::NonFinite { row, .. }
+            | Error::OutOfDomain { row, .. }
+            | Error::UnknownCategory { row, .. }
+            | Error::MissingValue { row, .. } => *row += offset,
+            _ => {}
         }
         self
     }
