@@ -18,6 +18,11 @@ use crate::onnx::{self, Dense, Head, Precision};
 use crate::progress::Progress;
 use crate::{Split, Table, TrainError, logreg, report};
 
+/// Decision threshold of binary classifiers (stored in the manifest's task).
+const THRESHOLD: f32 = 0.5;
+/// Training rows the INT8 calibration looks at, at most.
+const CALIBRATION_ROWS: usize = 20_000;
+
 /// Files the trainer adds to a bundle besides the core's.
 pub const FLOAT_MODEL: &str = "model.float.onnx";
 pub const REPORT: &str = "report.html";
@@ -338,22 +343,19 @@ impl TrainJob {
         let int8_model = match self.precision {
             Precision::Float32 => None,
             Precision::Int8 => {
-                let rows: Vec<usize> = split.train.iter().copied().take(20_000).collect();
+                let rows: Vec<usize> = split.train.iter().copied().take(CALIBRATION_ROWS).collect();
                 let xs: Vec<f32> = rows.iter().flat_map(|r| x[r * d..(r + 1) * d].iter().copied()).collect();
                 Some(onnx::export(&layers, head, Some(&onnx::calibrate(&layers, &xs))))
             }
         };
-        let (task, threshold) = match &labels {
-            Labels::Classes { classes, .. } if classes.len() == 2 => (
-                Task::BinaryClassification {
-                    classes: [classes[0].clone(), classes[1].clone()],
-                    positive_class: classes[1].clone(),
-                    threshold: 0.5,
-                },
-                0.5,
-            ),
-            Labels::Classes { classes, .. } => (Task::MulticlassClassification { classes: classes.clone() }, 0.5),
-            Labels::Values(_) => (Task::Regression { target: self.target.clone() }, 0.5),
+        let task = match &labels {
+            Labels::Classes { classes, .. } if classes.len() == 2 => Task::BinaryClassification {
+                classes: [classes[0].clone(), classes[1].clone()],
+                positive_class: classes[1].clone(),
+                threshold: THRESHOLD,
+            },
+            Labels::Classes { classes, .. } => Task::MulticlassClassification { classes: classes.clone() },
+            Labels::Values(_) => Task::Regression { target: self.target.clone() },
         };
         let manifest = |precision: Precision| Manifest {
             format: BUNDLE_FORMAT.into(),
@@ -383,11 +385,11 @@ impl TrainJob {
             Ok(Scorer::from_bundle(&Bundle::assemble(manifest(precision), files)?)?)
         };
         let float_scorer = scorer_for(&float_model, Precision::Float32)?;
-        let float = evaluate(&float_scorer, &holdout_rows, &labels, &split.holdout, threshold, float_model.len())?;
+        let float = evaluate(&float_scorer, &holdout_rows, &labels, &split.holdout, THRESHOLD, float_model.len())?;
         let int8 = match &int8_model {
             Some(m) => {
                 let s = scorer_for(m, Precision::Int8)?;
-                let e = evaluate(&s, &holdout_rows, &labels, &split.holdout, threshold, m.len())?;
+                let e = evaluate(&s, &holdout_rows, &labels, &split.holdout, THRESHOLD, m.len())?;
                 quantization_gate(&float.metrics, &e.metrics, self.max_quantization_loss)?;
                 Some(e)
             }
@@ -396,17 +398,17 @@ impl TrainJob {
         let served_eval = int8.as_ref().unwrap_or(&float);
         let served_model = int8_model.clone().unwrap_or_else(|| float_model.clone());
 
-        // Golden vectors: the served model's own features and scores on the first holdout rows.
-        let served = scorer_for(&served_model, self.precision)?;
+        // Golden vectors: the first holdout rows with the features the pipeline computed for them
+        // and the scores the served model gave them in its evaluation (scores do not depend on
+        // the batch, so these are what any runtime computes for the rows one by one).
         let g = self.golden_rows.min(split.holdout.len());
-        let (gf, go) = served.score(&holdout_rows[..g])?;
         let golden = Golden {
             rows: split.holdout[..g]
                 .iter()
                 .map(|&r| table.header.iter().cloned().zip(table.rows[r].iter().map(|c| json!(c))).collect())
                 .collect(),
-            features: gf.chunks_exact(d).map(|c| c.to_vec()).collect(),
-            outputs: (0..g).map(|i| go.row(i).to_vec()).collect(),
+            features: split.holdout[..g].iter().map(|r| x[r * d..(r + 1) * d].to_vec()).collect(),
+            outputs: served_eval.scores[..g].to_vec(),
         };
 
         let mut m = manifest(self.precision);
@@ -424,7 +426,7 @@ impl TrainJob {
                 "float_bytes": float.model_bytes,
                 "int8_bytes": q.model_bytes,
                 "max_loss": self.max_quantization_loss,
-                "calibration_rows": split.train.len().min(20_000),
+                "calibration_rows": split.train.len().min(CALIBRATION_ROWS),
                 "scheme": "per-tensor u8 activations (calibrated), per-column symmetric int8 weights, MatMulInteger",
             })),
             "train_seconds": train_seconds,
@@ -458,7 +460,7 @@ impl TrainJob {
             }
             ModelKind::Mlp(o) => json!({
                 "hidden": o.hidden, "learning_rate": f32_json(o.learning_rate), "alpha": f32_json(o.alpha), "batch_size": o.batch_size,
-                "max_epochs": o.max_epochs, "patience": o.patience, "seed": o.seed, "class_weight": format!("{:?}", self.class_weight),
+                "max_epochs": o.max_epochs, "patience": o.patience, "seed": self.seed, "class_weight": format!("{:?}", self.class_weight),
             }),
             ModelKind::Layers(l) => json!({ "layers": l.iter().map(|l| [l.inputs, l.outputs]).collect::<Vec<_>>() }),
         }
