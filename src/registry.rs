@@ -87,6 +87,10 @@ impl Urls {
     pub fn new(base: &str) -> Urls {
         Urls { base: base.trim_end_matches('/').to_string() }
     }
+    /// The base URL, without a trailing slash.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
     pub fn models(&self) -> String {
         format!("{}/v1/models", self.base)
     }

@@ -17,7 +17,6 @@ const MAX_BODY: u64 = 512 << 20;
 pub struct Client {
     agent: ureq::Agent,
     urls: Urls,
-    base: String,
     token: Option<String>,
 }
 
@@ -29,7 +28,7 @@ impl Client {
             .timeout_global(Some(Duration::from_secs(120)))
             .build()
             .into();
-        Client { agent, urls: Urls::new(base), base: base.trim_end_matches('/').to_string(), token }
+        Client { agent, urls: Urls::new(base), token }
     }
 
     pub fn urls(&self) -> &Urls {
@@ -45,7 +44,7 @@ impl Client {
     }
 
     fn finish(&self, what: &str, resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Vec<u8>> {
-        let mut resp = resp.with_context(|| format!("{what}: cannot reach the registry at {}", self.base))?;
+        let mut resp = resp.with_context(|| format!("{what}: cannot reach the registry at {}", self.urls.base()))?;
         let status = resp.status();
         let body = resp
             .body_mut()
@@ -89,7 +88,7 @@ impl Client {
 
     /// Fetches and verifies a bundle by reference.
     pub fn fetch(&self, r: &ModelRef) -> Result<Bundle> {
-        let mut f = Fetch::new(&self.base, r);
+        let mut f = Fetch::new(self.urls.base(), r);
         while let Some(url) = f.next_url() {
             let body = self.get(&format!("pull {r}"), &url)?;
             f.feed(body).with_context(|| format!("pull {r}: {url}"))?;

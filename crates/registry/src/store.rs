@@ -184,18 +184,17 @@ impl Store {
         self.version_numbers(name)?
             .into_iter()
             .map(|v| {
-                let m =
-                    Bundle::parse_manifest(&self.manifest(name, v)?).map_err(|e| StoreError::Invalid(e.to_string()))?;
+                let m = self.parsed_manifest(name, v)?;
                 let published = fs::metadata(self.version_dir(name, v))?
                     .modified()
                     .map(scorelet::time::rfc3339_of)
                     .unwrap_or_default();
                 Ok(VersionInfo {
                     version: v,
-                    created: m.created,
+                    created: m.created.clone(),
                     published,
-                    metrics: m.metrics,
-                    precision: m.model.precision,
+                    metrics: m.metrics.clone(),
+                    precision: m.model.precision.clone(),
                 })
             })
             .collect()
