@@ -1,52 +1,10 @@
 //! The `scorelet` binary end to end on the repository's data: spec infer, train, check,
 //! features, batch predict (streaming 100k rows), and its errors on bad files.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use common::{fails, ok, repo, train};
 use serde_json::Value as Json;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn scorelet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scorelet")).args(args).current_dir(repo()).output().unwrap()
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = scorelet(args);
-    assert!(out.status.success(), "scorelet {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = scorelet(args);
-    assert!(!out.status.success(), "scorelet {args:?} should fail");
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert!(!err.contains("panicked"), "{err}");
-    err
-}
-
-fn train(dir: &Path) -> PathBuf {
-    let b = dir.join("churn");
-    ok(&[
-        "train",
-        "--data",
-        "data/telco-churn.csv",
-        "--target",
-        "Churn",
-        "--positive",
-        "Yes",
-        "--spec",
-        "examples/telco.toml",
-        "--name",
-        "churn",
-        "--out",
-        b.to_str().unwrap(),
-    ]);
-    b
-}
 
 #[test]
 fn train_check_and_predict_reproduce_golden_exactly() {

@@ -2,17 +2,15 @@
 //! middle of uploads, again and again; afterwards every published version verifies and no
 //! partial version is visible.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const TOKEN: &str = "crash-test-token-0123456789";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn start(root: &Path) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_scorelet"))
@@ -56,28 +54,7 @@ fn slow_upload(addr: &str, tar: &[u8], chunks: usize) -> bool {
 #[test]
 fn sigkill_during_uploads_never_leaves_a_partial_version() {
     let tmp = tempfile::tempdir().unwrap();
-    let bundle = tmp.path().join("bundle");
-    let out = Command::new(env!("CARGO_BIN_EXE_scorelet"))
-        .args([
-            "train",
-            "--data",
-            "data/telco-churn.csv",
-            "--target",
-            "Churn",
-            "--positive",
-            "Yes",
-            "--spec",
-            "examples/telco.toml",
-            "--name",
-            "churn",
-            "--out",
-            bundle.to_str().unwrap(),
-            "-q",
-        ])
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bundle = common::train(tmp.path());
     let tar = scorelet_registry::archive::pack(&bundle).unwrap();
     let root = tmp.path().join("store");
     let (mut completed, mut interrupted) = (0, 0);
