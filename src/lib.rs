@@ -18,6 +18,7 @@ pub mod link;
 pub mod model;
 pub mod predict;
 pub mod registry;
+pub mod service;
 pub mod time;
 pub mod value;
 

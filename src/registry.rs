@@ -215,3 +215,19 @@ impl Fetch {
         }
     }
 }
+
+/// Fetches and verifies the bundle `r` from the registry at `base`, with `get` doing each GET
+/// (the platform's HTTP client; it should send the read token if there is one, and fail on a
+/// non-2xx status).
+pub async fn fetch<F, Fut>(base: &str, r: &ModelRef, mut get: F) -> Result<Bundle>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<u8>>>,
+{
+    let mut fetch = Fetch::new(base, r);
+    while let Some(url) = fetch.next_url() {
+        let body = get(url).await?;
+        fetch.feed(body)?;
+    }
+    fetch.finish()
+}

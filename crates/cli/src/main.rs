@@ -3,6 +3,7 @@
 mod input;
 mod registry;
 mod score;
+mod serve;
 mod spec;
 mod train;
 
@@ -53,6 +54,10 @@ enum Command {
     },
     /// Train a model on a CSV or Parquet file into a bundle.
     Train(Box<train::TrainArgs>),
+    /// Serve a model over HTTP in the scoring component (the local equivalent of `spin up`).
+    Serve(Box<serve::ServeArgs>),
+    /// Build a scoring component with a bundle embedded (no network at cold start).
+    Build(serve::BuildArgs),
     /// Run the model registry.
     Registry {
         #[command(subcommand)]
@@ -148,6 +153,8 @@ fn main() -> ExitCode {
         Command::Predict { input, with_features } => score::predict(input, *with_features, cli.quiet),
         Command::Check { bundle } => score::check(bundle),
         Command::Train(a) => train::run(a, cli.quiet),
+        Command::Serve(a) => serve::serve(a),
+        Command::Build(a) => serve::build(a),
         Command::Registry { command: RegistryCommand::Serve(a) } => registry::serve(a),
         Command::Push { bundle, registry: r } => registry::push(bundle, r),
         Command::Pull { reference, out, registry: r } => registry::pull(reference, out, r),

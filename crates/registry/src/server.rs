@@ -75,8 +75,7 @@ type ApiResult<T> = Result<T, ApiError>;
 
 /// Compares secrets in time independent of where they differ.
 fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    scorelet::service::constant_time_eq(a.as_bytes(), b.as_bytes())
 }
 
 fn bearer(h: &HeaderMap) -> Option<&str> {

@@ -1,0 +1,128 @@
+//! # scorelet-guest
+//!
+//! What the Spin components (WASI 0.3 and 0.2 builds) share, so each adapter only translates
+//! its SDK's request, response, variables and outbound HTTP:
+//!
+//! - the model source, first that applies: a bundle embedded at build time
+//!   (`SCORELET_BUNDLE=DIR`, see `build.rs`); a bundle directory in the component's filesystem
+//!   (`bundle_dir`); or `name@version` / `name@alias` fetched from a registry at the first
+//!   request and verified file by file against the manifest's sha256;
+//! - the instance's [`scorelet::service::Service`]: it survives across requests while the host
+//!   reuses the instance, so the model loads once per instance;
+//! - retries: a failed or tampered fetch leaves the function not ready (503 with the reason) and
+//!   the next request after the backoff tries again.
+
+use std::cell::RefCell;
+use std::future::Future;
+
+use scorelet::registry::{self, ModelRef};
+use scorelet::service::{self, HttpRequest, HttpResponse, Service};
+use scorelet::{Bundle, Error, Result, Scorer};
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+}
+
+/// The variables a component reads (Spin application variables; `scorelet serve` and the Lambda
+/// bootstrap set them from their flags and environment).
+pub mod variables {
+    /// `NAME@VERSION` or `NAME@ALIAS`: the model to fetch when none is embedded.
+    pub const MODEL: &str = "model";
+    /// Base URL of the registry, e.g. `https://models.example.com`.
+    pub const REGISTRY_URL: &str = "registry_url";
+    /// Read token for the registry (sent as `Authorization: Bearer`), if it needs one.
+    pub const REGISTRY_TOKEN: &str = "registry_token";
+    /// When set, scoring and metadata routes need this key.
+    pub const API_KEY: &str = "api_key";
+    /// A bundle directory inside the component's filesystem (Spin `files`, a preopened
+    /// directory): loaded from disk, no network.
+    pub const BUNDLE_DIR: &str = "bundle_dir";
+}
+
+/// Largest body the scoring routes accept; adapters stop reading past it and answer
+/// [`HttpResponse::body_too_large`].
+pub const MAX_BODY: usize = scorelet::api::MAX_BODY_BYTES;
+
+/// Largest file accepted from the registry.
+pub const MAX_FETCH: usize = 512 << 20;
+
+/// What an adapter provides from its SDK.
+pub trait Platform {
+    /// A configuration variable; `None` when it is undefined or empty.
+    fn variable(&self, name: &'static str) -> impl Future<Output = Option<String>>;
+    /// GETs `url` (with `Authorization: Bearer {token}` when given) and returns the body of a 2xx
+    /// answer of at most [`MAX_FETCH`] bytes; anything else is an error message.
+    fn get(&self, url: &str, token: Option<&str>) -> impl Future<Output = std::result::Result<Vec<u8>, String>>;
+}
+
+thread_local! {
+    // Wasm components are single-threaded; the state lives as long as the instance.
+    static SERVICE: RefCell<Option<Service>> = const { RefCell::new(None) };
+}
+
+/// Milliseconds on the wall clock.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// The embedded bundle, if the component was built with one.
+pub fn embedded() -> Option<Result<Bundle>> {
+    let (first, rest) = embedded::FILES.split_first()?;
+    let files = rest.iter().map(|(n, b)| (n.to_string(), b.to_vec())).collect();
+    Some(Bundle::from_files(first.1, files))
+}
+
+/// Answers one request: sets the service up on the instance's first request, loads the model
+/// when it is due, then routes. `req.body` must already be cut at [`MAX_BODY`].
+pub async fn handle<P: Platform>(p: &P, req: HttpRequest<'_>) -> HttpResponse {
+    if SERVICE.with_borrow(Option::is_none) {
+        let key = p.variable(variables::API_KEY).await;
+        SERVICE.with_borrow_mut(|s| {
+            s.get_or_insert_with(|| Service::new(key));
+        });
+    }
+    let liveness = req.path.starts_with("/v2/health/live");
+    let due = SERVICE.with_borrow_mut(|s| {
+        let s = s.as_mut().expect("set above");
+        let due = !liveness && s.should_load(now_ms());
+        if due {
+            s.start_loading();
+        }
+        due
+    });
+    if due {
+        let result = load(p).await;
+        if let Err(e) = &result {
+            eprintln!("scorelet: model not loaded: {e}");
+        }
+        SERVICE.with_borrow_mut(|s| s.as_mut().expect("set above").finish_loading(result, now_ms()));
+    }
+    SERVICE.with_borrow(|s| s.as_ref().expect("set above").handle(&req, now_ms()))
+}
+
+/// Loads the embedded bundle, or fetches the configured one.
+async fn load<P: Platform>(p: &P) -> Result<Scorer> {
+    if let Some(bundle) = embedded() {
+        return service::load(&bundle?);
+    }
+    if let Some(dir) = p.variable(variables::BUNDLE_DIR).await {
+        return service::load(&Bundle::load_dir(&dir)?);
+    }
+    let (Some(model), Some(base)) = (p.variable(variables::MODEL).await, p.variable(variables::REGISTRY_URL).await)
+    else {
+        return Err(Error::Bundle(format!(
+            "no model: this component has no embedded bundle, so set `{}`, or `{}` (NAME@VERSION or NAME@ALIAS) and `{}`",
+            variables::BUNDLE_DIR,
+            variables::MODEL,
+            variables::REGISTRY_URL
+        )));
+    };
+    let r: ModelRef = model.parse()?;
+    let token = p.variable(variables::REGISTRY_TOKEN).await;
+    let bundle = registry::fetch(&base, &r, |url| {
+        let token = token.as_deref();
+        async move { p.get(&url, token).await.map_err(|e| Error::Bundle(format!("GET {url}: {e}"))) }
+    })
+    .await?;
+    service::load(&bundle)
+}

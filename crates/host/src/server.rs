@@ -1,0 +1,119 @@
+//! An HTTP/1.1 server in front of an [`HttpComponent`]: what `spin up` does for a Spin app,
+//! with the protections a public endpoint needs before a request reaches the guest — a deadline
+//! for request headers (slow-loris), a deadline and a size limit for the body — each answered
+//! with the same JSON error shape the component uses.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+
+use crate::HttpComponent;
+
+/// Limits applied before the component sees a request.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest request body read from a client (the component applies its own, lower limit).
+    pub max_body: usize,
+    /// Time allowed for a client to send its request headers.
+    pub header_timeout: Duration,
+    /// Time allowed for a client to send its request body.
+    pub body_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_body: 16 << 20, header_timeout: Duration::from_secs(10), body_timeout: Duration::from_secs(30) }
+    }
+}
+
+fn json_error(status: u16, code: &str, message: &str) -> http::Response<Full<Bytes>> {
+    let body = serde_json::json!({"error": {"code": code, "message": message}}).to_string();
+    let mut r = http::Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    r
+}
+
+/// Reads the body within the limits and hands the request to the component.
+async fn answer(
+    component: &HttpComponent,
+    limits: Limits,
+    req: http::Request<Incoming>,
+) -> http::Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let body = match tokio::time::timeout(limits.body_timeout, Limited::new(body, limits.max_body).collect()).await {
+        Err(_) => {
+            return json_error(
+                408,
+                "request_timeout",
+                &format!("the request body did not arrive within {} s", limits.body_timeout.as_secs()),
+            );
+        }
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            return json_error(
+                413,
+                "body_too_large",
+                &format!("the request body is over the limit of {} bytes", limits.max_body),
+            );
+        }
+        Ok(Err(e)) => return json_error(400, "bad_body", &format!("could not read the request body: {e}")),
+        Ok(Ok(b)) => b.to_bytes(),
+    };
+    let started = std::time::Instant::now();
+    let (method, path) = (parts.method.clone(), parts.uri.path().to_string());
+    match component.handle(http::Request::from_parts(parts, body)).await {
+        Ok(resp) => {
+            tracing::debug!(%method, %path, status = resp.status().as_u16(), ms = started.elapsed().as_secs_f64() * 1e3);
+            resp.map(Full::new)
+        }
+        Err(e) => {
+            tracing::error!(%method, %path, "component failed: {e:?}");
+            json_error(500, "component_failed", "the scoring component failed on this request; see the server log")
+        }
+    }
+}
+
+/// Serves `component` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    component: Arc<HttpComponent>,
+    listener: TcpListener,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => return Ok(()),
+        };
+        let component = component.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let component = component.clone();
+                async move { Ok::<_, std::convert::Infallible>(answer(&component, limits, req).await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, "connection ended: {e}");
+            }
+        });
+    }
+}

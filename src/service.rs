@@ -1,0 +1,353 @@
+//! The scoring function's HTTP API without the HTTP: routes, status codes and JSON bodies, the
+//! same on Spin, Lambda, `scorelet serve`, and workers. Adapters turn their platform's request
+//! into a [`HttpRequest`], call [`Service::handle`], and write the [`HttpResponse`] back.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `POST /invocations` | MLflow scoring protocol ([`crate::api::mlflow`]) |
+//! | `GET /v2/health/live` | 200 while the function runs |
+//! | `GET /v2/health/ready` | 200 once the model is loaded and its golden vectors check out, else 503 |
+//! | `GET /v2/models/{name}` | OIP metadata: version, signature, metrics |
+//! | `GET /v2/models/{name}/ready` | as `/v2/health/ready`, for that model |
+//! | `POST /v2/models/{name}/infer` | Open Inference Protocol v2 ([`crate::api::oip`]) |
+//! | `GET /v2` | server metadata |
+//! | `GET /ping`, `GET /health` | MLflow's liveness/readiness probes (200 when ready) |
+//!
+//! Errors are `{"error": {"code", "message", "row"?, "column"?}}`: 400 for bad input (naming the
+//! row and column), 401 for a missing or wrong API key, 404/405 for unknown routes and methods,
+//! 413 for oversized bodies and batches, 415 for a body that is not JSON, 503 while no model is
+//! loaded. Bad input never produces a 500.
+//!
+//! The model's life cycle — not loaded, loading, ready, or failed with a retry time — lives in
+//! [`ModelState`], with exponential [`Backoff`] so a failing registry is retried, not hammered.
+
+use serde_json::{Value as Json, json};
+
+use crate::api::{MAX_BODY_BYTES, RowReader, mlflow, oip};
+use crate::bundle::Bundle;
+use crate::error::{Error, Result};
+use crate::predict::Scorer;
+
+/// A request as the service needs it; adapters fill it from their platform's type.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpRequest<'a> {
+    pub method: &'a str,
+    /// The path, with or without a query string.
+    pub path: &'a str,
+    pub content_type: Option<&'a str>,
+    /// The `Authorization` header, if any.
+    pub authorization: Option<&'a str>,
+    /// The `X-API-Key` header, if any.
+    pub api_key: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// A JSON response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpResponse {
+    pub status: u16,
+    /// Extra headers besides `content-type: application/json`.
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// A JSON response with `status`.
+    pub fn json(status: u16, body: &Json) -> HttpResponse {
+        HttpResponse { status, headers: Vec::new(), body: body.to_string().into_bytes() }
+    }
+
+    /// The JSON error body for `e`, with its status.
+    pub fn error(e: &Error) -> HttpResponse {
+        HttpResponse::json(e.http_status(), &e.to_json())
+    }
+
+    /// An error that is not about the model's input: `{"error": {"code", "message"}}`.
+    pub fn problem(status: u16, code: &str, message: impl Into<String>) -> HttpResponse {
+        HttpResponse::json(status, &json!({"error": {"code": code, "message": message.into()}}))
+    }
+
+    /// 413 for a body over `limit` bytes.
+    pub fn body_too_large(limit: usize) -> HttpResponse {
+        HttpResponse::problem(
+            413,
+            "body_too_large",
+            format!("the request body is over the limit of {limit} bytes; send fewer rows per request"),
+        )
+    }
+
+    fn with_header(mut self, name: &'static str, value: impl Into<String>) -> HttpResponse {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// Exponential backoff for loading a model: 0.5 s after the first failure, doubling to 60 s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    const FIRST_MS: u64 = 500;
+    const MAX_MS: u64 = 60_000;
+
+    /// Records a failure and returns how long to wait before the next attempt.
+    pub fn fail(&mut self) -> u64 {
+        let delay = Self::FIRST_MS.saturating_mul(1u64 << self.failures.min(16)).min(Self::MAX_MS);
+        self.failures = self.failures.saturating_add(1);
+        delay
+    }
+
+    /// Failures so far.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+}
+
+/// Where the model is in its life cycle.
+#[derive(Debug)]
+pub enum ModelState {
+    /// Nothing tried yet.
+    Unloaded,
+    /// A load is under way (fetches in an async adapter can interleave with requests).
+    Loading,
+    /// Loaded, golden vectors checked.
+    Ready(Box<Scorer>),
+    /// The last attempt failed; the next may start at `retry_at_ms` (milliseconds on the
+    /// adapter's clock).
+    Failed { error: Error, retry_at_ms: u64 },
+}
+
+/// The scoring function: model state plus the optional API key.
+#[derive(Debug)]
+pub struct Service {
+    state: ModelState,
+    backoff: Backoff,
+    api_key: Option<String>,
+    max_body: usize,
+}
+
+impl Default for Service {
+    fn default() -> Self {
+        Service::new(None)
+    }
+}
+
+/// Loads a bundle into a scorer and runs its golden self-check; the only way to become ready.
+pub fn load(bundle: &Bundle) -> Result<Scorer> {
+    let scorer = Scorer::from_bundle(bundle)?;
+    scorer.self_check()?;
+    Ok(scorer)
+}
+
+const ROUTES: &str = "POST /invocations, GET /v2/health/live, GET /v2/health/ready, GET /v2/models/{name}, \
+                      POST /v2/models/{name}/infer";
+
+impl Service {
+    /// A service with no model yet. With `api_key`, scoring and metadata routes need
+    /// `Authorization: Bearer KEY` or `X-API-Key: KEY`. An empty key counts as none.
+    pub fn new(api_key: Option<String>) -> Service {
+        Service {
+            state: ModelState::Unloaded,
+            backoff: Backoff::default(),
+            api_key: api_key.filter(|k| !k.is_empty()),
+            max_body: MAX_BODY_BYTES,
+        }
+    }
+
+    /// The largest body [`Service::handle`] accepts; adapters should stop reading past it.
+    pub fn max_body(&self) -> usize {
+        self.max_body
+    }
+
+    /// The model's state.
+    pub fn state(&self) -> &ModelState {
+        &self.state
+    }
+
+    /// The loaded scorer, if ready.
+    pub fn scorer(&self) -> Option<&Scorer> {
+        match &self.state {
+            ModelState::Ready(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Whether an adapter should start loading now (`now_ms` on its own clock): never tried, or
+    /// failed and the backoff has passed.
+    pub fn should_load(&self, now_ms: u64) -> bool {
+        match &self.state {
+            ModelState::Unloaded => true,
+            ModelState::Failed { retry_at_ms, .. } => now_ms >= *retry_at_ms,
+            ModelState::Loading | ModelState::Ready(_) => false,
+        }
+    }
+
+    /// Marks a load as started.
+    pub fn start_loading(&mut self) {
+        self.state = ModelState::Loading;
+    }
+
+    /// Records the outcome of a load that ended at `now_ms`; a failure schedules the next
+    /// attempt after the backoff.
+    pub fn finish_loading(&mut self, result: Result<Scorer>, now_ms: u64) {
+        self.state = match result {
+            Ok(s) => {
+                self.backoff = Backoff::default();
+                ModelState::Ready(Box::new(s))
+            }
+            Err(error) => ModelState::Failed { error, retry_at_ms: now_ms.saturating_add(self.backoff.fail()) },
+        };
+    }
+
+    /// Answers one request.
+    pub fn handle(&self, req: &HttpRequest, now_ms: u64) -> HttpResponse {
+        let path = req.path.split(['?', '#']).next().unwrap_or("");
+        let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+        let segments: Vec<&str> = path.split('/').skip(1).collect();
+        let method = req.method;
+        match segments.as_slice() {
+            ["v2", "health", "live"] => only(method, "GET", || HttpResponse::json(200, &json!({"live": true}))),
+            ["v2", "health", "ready"] => only(method, "GET", || self.ready(now_ms)),
+            ["ping"] | ["health"] => only(method, "GET", || self.ready(now_ms)),
+            ["v2"] => only(method, "GET", || {
+                HttpResponse::json(
+                    200,
+                    &json!({"name": "scorelet", "version": env!("CARGO_PKG_VERSION"), "extensions": []}),
+                )
+            }),
+            ["invocations"] => only(method, "POST", || {
+                self.authorized(req)
+                    .and_then(|()| self.scoring(req, now_ms))
+                    .and_then(|s| {
+                        let r = mlflow::parse(req.body, &RowReader::for_scorer(s)).map_err(|e| HttpResponse::error(&e))?;
+                        let p = s.predict(&r.rows, r.options).map_err(|e| HttpResponse::error(&e))?;
+                        Ok(HttpResponse::json(200, &mlflow::response(s, &p)))
+                    })
+                    .unwrap_or_else(|e| e)
+            }),
+            ["v2", "models", name] => only(method, "GET", || {
+                self.authorized(req)
+                    .and_then(|()| self.model(name, now_ms))
+                    .map(|s| HttpResponse::json(200, &oip::metadata(s)))
+                    .unwrap_or_else(|e| e)
+            }),
+            ["v2", "models", name, "ready"] => only(method, "GET", || {
+                self.authorized(req).and_then(|()| self.model(name, now_ms)).map(|_| self.ready(now_ms)).unwrap_or_else(|e| e)
+            }),
+            ["v2", "models", name, "infer"] => only(method, "POST", || {
+                self.authorized(req)
+                    .and_then(|()| self.model(name, now_ms))
+                    .and_then(|s| self.json_body(req).map(|()| s))
+                    .and_then(|s| {
+                        let r = oip::parse(req.body, &RowReader::for_scorer(s)).map_err(|e| HttpResponse::error(&e))?;
+                        let p = s.predict(&r.rows, r.options).map_err(|e| HttpResponse::error(&e))?;
+                        Ok(HttpResponse::json(200, &oip::response(s, r.id.as_deref(), &p)))
+                    })
+                    .unwrap_or_else(|e| e)
+            }),
+            _ => HttpResponse::problem(404, "not_found", format!("no route {path:?}; this function serves {ROUTES}")),
+        }
+    }
+
+    fn ready(&self, now_ms: u64) -> HttpResponse {
+        match &self.state {
+            ModelState::Ready(s) => HttpResponse::json(200, &json!({"ready": true, "model": s.name(), "version": s.version()})),
+            _ => self.not_ready(now_ms),
+        }
+    }
+
+    fn not_ready(&self, now_ms: u64) -> HttpResponse {
+        match &self.state {
+            ModelState::Failed { error, retry_at_ms } => {
+                let wait_s = retry_at_ms.saturating_sub(now_ms).div_ceil(1000).max(1);
+                HttpResponse::problem(
+                    503,
+                    "model_not_loaded",
+                    format!("the model is not loaded: {error}; next attempt in {wait_s} s"),
+                )
+                .with_header("retry-after", wait_s.to_string())
+            }
+            ModelState::Loading | ModelState::Unloaded => {
+                HttpResponse::problem(503, "model_loading", "the model is still loading").with_header("retry-after", "1")
+            }
+            ModelState::Ready(_) => HttpResponse::problem(500, "internal", "ready model reported as not ready"),
+        }
+    }
+
+    /// Checks the API key, if one is configured.
+    fn authorized(&self, req: &HttpRequest) -> Result<(), HttpResponse> {
+        let Some(key) = &self.api_key else { return Ok(()) };
+        let given = req
+            .api_key
+            .or_else(|| req.authorization.and_then(|a| a.strip_prefix("Bearer ").or_else(|| a.strip_prefix("bearer "))));
+        match given {
+            Some(g) if constant_time_eq(g.trim().as_bytes(), key.as_bytes()) => Ok(()),
+            Some(_) => Err(HttpResponse::problem(401, "unauthorized", "the API key is not valid")
+                .with_header("www-authenticate", "Bearer")),
+            None => Err(HttpResponse::problem(
+                401,
+                "unauthorized",
+                "this function needs an API key: send `Authorization: Bearer KEY` or `X-API-Key: KEY`",
+            )
+            .with_header("www-authenticate", "Bearer")),
+        }
+    }
+
+    /// The scorer for a scoring request, after the body checks.
+    fn scoring(&self, req: &HttpRequest, now_ms: u64) -> Result<&Scorer, HttpResponse> {
+        self.json_body(req)?;
+        self.scorer().ok_or_else(|| self.not_ready(now_ms))
+    }
+
+    fn json_body(&self, req: &HttpRequest) -> Result<(), HttpResponse> {
+        if req.body.len() > self.max_body {
+            return Err(HttpResponse::body_too_large(self.max_body));
+        }
+        match req.content_type.map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase()) {
+            None => Ok(()),
+            Some(c) if c == "application/json" || c.is_empty() => Ok(()),
+            Some(c) => Err(HttpResponse::problem(
+                415,
+                "unsupported_media_type",
+                format!(
+                    "content type {:?} is not supported; send JSON with `content-type: application/json`",
+                    crate::value::truncate(&c, 60)
+                ),
+            )),
+        }
+    }
+
+    /// The scorer if `name` is the served model.
+    fn model(&self, name: &str, now_ms: u64) -> Result<&Scorer, HttpResponse> {
+        let s = self.scorer().ok_or_else(|| self.not_ready(now_ms))?;
+        if s.name() == name {
+            Ok(s)
+        } else {
+            Err(HttpResponse::problem(
+                404,
+                "model_not_found",
+                format!("model {:?} is not served here; this function serves {:?}", crate::value::truncate(name, 64), s.name()),
+            ))
+        }
+    }
+}
+
+/// `f()` if the method is `allowed`, else 405 with an `Allow` header.
+fn only(method: &str, allowed: &'static str, f: impl FnOnce() -> HttpResponse) -> HttpResponse {
+    if method.eq_ignore_ascii_case(allowed) {
+        f()
+    } else {
+        HttpResponse::problem(405, "method_not_allowed", format!("use {allowed} for this route"))
+            .with_header("allow", allowed)
+    }
+}
+
+/// Compares secrets in time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
