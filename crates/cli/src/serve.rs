@@ -49,6 +49,12 @@ pub struct ServeArgs {
     /// Deadline for one request inside the component, in seconds.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
+    /// Seconds a client has to send its request headers (slow clients are cut off).
+    #[arg(long, default_value_t = 10)]
+    pub header_timeout: u64,
+    /// Seconds a client has to send its request body.
+    #[arg(long, default_value_t = 30)]
+    pub body_timeout: u64,
     /// Where compiled components are cached.
     #[arg(long, env = "SCORELET_CACHE")]
     pub cache: Option<PathBuf>,
@@ -163,7 +169,12 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
             "scoring on http://{}  (POST /invocations, POST /v2/models/{{name}}/infer, GET /v2/health/ready)",
             listener.local_addr()?
         );
-        server::serve(component, listener, Limits::default(), async {
+        let limits = Limits {
+            header_timeout: Duration::from_secs(a.header_timeout.max(1)),
+            body_timeout: Duration::from_secs(a.body_timeout.max(1)),
+            ..Limits::default()
+        };
+        server::serve(component, listener, limits, async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;

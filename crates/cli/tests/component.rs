@@ -1,0 +1,459 @@
+//! The scoring component end to end: the real wasm32-wasip2 components (WASI 0.3 and 0.2)
+//! under `scorelet serve` (embedded wasmtime), over real TCP, compared with `scorelet predict`.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use common::{ok, repo, train};
+use serde_json::{Value as Json, json};
+
+/// `scorelet build` rewrites the default component while it works; tests that serve the
+/// default component hold this for reading.
+static COMPONENTS: RwLock<()> = RwLock::new(());
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_BIN_EXE_scorelet")).parent().unwrap().parent().unwrap().to_path_buf())
+}
+
+fn component(p2: bool) -> PathBuf {
+    let name = if p2 { "scorelet_spin_p2.wasm" } else { "scorelet_spin.wasm" };
+    let p = target_dir().join("wasm32-wasip2/release").join(name);
+    assert!(p.is_file(), "{} is missing: run scripts/build-wasm.sh first", p.display());
+    p
+}
+
+/// A running `scorelet serve`.
+struct Server {
+    child: Child,
+    url: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let cache = target_dir().join("component-cache");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_scorelet"))
+            .arg("serve")
+            .args(["--addr", "127.0.0.1:0", "--cache", cache.to_str().unwrap()])
+            .args(args)
+            .current_dir(repo())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let log = Arc::new(Mutex::new(String::new()));
+        let mut url = None;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            log.lock().unwrap().push_str(&format!("{line}\n"));
+            if let Some(rest) = line.strip_prefix("scoring on ") {
+                url = Some(rest.split_whitespace().next().unwrap().to_string());
+                break;
+            }
+        }
+        let Some(url) = url else {
+            let _ = child.wait();
+            panic!("scorelet serve {args:?} did not start:\n{}", log.lock().unwrap());
+        };
+        let l = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                l.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        Server { child, url, log }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn get(&self, path: &str) -> (u16, Json) {
+        request("GET", &format!("{}{path}", self.url), &[], b"")
+    }
+
+    fn post(&self, path: &str, body: &Json) -> (u16, Json) {
+        request("POST", &format!("{}{path}", self.url), &[("content-type", "application/json")], body.to_string().as_bytes())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).build().into()
+}
+
+/// One HTTP request; the status and the JSON body (every answer, errors included, is JSON).
+fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Json) {
+    let mut r = http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    let mut resp = agent().run(r.body(body.to_vec()).unwrap()).unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().with_config().limit(64 << 20).read_to_string().unwrap();
+    let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {url} → {status}, not JSON ({e}): {text}"));
+    (status, json)
+}
+
+/// Telco rows as JSON records: odd rows with numeric-looking cells as numbers, even rows as
+/// strings.
+fn telco_records(n: usize) -> Vec<Json> {
+    let mut r = csv::Reader::from_path(repo().join("data/telco-churn.csv")).unwrap();
+    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
+    r.records()
+        .take(n)
+        .enumerate()
+        .map(|(i, rec)| {
+            let rec = rec.unwrap();
+            Json::Object(
+                header
+                    .iter()
+                    .zip(rec.iter())
+                    .filter(|(h, _)| *h != "Churn")
+                    .map(|(h, c)| {
+                        let v = match c.parse::<f64>() {
+                            Ok(x) if i % 2 == 1 => json!(x),
+                            _ => json!(c),
+                        };
+                        (h.clone(), v)
+                    })
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// `scorelet predict` on the same rows: one prediction object per row.
+fn native(bundle: &Path, records: &[Json], dir: &Path) -> Vec<Json> {
+    let input = dir.join("rows.jsonl");
+    std::fs::write(&input, records.iter().map(|r| format!("{r}\n")).collect::<String>()).unwrap();
+    ok(&["predict", "--bundle", bundle.to_str().unwrap(), "--input", input.to_str().unwrap()])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// OIP v2 request: one BYTES tensor per column (every cell as a string).
+fn oip_request(records: &[Json]) -> Json {
+    let names: Vec<&String> = records[0].as_object().unwrap().keys().collect();
+    let inputs: Vec<Json> = names
+        .iter()
+        .map(|n| {
+            let data: Vec<Json> = records
+                .iter()
+                .map(|r| match &r[n.as_str()] {
+                    Json::String(s) => json!(s),
+                    // As the CSV had it: `0`, not `0.0`.
+                    Json::Number(x) => match x.as_f64() {
+                        Some(f) if f.fract() == 0.0 => json!((f as i64).to_string()),
+                        _ => json!(x.to_string()),
+                    },
+                    v => json!(v.to_string()),
+                })
+                .collect();
+            json!({"name": n, "datatype": "BYTES", "shape": [records.len()], "data": data})
+        })
+        .collect();
+    json!({"id": "t1", "inputs": inputs})
+}
+
+/// Asserts the server's answers for `records` equal `scorelet predict`'s, bit for bit.
+fn assert_scores_like_native(server: &Server, want: &[Json], records: &[Json], model: &str, what: &str) {
+    let (status, body) = server.post("/invocations", &json!({"dataframe_records": records}));
+    assert_eq!(status, 200, "{what}: {body}");
+    let got = body["predictions"].as_array().unwrap();
+    assert_eq!(got.len(), want.len());
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_eq!(g, w, "{what}: /invocations row {i} differs from scorelet predict");
+    }
+
+    let (status, body) = server.post(&format!("/v2/models/{model}/infer"), &oip_request(records));
+    assert_eq!(status, 200, "{what}: {body}");
+    assert_eq!(body["id"], "t1");
+    let probs = body["outputs"].as_array().unwrap().iter().find(|o| o["name"] == "probability").unwrap();
+    let probs = probs["data"].as_array().unwrap();
+    assert_eq!(probs.len(), want.len());
+    for (i, (p, w)) in probs.iter().zip(want).enumerate() {
+        assert_eq!(p, &w["probability"], "{what}: /infer row {i} differs from scorelet predict");
+    }
+}
+
+#[test]
+fn served_predictions_equal_predict_bit_for_bit_on_both_wasi_versions() {
+    let _shared = COMPONENTS.read().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = train(dir.path());
+    let records = telco_records(400);
+    let want = native(&bundle, &records, dir.path());
+    for p2 in [false, true] {
+        let c = component(p2);
+        let server = Server::start(&["--bundle", bundle.to_str().unwrap(), "--component", c.to_str().unwrap()]);
+        let what = if p2 { "WASI 0.2 component" } else { "WASI 0.3 component" };
+        let (status, ready) = server.get("/v2/health/ready");
+        assert_eq!(status, 200, "{what}: {ready}\n{}", server.log());
+        assert_scores_like_native(&server, &want, &records, "churn", what);
+        let (status, meta) = server.get("/v2/models/churn");
+        assert_eq!(status, 200);
+        assert_eq!(meta["name"], "churn");
+        assert!(meta["parameters"]["metrics"]["roc_auc"].as_f64().unwrap() > 0.8, "{meta}");
+    }
+}
+
+#[test]
+fn embedded_bundle_component_needs_no_source_at_all() {
+    let _exclusive = COMPONENTS.write().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = train(dir.path());
+    let records = telco_records(200);
+    let want = native(&bundle, &records, dir.path());
+    let built: Vec<PathBuf> = [false, true]
+        .into_iter()
+        .map(|p2| {
+            let out = dir.path().join(if p2 { "churn-p2.wasm" } else { "churn.wasm" });
+            let mut args = vec!["build", "--bundle", bundle.to_str().unwrap(), "-o", out.to_str().unwrap()];
+            if p2 {
+                args.push("--wasi-p2");
+            }
+            ok(&args);
+            out
+        })
+        .collect();
+    // With the bundle gone, the components can only be scoring with their own copies.
+    std::fs::remove_dir_all(&bundle).unwrap();
+    for out in &built {
+        let server = Server::start(&["--component", out.to_str().unwrap()]);
+        let (status, ready) = server.get("/v2/health/ready");
+        assert_eq!(status, 200, "{ready}\n{}", server.log());
+        assert_scores_like_native(&server, &want, &records, "churn", "embedded");
+    }
+    // The default component was put back: it has no model and says how to give it one.
+    let server = Server::start(&["--component", component(false).to_str().unwrap()]);
+    let (status, body) = server.get("/v2/health/ready");
+    assert_eq!(status, 503, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("no embedded bundle"), "{body}");
+}
+
+/// A `scorelet registry serve` with a write token.
+struct Registry {
+    child: Child,
+    url: String,
+    root: PathBuf,
+}
+
+const TOKEN: &str = "component-test-token-0123456789";
+
+impl Registry {
+    fn start(root: &Path, addr: &str) -> Registry {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_scorelet"))
+            .args(["registry", "serve", "--root", root.to_str().unwrap(), "--addr", addr])
+            .env("SCORELET_REGISTRY_TOKEN", TOKEN)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.split_whitespace().nth(2).unwrap_or_else(|| panic!("registry did not start: {line}")).to_string();
+        Registry { child, url, root: root.to_path_buf() }
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_scorelet"))
+            .args(args)
+            .env("SCORELET_REGISTRY", &self.url)
+            .env("SCORELET_REGISTRY_TOKEN", TOKEN)
+            .current_dir(repo())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn fetches_by_version_and_alias_and_refuses_tampered_files() {
+    let _shared = COMPONENTS.read().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("a")).unwrap();
+    std::fs::create_dir_all(dir.path().join("b")).unwrap();
+    let v1 = train(&dir.path().join("a"));
+    // Version 2 is a different model (an MLP), so its scores differ from version 1's.
+    let v2 = dir.path().join("b/churn");
+    ok(&[
+        "train", "--data", "data/telco-churn.csv", "--target", "Churn", "--positive", "Yes", "--spec",
+        "examples/telco.toml", "--name", "churn", "--model", "mlp", "--out", v2.to_str().unwrap(),
+    ]);
+    let reg = Registry::start(&dir.path().join("store"), "127.0.0.1:0");
+    reg.cli(&["push", v1.to_str().unwrap()]);
+    reg.cli(&["push", v2.to_str().unwrap()]);
+    reg.cli(&["alias", "set", "churn", "production", "2"]);
+    let records = telco_records(50);
+
+    for (reference, version) in [("churn@1", "1"), ("churn@production", "2")] {
+        let server = Server::start(&["--model", reference, "--registry", &reg.url]);
+        let (status, meta) = server.get("/v2/models/churn");
+        assert_eq!(status, 200, "{meta}\n{}", server.log());
+        assert_eq!(meta["versions"], json!([version]), "{reference}");
+        let (status, body) = server.post("/invocations", &json!({"dataframe_records": records}));
+        assert_eq!(status, 200);
+        assert_eq!(body["model"]["version"], version);
+        let pulled = dir.path().join(format!("pulled-{version}"));
+        reg.cli(&["pull", reference, "--out", pulled.to_str().unwrap()]);
+        let want = native(&pulled, &records, dir.path());
+        assert_eq!(body["predictions"].as_array().unwrap(), &want, "{reference}");
+    }
+
+    // Flip one byte of version 1's model on the registry's disk: the component refuses it.
+    let stored = reg.root.join("models/churn/versions/1/model.onnx");
+    let mut bytes = std::fs::read(&stored).unwrap_or_else(|e| panic!("{}: {e}", stored.display()));
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x55;
+    std::fs::write(&stored, bytes).unwrap();
+    let server = Server::start(&["--model", "churn@1", "--registry", &reg.url]);
+    let (status, body) = server.get("/v2/health/ready");
+    assert_eq!(status, 503, "{body}");
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("model.onnx") && msg.contains("sha256"), "{msg}");
+    let (status, body) = server.post("/invocations", &json!({"dataframe_records": records}));
+    assert_eq!(status, 503, "{body}");
+    assert!(server.log().contains("NOT READY"), "{}", server.log());
+}
+
+#[test]
+fn a_registry_that_is_down_is_retried_with_backoff_until_it_is_up() {
+    let _shared = COMPONENTS.read().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = train(dir.path());
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let server = Server::start(&["--model", "churn@1", "--registry", &url]);
+    let (status, body) = server.get("/v2/health/ready");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "model_not_loaded");
+    assert!(body["error"]["message"].as_str().unwrap().contains(&url), "{body}");
+    let (status, live) = server.get("/v2/health/live");
+    assert_eq!((status, &live), (200, &json!({"live": true})));
+
+    let reg = Registry::start(&dir.path().join("store"), &format!("127.0.0.1:{port}"));
+    reg.cli(&["push", bundle.to_str().unwrap()]);
+    let start = Instant::now();
+    loop {
+        let (status, body) = server.get("/v2/health/ready");
+        if status == 200 {
+            assert_eq!(body["version"], "1");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "never became ready: {body}\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn bad_requests_get_json_errors_and_the_instance_keeps_serving() {
+    let _shared = COMPONENTS.read().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = train(dir.path());
+    let server = Server::start(&["--bundle", bundle.to_str().unwrap(), "--header-timeout", "1", "--body-timeout", "2"]);
+    let good = telco_records(3);
+    let mut missing = good[0].clone();
+    missing.as_object_mut().unwrap().remove("tenure");
+    let mut wrong_type = good[0].clone();
+    wrong_type["tenure"] = json!({"a": 1});
+    let mut not_a_number = good[0].clone();
+    not_a_number["MonthlyCharges"] = json!("twelve");
+    let not_finite = good[1].to_string().replacen("\"MonthlyCharges\":", "\"MonthlyCharges\":1e999,\"x\":", 1);
+    let url = |p: &str| format!("{}{p}", server.url);
+    let json_ct = [("content-type", "application/json")];
+    let cases: Vec<(&str, u16, (u16, Json))> = vec![
+        ("malformed JSON", 400, request("POST", &url("/invocations"), &json_ct, b"{\"dataframe_records\": [")),
+        ("empty body", 400, request("POST", &url("/invocations"), &json_ct, b"")),
+        ("not an object", 400, request("POST", &url("/invocations"), &json_ct, b"[1,2]")),
+        ("missing column", 400, server.post("/invocations", &json!({"dataframe_records": [missing]}))),
+        ("wrong type", 400, server.post("/invocations", &json!({"dataframe_records": [good[1], wrong_type]}))),
+        ("not a number", 400, server.post("/invocations", &json!({"dataframe_records": [not_a_number]}))),
+        ("1e999", 400, request("POST", &url("/invocations"), &json_ct, format!("{{\"dataframe_records\":[{not_finite}]}}").as_bytes())),
+        ("empty batch", 400, server.post("/invocations", &json!({"dataframe_records": []}))),
+        ("batch too large", 413, server.post("/invocations", &json!({"instances": vec![good[0].clone(); 10_001]}))),
+        ("wrong content type", 415, request("POST", &url("/invocations"), &[("content-type", "text/plain")], b"{}")),
+        ("10 MB body", 413, request("POST", &url("/invocations"), &json_ct, &vec![b' '; 10 << 20])),
+        ("bad OIP", 400, server.post("/v2/models/churn/infer", &json!({"inputs": [{"name": "tenure"}]}))),
+        ("other model", 404, server.post("/v2/models/other/infer", &oip_request(&good))),
+        ("unknown route", 404, server.get("/v1/predict")),
+        ("wrong method", 405, server.get("/invocations")),
+    ];
+    for (what, want, (status, body)) in &cases {
+        assert_eq!(status, want, "{what}: {body}");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: {body}");
+    }
+    let (_, _, (_, body)) = &cases[3];
+    assert_eq!((body["error"]["row"].as_u64(), body["error"]["column"].as_str()), (Some(0), Some("tenure")), "{body}");
+    let (_, _, (_, body)) = &cases[4];
+    assert_eq!((body["error"]["row"].as_u64(), body["error"]["column"].as_str()), (Some(1), Some("tenure")), "{body}");
+
+    // Slow loris: half a request line, then nothing. The server hangs up after the header
+    // timeout instead of holding the connection.
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let mut slow = TcpStream::connect(&addr).unwrap();
+    slow.write_all(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Le").unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let start = Instant::now();
+    let mut buf = Vec::new();
+    let _ = slow.read_to_end(&mut buf);
+    assert!(start.elapsed() < Duration::from_secs(5), "the slow client was held {:?}", start.elapsed());
+    // A body that never finishes: 408 after the body timeout.
+    let mut slow = TcpStream::connect(&addr).unwrap();
+    slow.write_all(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{").unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = [0u8; 512];
+    let n = slow.read(&mut buf).unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]);
+    assert!(head.starts_with("HTTP/1.1 408"), "{head}");
+
+    // After all of that, the same server still scores.
+    let (status, body) = server.post("/invocations", &json!({"dataframe_records": good}));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["predictions"].as_array().unwrap().len(), 3);
+    assert!(!server.log().contains("panicked"), "{}", server.log());
+}
+
+#[test]
+fn api_key_guards_scoring_but_not_health() {
+    let _shared = COMPONENTS.read().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = train(dir.path());
+    let server = Server::start(&["--bundle", bundle.to_str().unwrap(), "--api-key", "s3cret-key"]);
+    let body = json!({"dataframe_records": telco_records(1)}).to_string();
+    let url = format!("{}/invocations", server.url);
+    let ct = ("content-type", "application/json");
+    assert_eq!(request("POST", &url, &[ct], body.as_bytes()).0, 401);
+    assert_eq!(request("POST", &url, &[ct, ("authorization", "Bearer wrong-key!")], body.as_bytes()).0, 401);
+    assert_eq!(request("POST", &url, &[ct, ("authorization", "Bearer s3cret-key")], body.as_bytes()).0, 200);
+    assert_eq!(request("POST", &url, &[ct, ("x-api-key", "s3cret-key")], body.as_bytes()).0, 200);
+    assert_eq!(server.get("/v2/models/churn").0, 401);
+    assert_eq!(server.get("/v2/health/ready").0, 200);
+}
