@@ -289,6 +289,12 @@ impl Drop for HttpComponent {
     }
 }
 
+/// The interfaces a compiled component imports and exports, by name.
+pub fn interfaces(engine: &Engine, component: &Component) -> (Vec<String>, Vec<String>) {
+    let ty = component.component_type();
+    (ty.imports(engine).map(|(n, _)| n.to_string()).collect(), ty.exports(engine).map(|(n, _)| n.to_string()).collect())
+}
+
 fn exports(engine: &Engine, component: &Component, prefix: &str) -> bool {
     component.component_type().exports(engine).any(|(name, _)| name.starts_with(prefix))
 }
