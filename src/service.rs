@@ -221,7 +221,8 @@ impl Service {
                 self.authorized(req)
                     .and_then(|()| self.scoring(req, now_ms))
                     .and_then(|s| {
-                        let r = mlflow::parse(req.body, &RowReader::for_scorer(s)).map_err(|e| HttpResponse::error(&e))?;
+                        let r =
+                            mlflow::parse(req.body, &RowReader::for_scorer(s)).map_err(|e| HttpResponse::error(&e))?;
                         let p = s.predict(&r.rows, r.options).map_err(|e| HttpResponse::error(&e))?;
                         Ok(HttpResponse::json(200, &mlflow::response(s, &p)))
                     })
@@ -234,7 +235,10 @@ impl Service {
                     .unwrap_or_else(|e| e)
             }),
             ["v2", "models", name, "ready"] => only(method, "GET", || {
-                self.authorized(req).and_then(|()| self.model(name, now_ms)).map(|_| self.ready(now_ms)).unwrap_or_else(|e| e)
+                self.authorized(req)
+                    .and_then(|()| self.model(name, now_ms))
+                    .map(|_| self.ready(now_ms))
+                    .unwrap_or_else(|e| e)
             }),
             ["v2", "models", name, "infer"] => only(method, "POST", || {
                 self.authorized(req)
@@ -253,7 +257,9 @@ impl Service {
 
     fn ready(&self, now_ms: u64) -> HttpResponse {
         match &self.state {
-            ModelState::Ready(s) => HttpResponse::json(200, &json!({"ready": true, "model": s.name(), "version": s.version()})),
+            ModelState::Ready(s) => {
+                HttpResponse::json(200, &json!({"ready": true, "model": s.name(), "version": s.version()}))
+            }
             _ => self.not_ready(now_ms),
         }
     }
@@ -270,7 +276,8 @@ impl Service {
                 .with_header("retry-after", wait_s.to_string())
             }
             ModelState::Loading | ModelState::Unloaded => {
-                HttpResponse::problem(503, "model_loading", "the model is still loading").with_header("retry-after", "1")
+                HttpResponse::problem(503, "model_loading", "the model is still loading")
+                    .with_header("retry-after", "1")
             }
             ModelState::Ready(_) => HttpResponse::problem(500, "internal", "ready model reported as not ready"),
         }
@@ -279,9 +286,9 @@ impl Service {
     /// Checks the API key, if one is configured.
     fn authorized(&self, req: &HttpRequest) -> Result<(), HttpResponse> {
         let Some(key) = &self.api_key else { return Ok(()) };
-        let given = req
-            .api_key
-            .or_else(|| req.authorization.and_then(|a| a.strip_prefix("Bearer ").or_else(|| a.strip_prefix("bearer "))));
+        let given = req.api_key.or_else(|| {
+            req.authorization.and_then(|a| a.strip_prefix("Bearer ").or_else(|| a.strip_prefix("bearer ")))
+        });
         match given {
             Some(g) if constant_time_eq(g.trim().as_bytes(), key.as_bytes()) => Ok(()),
             Some(_) => Err(HttpResponse::problem(401, "unauthorized", "the API key is not valid")
@@ -328,7 +335,11 @@ impl Service {
             Err(HttpResponse::problem(
                 404,
                 "model_not_found",
-                format!("model {:?} is not served here; this function serves {:?}", crate::value::truncate(name, 64), s.name()),
+                format!(
+                    "model {:?} is not served here; this function serves {:?}",
+                    crate::value::truncate(name, 64),
+                    s.name()
+                ),
             ))
         }
     }

@@ -57,18 +57,22 @@ fn manifests_declare_every_variable_the_component_reads() {
 
 /// What a Spin host provides that the components may import.
 fn spin_provides(import: &str) -> bool {
-    import.starts_with("wasi:") || import == "spin:variables/variables@3.0.0" || import == "fermyon:spin/variables@2.0.0"
+    import.starts_with("wasi:")
+        || import == "spin:variables/variables@3.0.0"
+        || import == "fermyon:spin/variables@2.0.0"
 }
 
 #[test]
 fn components_import_only_what_spin_provides() {
     let target = PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()));
     let engine = scorelet_host::component::engine(1, 1 << 30).unwrap();
-    for (wasm, export) in
-        [("scorelet_spin.wasm", "wasi:http/handler@0.3.0"), ("scorelet_spin_p2.wasm", "wasi:http/incoming-handler@0.2.")]
-    {
+    for (wasm, export) in [
+        ("scorelet_spin.wasm", "wasi:http/handler@0.3.0"),
+        ("scorelet_spin_p2.wasm", "wasi:http/incoming-handler@0.2."),
+    ] {
         let path = target.join("wasm32-wasip2/release").join(wasm);
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-wasm.sh", path.display()));
+        let bytes =
+            std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-wasm.sh", path.display()));
         let component = scorelet_host::load_cached(&engine, &bytes, Some(&target.join("component-cache"))).unwrap();
         let (imports, exports) = scorelet_host::component::interfaces(&engine, &component);
         let foreign: Vec<&String> = imports.iter().filter(|i| !spin_provides(i)).collect();

@@ -78,7 +78,9 @@ pub struct BuildArgs {
 
 /// The default compile cache.
 pub fn cache_dir(given: Option<&Path>) -> Option<PathBuf> {
-    given.map(Path::to_path_buf).or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/scorelet/compiled")))
+    given
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/scorelet/compiled")))
 }
 
 fn target_dir() -> Option<PathBuf> {
@@ -118,7 +120,12 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
             let b = Bundle::load_dir(dir).with_context(|| format!("cannot serve the bundle in {}", dir.display()))?;
             settings.dirs.push((dir.canonicalize()?, "/bundle".into()));
             settings.variables.insert("bundle_dir".into(), "/bundle".into());
-            format!("bundle {} ({}@{})", dir.display(), b.manifest.name, b.manifest.version.map_or("unpublished".into(), |v| v.to_string()))
+            format!(
+                "bundle {} ({}@{})",
+                dir.display(),
+                b.manifest.name,
+                b.manifest.version.map_or("unpublished".into(), |v| v.to_string())
+            )
         }
         (None, Some(m)) => {
             let _: ModelRef = m.parse()?;
@@ -158,11 +165,7 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
             Ok(r) if r.status() == 200 => {
                 eprintln!("model: {source}: loaded and self-checked in {:.0} ms", t.elapsed().as_secs_f64() * 1e3)
             }
-            Ok(r) => eprintln!(
-                "model: {source}: NOT READY ({}): {}",
-                r.status(),
-                String::from_utf8_lossy(r.body())
-            ),
+            Ok(r) => eprintln!("model: {source}: NOT READY ({}): {}", r.status(), String::from_utf8_lossy(r.body())),
             Err(e) => eprintln!("model: {source}: the component failed: {e:?}"),
         }
         eprintln!(
@@ -183,7 +186,8 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
 }
 
 pub fn build(a: &BuildArgs) -> Result<()> {
-    let bundle = Bundle::load_dir(&a.bundle).with_context(|| format!("cannot embed the bundle in {}", a.bundle.display()))?;
+    let bundle =
+        Bundle::load_dir(&a.bundle).with_context(|| format!("cannot embed the bundle in {}", a.bundle.display()))?;
     let source = match &a.source {
         Some(s) => s.clone(),
         None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."),

@@ -82,7 +82,12 @@ impl Server {
     }
 
     fn post(&self, path: &str, body: &Json) -> (u16, Json) {
-        request("POST", &format!("{}{path}", self.url), &[("content-type", "application/json")], body.to_string().as_bytes())
+        request(
+            "POST",
+            &format!("{}{path}", self.url),
+            &[("content-type", "application/json")],
+            body.to_string().as_bytes(),
+        )
     }
 }
 
@@ -106,7 +111,8 @@ fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> (u
     let mut resp = agent().run(r.body(body.to_vec()).unwrap()).unwrap();
     let status = resp.status().as_u16();
     let text = resp.body_mut().with_config().limit(64 << 20).read_to_string().unwrap();
-    let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {url} → {status}, not JSON ({e}): {text}"));
+    let json =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {url} → {status}, not JSON ({e}): {text}"));
     (status, json)
 }
 
@@ -267,7 +273,8 @@ impl Registry {
             .unwrap();
         let mut line = String::new();
         BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line.split_whitespace().nth(2).unwrap_or_else(|| panic!("registry did not start: {line}")).to_string();
+        let url =
+            line.split_whitespace().nth(2).unwrap_or_else(|| panic!("registry did not start: {line}")).to_string();
         Registry { child, url, root: root.to_path_buf() }
     }
 
@@ -305,8 +312,21 @@ fn fetches_by_version_and_alias_and_refuses_tampered_files() {
     // Version 2 is a different model (an MLP), so its scores differ from version 1's.
     let v2 = dir.path().join("b/churn");
     ok(&[
-        "train", "--data", "data/telco-churn.csv", "--target", "Churn", "--positive", "Yes", "--spec",
-        "examples/telco.toml", "--name", "churn", "--model", "mlp", "--out", v2.to_str().unwrap(),
+        "train",
+        "--data",
+        "data/telco-churn.csv",
+        "--target",
+        "Churn",
+        "--positive",
+        "Yes",
+        "--spec",
+        "examples/telco.toml",
+        "--name",
+        "churn",
+        "--model",
+        "mlp",
+        "--out",
+        v2.to_str().unwrap(),
     ]);
     let reg = Registry::start(&dir.path().join("store"), "127.0.0.1:0");
     reg.cli(&["push", v1.to_str().unwrap()]);
@@ -396,7 +416,16 @@ fn bad_requests_get_json_errors_and_the_instance_keeps_serving() {
         ("missing column", 400, server.post("/invocations", &json!({"dataframe_records": [missing]}))),
         ("wrong type", 400, server.post("/invocations", &json!({"dataframe_records": [good[1], wrong_type]}))),
         ("not a number", 400, server.post("/invocations", &json!({"dataframe_records": [not_a_number]}))),
-        ("1e999", 400, request("POST", &url("/invocations"), &json_ct, format!("{{\"dataframe_records\":[{not_finite}]}}").as_bytes())),
+        (
+            "1e999",
+            400,
+            request(
+                "POST",
+                &url("/invocations"),
+                &json_ct,
+                format!("{{\"dataframe_records\":[{not_finite}]}}").as_bytes(),
+            ),
+        ),
         ("empty batch", 400, server.post("/invocations", &json!({"dataframe_records": []}))),
         ("batch too large", 413, server.post("/invocations", &json!({"instances": vec![good[0].clone(); 10_001]}))),
         ("wrong content type", 415, request("POST", &url("/invocations"), &[("content-type", "text/plain")], b"{}")),
@@ -427,7 +456,10 @@ fn bad_requests_get_json_errors_and_the_instance_keeps_serving() {
     assert!(start.elapsed() < Duration::from_secs(5), "the slow client was held {:?}", start.elapsed());
     // A body that never finishes: 408 after the body timeout.
     let mut slow = TcpStream::connect(&addr).unwrap();
-    slow.write_all(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{").unwrap();
+    slow.write_all(
+        b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+    )
+    .unwrap();
     slow.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut buf = [0u8; 512];
     let n = slow.read(&mut buf).unwrap();

@@ -94,14 +94,28 @@ pub fn load_cached(engine: &Engine, bytes: &[u8], cache_dir: Option<&Path>) -> R
         }
     }
     let component = Component::new(engine, bytes)?;
-    std::fs::create_dir_all(dir)?;
+    // A cache that cannot be written (a read-only package, a full disk) costs the next start a
+    // compilation, nothing more.
+    if let Err(e) = store(&component, &path) {
+        tracing::warn!("could not cache the compiled component in {}: {e}", dir.display());
+    }
+    Ok(component)
+}
+
+fn store(component: &Component, path: &Path) -> Result<()> {
+    std::fs::create_dir_all(path.parent().expect("cache files live in a directory"))?;
     // Unique per process and call: concurrent loads of one component must not share a temp file.
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
     std::fs::write(&tmp, component.serialize()?)?;
-    std::fs::rename(&tmp, &path)?;
-    Ok(component)
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// Whether `dir` holds a compilation of `bytes` for `engine`.
+pub fn is_cached(engine: &Engine, bytes: &[u8], dir: &Path) -> bool {
+    cache_path(engine, bytes, dir).is_file()
 }
 
 fn cache_path(engine: &Engine, bytes: &[u8], dir: &Path) -> PathBuf {

@@ -16,12 +16,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use wasmtime::error::Context as _;
-use wasmtime::{Result, format_err as anyhow};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use wasmtime::component::{Component, ComponentType, Lift, Linker, Lower, ResourceTable};
+use wasmtime::error::Context as _;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits};
+use wasmtime::{Result, format_err as anyhow};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -149,10 +149,11 @@ impl HttpComponent {
     pub fn load(wasm: &[u8], cache_dir: Option<&Path>, settings: Settings) -> Result<HttpComponent> {
         let engine = engine(settings.max_instances, settings.max_memory)?;
         let component = crate::load_cached(&engine, wasm, cache_dir).map_err(wasmtime::Error::from_anyhow)?;
-        Self::from_component(engine, component, settings)
+        Self::new(engine, component, settings)
     }
 
-    fn from_component(engine: Engine, component: Component, settings: Settings) -> Result<HttpComponent> {
+    /// Links a component compiled for `engine` (see [`engine`]).
+    pub fn new(engine: Engine, component: Component, settings: Settings) -> Result<HttpComponent> {
         let pre = if exports(&engine, &component, "wasi:http/handler@0.3") {
             let mut linker = Linker::<Ctx>::new(&engine);
             wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -174,10 +175,11 @@ impl HttpComponent {
             let mut linker = Linker::<Ctx>::new(&engine);
             wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
             wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-            linker.instance("fermyon:spin/variables@2.0.0")?.func_wrap(
-                "get",
-                |s: wasmtime::StoreContextMut<Ctx>, (name,): (String,)| Ok((lookup(&s.data().variables, &name),)),
-            )?;
+            linker
+                .instance("fermyon:spin/variables@2.0.0")?
+                .func_wrap("get", |s: wasmtime::StoreContextMut<Ctx>, (name,): (String,)| {
+                    Ok((lookup(&s.data().variables, &name),))
+                })?;
             Pre::P2(wasmtime_wasi_http::p2::bindings::ProxyPre::new(
                 linker.instantiate_pre(&component).context("linking the component")?,
             )?)
@@ -315,9 +317,8 @@ async fn handle_p3(warm: &mut Warm, req: http::Request<Full<Bytes>>) -> Result<h
                 let body = body.collect().await.map_err(|e| anyhow!("reading the component's response: {e:?}"))?;
                 Ok(http::Response::from_parts(parts, body.to_bytes()))
             };
-            let (r, ()) = tokio::try_join!(response, async {
-                io.await.map_err(|e| anyhow!("sending the request body: {e:?}"))
-            })?;
+            let (r, ()) =
+                tokio::try_join!(response, async { io.await.map_err(|e| anyhow!("sending the request body: {e:?}")) })?;
             Ok(r)
         })
         .await?

@@ -15,5 +15,6 @@ pub mod command;
 pub mod component;
 pub mod server;
 
-pub use command::{CommandOutput, CommandRunner, load_cached};
+pub use command::{CommandOutput, CommandRunner, is_cached, load_cached};
 pub use component::{HttpComponent, Settings};
+pub use wasmtime::Engine;

@@ -64,7 +64,11 @@ async fn handle(req: IncomingRequest) -> Response {
         match chunk {
             Ok(c) => body.extend(c),
             Err(e) => {
-                return respond(HttpResponse::problem(400, "bad_body", format!("could not read the request body: {e}")));
+                return respond(HttpResponse::problem(
+                    400,
+                    "bad_body",
+                    format!("could not read the request body: {e}"),
+                ));
             }
         }
         if body.len() > MAX_BODY {

@@ -1,0 +1,155 @@
+//! `bootstrap` for AWS Lambda's `provided.al2023` runtime: runs scorelet's scoring component
+//! (the same `.wasm` Spin runs) in wasmtime for API Gateway (REST and HTTP APIs), Function URL
+//! and ALB events, through the real `lambda_runtime` loop.
+//!
+//! The package (`scripts/package-lambda.sh`) holds this binary, `scorelet.wasm`, its
+//! compilation in `compiled/` (so a cold start deserializes machine code instead of compiling),
+//! and optionally a `bundle/` directory. Configuration comes from the function's environment:
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `SCORELET_MODEL`, `SCORELET_REGISTRY_URL`, `SCORELET_REGISTRY_TOKEN` | fetch `NAME@VERSION` / `NAME@ALIAS` at cold start |
+//! | `SCORELET_BUNDLE_DIR` | a bundle directory in the package (default: `bundle/` if present) |
+//! | `SCORELET_API_KEY` | required key on scoring routes |
+//! | `SCORELET_COMPONENT` | the component (default `$LAMBDA_TASK_ROOT/scorelet.wasm`) |
+//!
+//! A component built with `scorelet build --bundle` needs none of the model variables.
+//!
+//! `bootstrap precompile COMPONENT DIR` writes the compilation into DIR (used by the packaging
+//! script, on a machine like the one the function runs on).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use lambda_http::{Body, Request, Response, service_fn};
+use scorelet_host::{HttpComponent, Settings, component};
+
+fn task_root() -> PathBuf {
+    std::env::var_os("LAMBDA_TASK_ROOT").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Where the compilation lives: the package's `compiled/` when it matches this machine, else
+/// `/tmp` (the only writable place on Lambda).
+fn cache_dir(engine: &scorelet_host::Engine, wasm: &[u8]) -> PathBuf {
+    let packaged = task_root().join("compiled");
+    if scorelet_host::is_cached(engine, wasm, &packaged) {
+        packaged
+    } else {
+        tracing::warn!("no compilation for this CPU in the package; compiling into /tmp (slow cold start)");
+        std::env::temp_dir().join("scorelet-compiled")
+    }
+}
+
+fn settings() -> Settings {
+    let mut s = Settings { inherit_stderr: true, max_instances: 1, ..Settings::default() };
+    let mut var = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            s.variables.insert(k.into(), v);
+        }
+    };
+    var("model", env("SCORELET_MODEL"));
+    var("registry_url", env("SCORELET_REGISTRY_URL"));
+    var("registry_token", env("SCORELET_REGISTRY_TOKEN"));
+    var("api_key", env("SCORELET_API_KEY"));
+    let bundle = env("SCORELET_BUNDLE_DIR").map(PathBuf::from).or_else(|| {
+        let d = task_root().join("bundle");
+        d.join("manifest.json").is_file().then_some(d)
+    });
+    if let Some(dir) = bundle {
+        s.dirs.push((dir, "/bundle".into()));
+        s.variables.insert("bundle_dir".into(), "/bundle".into());
+    }
+    s
+}
+
+fn load() -> Result<HttpComponent> {
+    let path = env("SCORELET_COMPONENT").map(PathBuf::from).unwrap_or_else(|| task_root().join("scorelet.wasm"));
+    let wasm = std::fs::read(&path).with_context(|| format!("cannot read the component {}", path.display()))?;
+    let settings = settings();
+    let engine = component::engine(settings.max_instances, settings.max_memory).map_err(anyhow::Error::from)?;
+    let cache = cache_dir(&engine, &wasm);
+    let compiled = scorelet_host::load_cached(&engine, &wasm, Some(&cache))?;
+    Ok(HttpComponent::new(engine, compiled, settings).map_err(anyhow::Error::from)?)
+}
+
+/// Translates a Lambda HTTP event into the component's request and back.
+async fn handle(component: &HttpComponent, req: Request) -> Result<Response<Body>, lambda_http::Error> {
+    let (parts, body) = req.into_parts();
+    let body = Bytes::copy_from_slice(body.as_ref());
+    let resp = match component.handle(http::Request::from_parts(parts, body)).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("component failed: {e:?}");
+            let body = r#"{"error":{"code":"component_failed","message":"the scoring component failed on this request; see the function's log"}}"#;
+            return Ok(Response::builder()
+                .status(500)
+                .header("content-type", "application/json")
+                .body(Body::Text(body.into()))?);
+        }
+    };
+    let (parts, body) = resp.into_parts();
+    let body = match String::from_utf8(body.to_vec()) {
+        Ok(t) => Body::Text(t),
+        Err(e) => Body::Binary(e.into_bytes()),
+    };
+    Ok(Response::from_parts(parts, body))
+}
+
+fn precompile(component: &Path, dir: &Path) -> Result<()> {
+    let wasm = std::fs::read(component).with_context(|| format!("cannot read {}", component.display()))?;
+    let s = Settings { max_instances: 1, ..Settings::default() };
+    let engine = component::engine(s.max_instances, s.max_memory).map_err(anyhow::Error::from)?;
+    scorelet_host::load_cached(&engine, &wasm, Some(dir))?;
+    anyhow::ensure!(
+        scorelet_host::is_cached(&engine, &wasm, dir),
+        "could not write the compilation into {}",
+        dir.display()
+    );
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SCORELET_LOG").unwrap_or_else(|_| "info".into()))
+        .with_ansi(false)
+        .without_time()
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [cmd, component, dir] = args.as_slice()
+        && cmd == "precompile"
+    {
+        return precompile(Path::new(component), Path::new(dir));
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async {
+        let t = Instant::now();
+        let component = Arc::new(load()?);
+        // Load the model during Lambda's init phase (not billed to the first request's latency
+        // budget the same way, and a broken model shows up in the init log).
+        let probe = http::Request::get("http://localhost/v2/health/ready").body(Bytes::new())?;
+        match component.handle(probe).await {
+            Ok(r) if r.status() == 200 => {
+                tracing::info!(
+                    "ready in {:.1} ms: {}",
+                    t.elapsed().as_secs_f64() * 1e3,
+                    String::from_utf8_lossy(r.body())
+                )
+            }
+            Ok(r) => tracing::error!("model not ready: {}", String::from_utf8_lossy(r.body())),
+            Err(e) => tracing::error!("component failed at init: {e:?}"),
+        }
+        lambda_http::run(service_fn(move |req| {
+            let component = component.clone();
+            async move { handle(&component, req).await }
+        }))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+    })
+}

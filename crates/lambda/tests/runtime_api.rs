@@ -1,0 +1,268 @@
+//! The real `bootstrap` binary driven through the Lambda Runtime API (API version 2018-06-01),
+//! served here by a small implementation of the documented protocol: `GET
+//! /runtime/invocation/next` hands out events, `POST /runtime/invocation/{id}/response|error`
+//! takes the answers. Events are API Gateway HTTP API (payload 2.0) and Function URL requests.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use scorelet::api::RowReader;
+use scorelet::{Bundle, Options, Scorer};
+use scorelet_train::job::{ModelKind, TaskKind, TrainJob};
+use scorelet_train::onnx::Precision;
+use serde_json::{Value as Json, json};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_bootstrap")).parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+fn telco() -> (Bundle, Vec<Json>) {
+    let table = scorelet_train::data::Table::read_csv(&repo().join("data/telco-churn.csv"), None).unwrap();
+    let spec = scorelet::features::FeatureSpec::from_toml(
+        &std::fs::read_to_string(repo().join("examples/telco.toml")).unwrap(),
+    )
+    .unwrap();
+    let mut job = TrainJob::new("churn", "Churn", spec, ModelKind::Linear(Default::default()));
+    job.task = TaskKind::Classification { positive: Some("Yes".into()) };
+    job.precision = Precision::Int8;
+    let bundle = job.run(&table, &scorelet_train::progress::Progress::hidden()).unwrap().bundle;
+    let records = table
+        .rows
+        .iter()
+        .take(100)
+        .map(|r| {
+            Json::Object(
+                table.header.iter().zip(r).filter(|(h, _)| *h != "Churn").map(|(h, c)| (h.clone(), json!(c))).collect(),
+            )
+        })
+        .collect();
+    (bundle, records)
+}
+
+/// A Runtime API endpoint: hands out `events` in order, reports each answer on the channel as
+/// (request id, "response" | "error", body).
+struct RuntimeApi {
+    addr: String,
+    answers: mpsc::Receiver<(String, String, Json)>,
+}
+
+fn read_request(stream: &mut TcpStream) -> Option<(String, String, Vec<u8>)> {
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next()?.to_string(), parts.next()?.to_string());
+    let mut len = 0;
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h).ok()?;
+        if h == "\r\n" || h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            len = v.trim().parse().ok()?;
+        }
+    }
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body).ok()?;
+    Some((method, path, body))
+}
+
+fn respond(stream: &mut TcpStream, status: &str, headers: &[(String, String)], body: &[u8]) {
+    let mut head = format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n", body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(body);
+}
+
+impl RuntimeApi {
+    fn start(events: Vec<Json>) -> RuntimeApi {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (tx, answers) = mpsc::channel();
+        let queue = Arc::new(Mutex::new(events.into_iter().enumerate().collect::<VecDeque<_>>()));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let (queue, tx) = (queue.clone(), tx.clone());
+                std::thread::spawn(move || {
+                    let Some((method, path, body)) = read_request(&mut stream) else { return };
+                    if method == "GET" && path == "/2018-06-01/runtime/invocation/next" {
+                        let next = queue.lock().unwrap().pop_front();
+                        let Some((i, event)) = next else {
+                            // No more events: long-poll forever, as the real API does.
+                            std::thread::sleep(Duration::from_secs(3600));
+                            return;
+                        };
+                        let deadline =
+                            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+                                + 30_000;
+                        let headers = vec![
+                            ("lambda-runtime-aws-request-id".into(), format!("req-{i}")),
+                            ("lambda-runtime-deadline-ms".into(), deadline.to_string()),
+                            (
+                                "lambda-runtime-invoked-function-arn".into(),
+                                "arn:aws:lambda:us-east-1:123456789012:function:scorelet".into(),
+                            ),
+                            ("lambda-runtime-trace-id".into(), "Root=1-5759e988-bd862e3fe1be46a994272793".into()),
+                            ("content-type".into(), "application/json".into()),
+                        ];
+                        respond(&mut stream, "200 OK", &headers, event.to_string().as_bytes());
+                    } else if let Some(rest) = path.strip_prefix("/2018-06-01/runtime/invocation/") {
+                        let (id, kind) = rest.split_once('/').unwrap();
+                        respond(&mut stream, "202 Accepted", &[], b"{\"status\":\"OK\"}");
+                        let body = serde_json::from_slice(&body).unwrap_or(Json::Null);
+                        let _ = tx.send((id.to_string(), kind.to_string(), body));
+                    } else {
+                        // Includes /runtime/init/error: the test sees it as a missing answer.
+                        respond(&mut stream, "404 Not Found", &[], b"{}");
+                    }
+                });
+            }
+        });
+        RuntimeApi { addr, answers }
+    }
+
+    fn answer(&self) -> (String, String, Json) {
+        self.answers.recv_timeout(Duration::from_secs(120)).expect("the bootstrap did not answer")
+    }
+}
+
+/// An API Gateway HTTP API (payload format 2.0) event; `function_url` makes it the Function URL
+/// flavour (same payload, a `lambda-url` domain).
+fn http_event(method: &str, path: &str, body: Option<&str>, base64: bool, function_url: bool) -> Json {
+    let domain = if function_url {
+        "abcdefghij.lambda-url.us-east-1.on.aws"
+    } else {
+        "r3pmxmplak.execute-api.us-east-1.amazonaws.com"
+    };
+    let (body, encoded) = match body {
+        Some(b) if base64 => (json!(base64::engine::general_purpose::STANDARD.encode(b)), true),
+        Some(b) => (json!(b), false),
+        None => (Json::Null, false),
+    };
+    json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json", "host": domain, "user-agent": "test"},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": domain.split('.').next().unwrap(),
+            "domainName": domain,
+            "domainPrefix": domain.split('.').next().unwrap(),
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "test"},
+            "requestId": "JKJaXmPLvHcESHA=",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "21/Nov/2026:10:00:00 +0000",
+            "timeEpoch": 1795255200000u64
+        },
+        "body": body,
+        "isBase64Encoded": encoded
+    })
+}
+
+fn start_bootstrap(api: &RuntimeApi, task: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_bootstrap"))
+        .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "scorelet")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("LAMBDA_TASK_ROOT", task)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn bootstrap_answers_api_gateway_and_function_url_events_like_native_predict() {
+    let (bundle, records) = telco();
+    let task = tempfile::tempdir().unwrap();
+    bundle.write_dir(task.path().join("bundle")).unwrap();
+    let wasm = target_dir().join("wasm32-wasip2/release/scorelet_spin.wasm");
+    assert!(wasm.is_file(), "{} is missing: run scripts/build-wasm.sh", wasm.display());
+    std::fs::copy(&wasm, task.path().join("scorelet.wasm")).unwrap();
+    // Package the compilation the way scripts/package-lambda.sh does (kept across runs).
+    let compiled = target_dir().join("lambda-compiled");
+    let status = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
+        .args(["precompile", wasm.to_str().unwrap(), compiled.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let dest = task.path().join("compiled");
+    std::fs::create_dir_all(&dest).unwrap();
+    for f in std::fs::read_dir(&compiled).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), dest.join(f.file_name())).unwrap();
+    }
+
+    let scorer = Scorer::from_bundle(&bundle).unwrap();
+    let rows = RowReader::for_scorer(&scorer).records(&records).unwrap();
+    let want: Vec<Json> = scorer.predict(&rows, Options::default()).unwrap().iter().map(|p| p.to_json()).collect();
+    let invocations = json!({"dataframe_records": records}).to_string();
+    let one = json!({"dataframe_records": [records[0]]}).to_string();
+    let mut missing = records[0].clone();
+    missing.as_object_mut().unwrap().remove("tenure");
+    let bad = json!({"dataframe_records": [missing]}).to_string();
+
+    let events = vec![
+        http_event("POST", "/invocations", Some(&invocations), false, false),
+        http_event("POST", "/invocations", Some(&one), true, true),
+        http_event("GET", "/v2/health/ready", None, false, true),
+        http_event("POST", "/invocations", Some(&bad), false, false),
+        json!({"not": "an HTTP event"}),
+        http_event("GET", "/v2/models/churn", None, false, false),
+    ];
+    let api = RuntimeApi::start(events);
+    let mut child = start_bootstrap(&api, task.path());
+    let answers: Vec<(String, String, Json)> = (0..6).map(|_| api.answer()).collect();
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let get = |id: &str| answers.iter().find(|(i, _, _)| i == id).unwrap_or_else(|| panic!("no answer for {id}"));
+    let body = |a: &(String, String, Json)| -> Json {
+        assert_eq!(a.1, "response", "{a:?}");
+        serde_json::from_str(a.2["body"].as_str().unwrap()).unwrap()
+    };
+    // API Gateway HTTP API: every prediction equals the native one, bit for bit.
+    let r = get("req-0");
+    assert_eq!(r.2["statusCode"], 200, "{r:?}");
+    assert_eq!(r.2["headers"]["content-type"], "application/json");
+    assert_eq!(body(r)["predictions"].as_array().unwrap(), &want);
+    // Function URL with a base64 body.
+    let r = get("req-1");
+    assert_eq!(r.2["statusCode"], 200, "{r:?}");
+    assert_eq!(body(r)["predictions"][0], want[0]);
+    let r = get("req-2");
+    assert_eq!((r.2["statusCode"].as_u64(), body(r)["ready"].as_bool()), (Some(200), Some(true)));
+    // Bad input is a 400 response naming the row and column, not a function error.
+    let r = get("req-3");
+    assert_eq!(r.2["statusCode"], 400, "{r:?}");
+    assert_eq!(body(r)["error"]["column"], "tenure");
+    // An event that is not an HTTP request is reported to /error, and the loop goes on.
+    let r = get("req-4");
+    assert_eq!(r.1, "error", "{r:?}");
+    assert!(r.2["errorMessage"].as_str().is_some_and(|m| !m.is_empty()), "{r:?}");
+    let r = get("req-5");
+    assert_eq!(r.2["statusCode"], 200, "{r:?}");
+    assert_eq!(body(r)["name"], "churn");
+}
