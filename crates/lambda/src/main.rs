@@ -76,7 +76,7 @@ fn load() -> Result<HttpComponent> {
     let engine = component::engine(settings.max_instances, settings.max_memory).map_err(anyhow::Error::from)?;
     let cache = cache_dir(&engine, &wasm);
     let compiled = scorelet_host::load_cached(&engine, &wasm, Some(&cache))?;
-    Ok(HttpComponent::new(engine, compiled, settings).map_err(anyhow::Error::from)?)
+    HttpComponent::new(engine, compiled, settings).map_err(anyhow::Error::from)
 }
 
 /// Translates a Lambda HTTP event into the component's request and back.

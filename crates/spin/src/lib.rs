@@ -34,7 +34,7 @@ impl Platform for Spin {
     }
 }
 
-fn header<'a>(req: &'a Request, name: http::header::HeaderName) -> Option<&'a str> {
+fn header(req: &Request, name: http::header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
