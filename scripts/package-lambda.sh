@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Packages the scoring function for AWS Lambda (runtime provided.al2023, x86_64):
+#   bootstrap        the custom runtime (lambda_runtime + wasmtime), stripped
+#   scorelet.wasm    the scoring component, the same file Spin runs
+#   compiled/        its machine code, so a cold start deserializes instead of compiling
+#   bundle/          the model, with --bundle (else configure SCORELET_MODEL + SCORELET_REGISTRY_URL,
+#                    or pass a component built with `scorelet build --bundle`)
+#
+# Usage: scripts/package-lambda.sh [--bundle DIR] [--component FILE] [--out ZIP]
+# Deploy: see doc/lambda.md (SAM template in deploy/lambda/template.yaml, or the plain AWS CLI).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+
+bundle="" component="" zip="out/lambda/scorelet-lambda.zip"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --bundle) bundle="$2"; shift 2 ;;
+    --component) component="$2"; shift 2 ;;
+    --out) zip="$2"; shift 2 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+done
+
+cargo build --release --locked -p scorelet-lambda
+if [ -z "$component" ]; then
+  cargo build --release --locked -p scorelet-spin --target wasm32-wasip2
+  component="$CARGO_TARGET_DIR/wasm32-wasip2/release/scorelet_spin.wasm"
+fi
+bootstrap="$CARGO_TARGET_DIR/release/bootstrap"
+
+# provided.al2023 ships glibc 2.34: refuse a binary that needs a newer one.
+newest=$(objdump -T "$bootstrap" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
+if [ "$(printf '%s\nGLIBC_2.34\n' "$newest" | sort -V | tail -1)" != "GLIBC_2.34" ]; then
+  echo "bootstrap needs $newest but provided.al2023 has glibc 2.34; build on an older system" >&2
+  exit 1
+fi
+
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+cp "$bootstrap" "$stage/bootstrap"
+strip "$stage/bootstrap"
+cp "$component" "$stage/scorelet.wasm"
+"$bootstrap" precompile "$stage/scorelet.wasm" "$stage/compiled"
+if [ -n "$bundle" ]; then
+  "$CARGO_TARGET_DIR/release/scorelet" check --bundle "$bundle" >/dev/null 2>&1 \
+    || cargo run --release --locked -q -p scorelet-cli -- check --bundle "$bundle"
+  mkdir "$stage/bundle"
+  python3 - "$bundle" "$stage/bundle" <<'PY'
+import json, shutil, sys
+src, dst = sys.argv[1], sys.argv[2]
+manifest = json.load(open(f"{src}/manifest.json"))
+for name in ["manifest.json", *manifest["files"]]:
+    shutil.copy(f"{src}/{name}", f"{dst}/{name}")
+PY
+fi
+mkdir -p "$(dirname "$zip")"
+rm -f "$zip"
+# zipfile keeps the executable bit of bootstrap.
+(cd "$stage" && python3 -m zipfile -c "$OLDPWD/$zip" ./*)
+python3 - "$zip" <<'PY'
+import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+for i in z.infolist():
+    print(f"  {i.file_size:>10}  {i.compress_size:>10}  {i.filename}")
+info = z.getinfo("bootstrap")
+assert (info.external_attr >> 16) & 0o111, "bootstrap lost its executable bit"
+PY
+ls -l "$zip"
