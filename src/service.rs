@@ -362,3 +362,64 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(s: &Service, path: &str) -> HttpResponse {
+        let req =
+            HttpRequest { method: "GET", path, content_type: None, authorization: None, api_key: None, body: b"" };
+        s.handle(&req, 0)
+    }
+
+    #[test]
+    fn backoff_doubles_to_a_minute() {
+        let mut b = Backoff::default();
+        let delays: Vec<u64> = (0..10).map(|_| b.fail()).collect();
+        assert_eq!(&delays[..4], &[500, 1000, 2000, 4000]);
+        assert_eq!(delays[9], 60_000);
+        assert_eq!(b.failures(), 10);
+    }
+
+    #[test]
+    fn a_failed_load_is_retried_only_after_its_backoff() {
+        let mut s = Service::new(None);
+        assert!(s.should_load(0));
+        s.start_loading();
+        assert!(!s.should_load(0), "a load under way is not started twice");
+        assert_eq!(get(&s, "/v2/health/ready").status, 503);
+        s.finish_loading(Err(Error::Bundle("registry down".into())), 1_000);
+        assert!(!s.should_load(1_499));
+        assert!(s.should_load(1_500));
+        let r = get(&s, "/v2/health/ready");
+        assert_eq!(r.status, 503);
+        assert!(String::from_utf8_lossy(&r.body).contains("registry down"));
+        assert!(r.headers.iter().any(|(k, _)| *k == "retry-after"));
+        s.start_loading();
+        s.finish_loading(Err(Error::Bundle("still down".into())), 2_000);
+        assert!(!s.should_load(2_999), "the second failure waits longer");
+        assert!(s.should_load(3_000));
+    }
+
+    #[test]
+    fn routes_methods_and_liveness_without_a_model() {
+        let s = Service::new(Some("k".into()));
+        assert_eq!(get(&s, "/v2/health/live").status, 200);
+        assert_eq!(get(&s, "/v2/health/live/").status, 200);
+        assert_eq!(get(&s, "/v2/health/live?x=1").status, 200);
+        assert_eq!(get(&s, "/nope").status, 404);
+        let r = get(&s, "/invocations");
+        assert_eq!(r.status, 405);
+        assert_eq!(r.headers, vec![("allow", "POST".to_string())]);
+        // The API key is checked before anything about the model.
+        assert_eq!(get(&s, "/v2/models/churn").status, 401);
+    }
+
+    #[test]
+    fn secrets_compare_by_content() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}

@@ -28,7 +28,8 @@ fn components_match_their_documented_worlds() {
     for (world_name, wasm) in [("scorer", "scorelet_spin.wasm"), ("scorer-p2", "scorelet_spin_p2.wasm")] {
         let (imports, exports) = world(&resolve, pkg, world_name);
         let path = target.join("wasm32-wasip2/release").join(wasm);
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-wasm.sh", path.display()));
+        let bytes =
+            std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-wasm.sh", path.display()));
         let component = scorelet_host::load_cached(&engine, &bytes, Some(&target.join("component-cache"))).unwrap();
         let (c_imports, c_exports) = scorelet_host::component::interfaces(&engine, &component);
         let outside: Vec<&String> = c_imports.iter().filter(|i| !imports.contains(i)).collect();

@@ -36,7 +36,8 @@ fn body() -> String {
     let mut r = csv::Reader::from_path("data/telco-churn.csv").unwrap();
     let h: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
     let rec = r.records().next().unwrap().unwrap();
-    let row: serde_json::Map<_, _> = h.iter().zip(rec.iter()).filter(|(h, _)| *h != "Churn").map(|(h, c)| (h.clone(), json!(c))).collect();
+    let row: serde_json::Map<_, _> =
+        h.iter().zip(rec.iter()).filter(|(h, _)| *h != "Churn").map(|(h, c)| (h.clone(), json!(c))).collect();
     json!({"dataframe_records": [row]}).to_string()
 }
 
@@ -163,8 +164,18 @@ fn main() {
     settings.variables.insert("model".into(), pushed.clone());
     settings.variables.insert("registry_url".into(), reg_url.clone());
     let fetched = HttpComponent::load(&wasm, Some(&cache), settings).unwrap();
-    let emb = HttpComponent::load(&std::fs::read(&embedded).unwrap(), Some(&cache), Settings { inherit_stderr: false, ..Settings::default() }).unwrap();
-    let req = || http::Request::post("http://localhost/invocations").header("content-type", "application/json").body(Bytes::from(body.clone())).unwrap();
+    let emb = HttpComponent::load(
+        &std::fs::read(&embedded).unwrap(),
+        Some(&cache),
+        Settings { inherit_stderr: false, ..Settings::default() },
+    )
+    .unwrap();
+    let req = || {
+        http::Request::post("http://localhost/invocations")
+            .header("content-type", "application/json")
+            .body(Bytes::from(body.clone()))
+            .unwrap()
+    };
     for (what, c) in [("embedded model", &emb), ("fetched from registry (loopback)", &fetched)] {
         let ms: Vec<f64> = (0..rounds * 3)
             .map(|_| {
@@ -211,11 +222,18 @@ fn main() {
     let gz = gzip_len(&wasm);
     println!("| measurement | median | min / p99 |\n|---|---|---|");
     for r in &results {
-        let second = r.get("p99_ms").map(|p| format!("p99 {:.2} ms", p.as_f64().unwrap())).unwrap_or_else(|| format!("min {:.1} ms", r["min_ms"].as_f64().unwrap()));
+        let second = r
+            .get("p99_ms")
+            .map(|p| format!("p99 {:.2} ms", p.as_f64().unwrap()))
+            .unwrap_or_else(|| format!("min {:.1} ms", r["min_ms"].as_f64().unwrap()));
         println!("| {} | {:.2} ms | {second} |", r["case"].as_str().unwrap(), r["median_ms"].as_f64().unwrap());
     }
     println!("| first-ever Cranelift compilation of the component (cached afterwards) | {compile_ms:.0} ms | |");
-    println!("| component size (WASI 0.3) | {:.1} MB raw | {:.1} MB gzipped |", wasm.len() as f64 / 1e6, gz as f64 / 1e6);
+    println!(
+        "| component size (WASI 0.3) | {:.1} MB raw | {:.1} MB gzipped |",
+        wasm.len() as f64 / 1e6,
+        gz as f64 / 1e6
+    );
     let out = json!({"results": results, "compile_ms": compile_ms, "component_bytes": wasm.len(), "component_gzip_bytes": gz, "rounds": rounds});
     std::fs::create_dir_all("out/bench").unwrap();
     std::fs::write("out/bench/component.json", serde_json::to_string_pretty(&out).unwrap()).unwrap();
