@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use common::{ok, repo, train};
+use common::{ok, repo, train, train_with};
 use serde_json::{Value as Json, json};
 
 /// `scorelet build` rewrites the default component while it works; tests that serve the
@@ -310,24 +310,7 @@ fn fetches_by_version_and_alias_and_refuses_tampered_files() {
     std::fs::create_dir_all(dir.path().join("b")).unwrap();
     let v1 = train(&dir.path().join("a"));
     // Version 2 is a different model (an MLP), so its scores differ from version 1's.
-    let v2 = dir.path().join("b/churn");
-    ok(&[
-        "train",
-        "--data",
-        "data/telco-churn.csv",
-        "--target",
-        "Churn",
-        "--positive",
-        "Yes",
-        "--spec",
-        "examples/telco.toml",
-        "--name",
-        "churn",
-        "--model",
-        "mlp",
-        "--out",
-        v2.to_str().unwrap(),
-    ]);
+    let v2 = train_with(&dir.path().join("b"), &["--model", "mlp"]);
     let reg = Registry::start(&dir.path().join("store"), "127.0.0.1:0");
     reg.cli(&["push", v1.to_str().unwrap()]);
     reg.cli(&["push", v2.to_str().unwrap()]);

@@ -28,8 +28,13 @@ pub fn fails(args: &[&str]) -> String {
 
 /// Trains the Telco logistic regression into `dir/churn`.
 pub fn train(dir: &Path) -> PathBuf {
+    train_with(dir, &[])
+}
+
+/// Trains a Telco model into `dir/churn` with extra `train` flags (e.g. `--model mlp`).
+pub fn train_with(dir: &Path, extra: &[&str]) -> PathBuf {
     let b = dir.join("churn");
-    ok(&[
+    let mut args = vec![
         "train",
         "--data",
         "data/telco-churn.csv",
@@ -43,6 +48,8 @@ pub fn train(dir: &Path) -> PathBuf {
         "churn",
         "--out",
         b.to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    ok(&args);
     b
 }
