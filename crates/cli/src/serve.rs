@@ -143,9 +143,19 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
     }
     let wasm = std::fs::read(&component_path).with_context(|| format!("cannot read {}", component_path.display()))?;
     let t = Instant::now();
-    let component = HttpComponent::load(&wasm, cache_dir(a.cache.as_deref()).as_deref(), settings)
-        .map_err(|e| anyhow::anyhow!("{e:?}"))
+    let cache = cache_dir(a.cache.as_deref());
+    let engine = scorelet_host::component::engine(settings.max_instances, settings.max_memory)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let how = match &cache {
+        Some(d) if scorelet_host::is_cached(&engine, &wasm, d) => "machine code from the cache",
+        Some(_) => "compiled with Cranelift (cached for next time)",
+        None => "compiled with Cranelift",
+    };
+    let compiled = scorelet_host::load_cached(&engine, &wasm, cache.as_deref())
         .with_context(|| format!("cannot load the component {}", component_path.display()))?;
+    let component = HttpComponent::new(engine, compiled, settings)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))
+        .with_context(|| format!("cannot link the component {}", component_path.display()))?;
     let loaded_ms = t.elapsed().as_secs_f64() * 1e3;
     let component = Arc::new(component);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -153,7 +163,7 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
         let listener =
             tokio::net::TcpListener::bind(&a.addr).await.with_context(|| format!("cannot listen on {}", a.addr))?;
         eprintln!(
-            "component {} ({}, {} bytes) ready to run in {loaded_ms:.0} ms",
+            "component {} ({}, {} bytes): {how}, {loaded_ms:.0} ms",
             component_path.display(),
             component.interface(),
             wasm.len()
