@@ -159,8 +159,7 @@ fn main() {
 
     // In-process: a new instance → first score, then steady state.
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let mut settings = Settings::default();
-    settings.inherit_stderr = false;
+    let mut settings = Settings { inherit_stderr: false, ..Settings::default() };
     settings.variables.insert("model".into(), pushed.clone());
     settings.variables.insert("registry_url".into(), reg_url.clone());
     let fetched = HttpComponent::load(&wasm, Some(&cache), settings).unwrap();
@@ -217,7 +216,9 @@ fn main() {
         .collect();
     results.push(json!({"case": "warm instance, 1 row, HTTP on loopback (new connection each)", "median_ms": percentile(&mut ms, 0.5), "p99_ms": percentile(&mut ms, 0.99)}));
     let _ = server.kill();
+    let _ = server.wait();
     let _ = registry.kill();
+    let _ = registry.wait();
 
     let gz = gzip_len(&wasm);
     println!("| measurement | median | min / p99 |\n|---|---|---|");
