@@ -6,28 +6,32 @@
 #   bundle/          the model, with --bundle (else configure SCORELET_MODEL + SCORELET_REGISTRY_URL,
 #                    or pass a component built with `scorelet build --bundle`)
 #
-# Usage: scripts/package-lambda.sh [--bundle DIR] [--component FILE] [--out ZIP]
+# Usage: scripts/package-lambda.sh [--bundle DIR] [--component FILE] [--bootstrap FILE] [--out ZIP]
+#   --bootstrap: use this already-built bootstrap instead of building one
 # Deploy: see doc/lambda.md (SAM template in deploy/lambda/template.yaml, or the plain AWS CLI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
-bundle="" component="" zip="out/lambda/scorelet-lambda.zip"
+bundle="" component="" bootstrap="" zip="out/lambda/scorelet-lambda.zip"
 while [ $# -gt 0 ]; do
   case "$1" in
     --bundle) bundle="$2"; shift 2 ;;
     --component) component="$2"; shift 2 ;;
+    --bootstrap) bootstrap="$2"; shift 2 ;;
     --out) zip="$2"; shift 2 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
 
-cargo build --release --locked -p scorelet-lambda
+if [ -z "$bootstrap" ]; then
+  cargo build --release --locked -p scorelet-lambda
+  bootstrap="$CARGO_TARGET_DIR/release/bootstrap"
+fi
 if [ -z "$component" ]; then
   cargo build --release --locked -p scorelet-spin --target wasm32-wasip2
   component="$CARGO_TARGET_DIR/wasm32-wasip2/release/scorelet_spin.wasm"
 fi
-bootstrap="$CARGO_TARGET_DIR/release/bootstrap"
 
 # provided.al2023 ships glibc 2.34: refuse a binary that needs a newer one.
 newest=$(objdump -T "$bootstrap" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
@@ -55,9 +59,10 @@ for name in ["manifest.json", *manifest["files"]]:
 PY
 fi
 mkdir -p "$(dirname "$zip")"
+zip=$(realpath "$(dirname "$zip")")/$(basename "$zip")
 rm -f "$zip"
 # zipfile keeps the executable bit of bootstrap.
-(cd "$stage" && python3 -m zipfile -c "$OLDPWD/$zip" ./*)
+(cd "$stage" && python3 -m zipfile -c "$zip" ./*)
 python3 - "$zip" <<'PY'
 import sys, zipfile
 z = zipfile.ZipFile(sys.argv[1])

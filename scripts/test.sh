@@ -10,7 +10,10 @@ cargo fmt --all --check
 scripts/build-wasm.sh
 cargo clippy --release --locked --workspace --all-targets -- -D warnings
 cargo test --release --locked --workspace
-# The Lambda package: builds, carries an executable bootstrap and a precompiled component.
-scripts/package-lambda.sh --out "$CARGO_TARGET_DIR/lambda-test.zip" >/dev/null
+# The Lambda package carries an executable bootstrap and a precompiled component (the bootstrap
+# the tests just built: a `-p scorelet-lambda` build would resolve features anew and recompile).
+scripts/package-lambda.sh --bootstrap "$CARGO_TARGET_DIR/release/bootstrap" \
+  --component "$CARGO_TARGET_DIR/wasm32-wasip2/release/scorelet_spin.wasm" \
+  --out "$CARGO_TARGET_DIR/lambda-test.zip" >/dev/null
 
 echo "scripts/test.sh: all passed in $(( $(date +%s) - start ))s"
