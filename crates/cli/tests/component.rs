@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use common::{ok, repo, train, train_with};
+use common::{Registry, free_port, ok, repo, train, train_with};
 use serde_json::{Value as Json, json};
 
 /// `scorelet build` rewrites the default component while it works; tests that serve the
@@ -252,54 +252,6 @@ fn embedded_bundle_component_needs_no_source_at_all() {
     let (status, body) = server.get("/v2/health/ready");
     assert_eq!(status, 503, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("no embedded bundle"), "{body}");
-}
-
-/// A `scorelet registry serve` with a write token.
-struct Registry {
-    child: Child,
-    url: String,
-    root: PathBuf,
-}
-
-const TOKEN: &str = "component-test-token-0123456789";
-
-impl Registry {
-    fn start(root: &Path, addr: &str) -> Registry {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_scorelet"))
-            .args(["registry", "serve", "--root", root.to_str().unwrap(), "--addr", addr])
-            .env("SCORELET_REGISTRY_TOKEN", TOKEN)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
-        let url =
-            line.split_whitespace().nth(2).unwrap_or_else(|| panic!("registry did not start: {line}")).to_string();
-        Registry { child, url, root: root.to_path_buf() }
-    }
-
-    fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_scorelet"))
-            .args(args)
-            .env("SCORELET_REGISTRY", &self.url)
-            .env("SCORELET_REGISTRY_TOKEN", TOKEN)
-            .current_dir(repo())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 #[test]

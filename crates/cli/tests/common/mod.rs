@@ -1,8 +1,9 @@
 //! Helpers shared by the CLI's integration tests: run the real `scorelet` binary.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -52,4 +53,52 @@ pub fn train_with(dir: &Path, extra: &[&str]) -> PathBuf {
     args.extend_from_slice(extra);
     ok(&args);
     b
+}
+
+/// A `scorelet registry serve` with a write token.
+pub struct Registry {
+    child: Child,
+    pub url: String,
+    pub root: PathBuf,
+}
+
+pub const TOKEN: &str = "component-test-token-0123456789";
+
+impl Registry {
+    pub fn start(root: &Path, addr: &str) -> Registry {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_scorelet"))
+            .args(["registry", "serve", "--root", root.to_str().unwrap(), "--addr", addr])
+            .env("SCORELET_REGISTRY_TOKEN", TOKEN)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
+        let url =
+            line.split_whitespace().nth(2).unwrap_or_else(|| panic!("registry did not start: {line}")).to_string();
+        Registry { child, url, root: root.to_path_buf() }
+    }
+
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_scorelet"))
+            .args(args)
+            .env("SCORELET_REGISTRY", &self.url)
+            .env("SCORELET_REGISTRY_TOKEN", TOKEN)
+            .current_dir(repo())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

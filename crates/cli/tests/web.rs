@@ -1,0 +1,94 @@
+//! The JS API of the wasm32-unknown-unknown package (`crates/web`) in V8 (Node): `fromBundle`,
+//! `fromRegistry` against a real registry, `predict`, `predictBatch`, `features`, `metadata`,
+//! and rejected calls carrying the server's messages.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::{Registry, free_port, ok, repo, train};
+use serde_json::{Value as Json, json};
+
+fn package() -> PathBuf {
+    let dir = std::env::var_os("SCORELET_WEB_NODE").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_BIN_EXE_scorelet")).parent().unwrap().parent().unwrap().join("web-node")
+    });
+    assert!(dir.join("scorelet_web.js").is_file(), "{} is missing: run scripts/build-wasm.sh", dir.display());
+    dir
+}
+
+#[test]
+fn js_api_scores_like_predict_and_rejects_bad_input_with_the_servers_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = train(dir.path());
+    let reg = Registry::start(&dir.path().join("store"), "127.0.0.1:0");
+    reg.cli(&["push", bundle.to_str().unwrap()]);
+    reg.cli(&["alias", "set", "churn", "production", "1"]);
+
+    // Rows as the CSV has them (strings), plus one with numbers.
+    let mut r = csv::Reader::from_path(repo().join("data/telco-churn.csv")).unwrap();
+    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
+    let mut rows: Vec<Json> = r
+        .records()
+        .take(50)
+        .map(|rec| {
+            let rec = rec.unwrap();
+            Json::Object(
+                header
+                    .iter()
+                    .zip(rec.iter())
+                    .filter(|(h, _)| *h != "Churn")
+                    .map(|(h, c)| (h.clone(), json!(c)))
+                    .collect(),
+            )
+        })
+        .collect();
+    rows[1]["tenure"] = json!(34);
+    rows[1]["MonthlyCharges"] = json!(56.95);
+    let rows_file = dir.path().join("rows.json");
+    std::fs::write(&rows_file, Json::Array(rows.clone()).to_string()).unwrap();
+    let jsonl = dir.path().join("rows.jsonl");
+    std::fs::write(&jsonl, rows.iter().map(|r| format!("{r}\n")).collect::<String>()).unwrap();
+    let want: Vec<Json> = ok(&["predict", "--bundle", bundle.to_str().unwrap(), "--input", jsonl.to_str().unwrap()])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let out = Command::new("node")
+        .arg(repo().join("crates/cli/tests/web_api.cjs"))
+        .args([package().to_str().unwrap(), bundle.to_str().unwrap(), &reg.url, &dead, rows_file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got: Json = serde_json::from_slice(&out.stdout).unwrap();
+
+    assert_eq!(got["single"].as_array().unwrap(), &want, "predict() differs from scorelet predict");
+    assert_eq!(got["batch"].as_array().unwrap(), &want, "predictBatch() differs from scorelet predict");
+    assert_eq!(got["registry"].as_array().unwrap(), &want, "fromRegistry() scorer differs");
+    assert_eq!((got["name"].as_str(), got["version"].as_str()), (Some("churn"), Some("unpublished")));
+    assert_eq!(got["registryVersion"], "1");
+    let features = ok(&["features", "--bundle", bundle.to_str().unwrap(), "--input", jsonl.to_str().unwrap()]);
+    let first: Json = serde_json::from_str(features.lines().next().unwrap()).unwrap();
+    // A Float32Array prints its f32s at f64 length; compare them as f32 bits.
+    let bits = |v: &Json| -> Vec<u32> {
+        v.as_array().unwrap().iter().map(|x| (x.as_f64().unwrap() as f32).to_bits()).collect()
+    };
+    assert_eq!(bits(&got["features"]), bits(&first), "features() differs from scorelet features");
+    assert_eq!(got["featureNames"].as_array().unwrap().len(), first.as_array().unwrap().len());
+    assert!(got["metadata"]["parameters"]["metrics"]["roc_auc"].as_f64().unwrap() > 0.8);
+
+    let e = &got["errors"];
+    let msg = |k: &str| e[k].as_str().unwrap_or_else(|| panic!("`{k}` was not rejected: {e}")).to_string();
+    assert_eq!(msg("missing"), "row 0: missing column `tenure`");
+    assert!(msg("wrongType").starts_with("row 0, column `tenure`: expected"), "{}", msg("wrongType"));
+    assert!(msg("notAnObject").contains("malformed request"), "{}", msg("notAnObject"));
+    assert!(msg("batchNotArray").contains("array"), "{}", msg("batchNotArray"));
+    assert!(msg("corrupt").contains("model.onnx") && msg("corrupt").contains("sha256"), "{}", msg("corrupt"));
+    assert!(msg("noManifest").contains("manifest.json"), "{}", msg("noManifest"));
+    assert!(msg("notBytes").contains("Uint8Array"), "{}", msg("notBytes"));
+    assert!(msg("registryDown").contains(&dead), "{}", msg("registryDown"));
+    assert!(msg("unknownModel").contains("404"), "{}", msg("unknownModel"));
+    assert!(msg("badReference").contains("NAME@VERSION"), "{}", msg("badReference"));
+}
