@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use common::{Registry, free_port, ok, repo, train, train_with};
+use common::{Registry, free_port, ok, repo, telco_records, train, train_with};
 use serde_json::{Value as Json, json};
 
 /// `scorelet build` rewrites the default component while it works; tests that serve the
@@ -114,34 +114,6 @@ fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> (u
     let json =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {url} → {status}, not JSON ({e}): {text}"));
     (status, json)
-}
-
-/// Telco rows as JSON records: odd rows with numeric-looking cells as numbers, even rows as
-/// strings.
-fn telco_records(n: usize) -> Vec<Json> {
-    let mut r = csv::Reader::from_path(repo().join("data/telco-churn.csv")).unwrap();
-    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
-    r.records()
-        .take(n)
-        .enumerate()
-        .map(|(i, rec)| {
-            let rec = rec.unwrap();
-            Json::Object(
-                header
-                    .iter()
-                    .zip(rec.iter())
-                    .filter(|(h, _)| *h != "Churn")
-                    .map(|(h, c)| {
-                        let v = match c.parse::<f64>() {
-                            Ok(x) if i % 2 == 1 => json!(x),
-                            _ => json!(c),
-                        };
-                        (h.clone(), v)
-                    })
-                    .collect(),
-            )
-        })
-        .collect()
 }
 
 /// `scorelet predict` on the same rows: one prediction object per row.

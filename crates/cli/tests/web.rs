@@ -7,8 +7,8 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Registry, free_port, ok, repo, train};
-use serde_json::{Value as Json, json};
+use common::{Registry, free_port, ok, repo, telco_records, train};
+use serde_json::Value as Json;
 
 fn package() -> PathBuf {
     let dir = std::env::var_os("SCORELET_WEB_NODE").map(PathBuf::from).unwrap_or_else(|| {
@@ -26,26 +26,7 @@ fn js_api_scores_like_predict_and_rejects_bad_input_with_the_servers_messages() 
     reg.cli(&["push", bundle.to_str().unwrap()]);
     reg.cli(&["alias", "set", "churn", "production", "1"]);
 
-    // Rows as the CSV has them (strings), plus one with numbers.
-    let mut r = csv::Reader::from_path(repo().join("data/telco-churn.csv")).unwrap();
-    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
-    let mut rows: Vec<Json> = r
-        .records()
-        .take(50)
-        .map(|rec| {
-            let rec = rec.unwrap();
-            Json::Object(
-                header
-                    .iter()
-                    .zip(rec.iter())
-                    .filter(|(h, _)| *h != "Churn")
-                    .map(|(h, c)| (h.clone(), json!(c)))
-                    .collect(),
-            )
-        })
-        .collect();
-    rows[1]["tenure"] = json!(34);
-    rows[1]["MonthlyCharges"] = json!(56.95);
+    let rows = telco_records(50);
     let rows_file = dir.path().join("rows.json");
     std::fs::write(&rows_file, Json::Array(rows.clone()).to_string()).unwrap();
     let jsonl = dir.path().join("rows.jsonl");

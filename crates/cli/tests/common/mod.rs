@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+
+use serde_json::{Value as Json, json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
@@ -101,4 +103,32 @@ impl Drop for Registry {
 
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Telco rows as JSON records: odd rows with numeric-looking cells as numbers, even rows as
+/// strings.
+pub fn telco_records(n: usize) -> Vec<Json> {
+    let mut r = csv::Reader::from_path(repo().join("data/telco-churn.csv")).unwrap();
+    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
+    r.records()
+        .take(n)
+        .enumerate()
+        .map(|(i, rec)| {
+            let rec = rec.unwrap();
+            Json::Object(
+                header
+                    .iter()
+                    .zip(rec.iter())
+                    .filter(|(h, _)| *h != "Churn")
+                    .map(|(h, c)| {
+                        let v = match c.parse::<f64>() {
+                            Ok(x) if i % 2 == 1 => json!(x),
+                            _ => json!(c),
+                        };
+                        (h.clone(), v)
+                    })
+                    .collect(),
+            )
+        })
+        .collect()
 }
