@@ -19,7 +19,8 @@
 //! loaded. Bad input never produces a 500.
 //!
 //! The model's life cycle — not loaded, loading, ready, or failed with a retry time — lives in
-//! [`ModelState`], with exponential [`Backoff`] so a failing registry is retried, not hammered.
+//! [`Service`] ([`Service::should_load`], [`Service::start_loading`], [`Service::finish_loading`]),
+//! with exponential [`Backoff`] so a failing registry is retried, not hammered.
 
 use serde_json::{Value as Json, json};
 
@@ -107,7 +108,7 @@ impl Backoff {
 
 /// Where the model is in its life cycle.
 #[derive(Debug)]
-pub enum ModelState {
+enum ModelState {
     /// Nothing tried yet.
     Unloaded,
     /// A load is under way (fetches in an async adapter can interleave with requests).
@@ -125,7 +126,6 @@ pub struct Service {
     state: ModelState,
     backoff: Backoff,
     api_key: Option<String>,
-    max_body: usize,
 }
 
 impl Default for Service {
@@ -148,22 +148,7 @@ impl Service {
     /// A service with no model yet. With `api_key`, scoring and metadata routes need
     /// `Authorization: Bearer KEY` or `X-API-Key: KEY`. An empty key counts as none.
     pub fn new(api_key: Option<String>) -> Service {
-        Service {
-            state: ModelState::Unloaded,
-            backoff: Backoff::default(),
-            api_key: api_key.filter(|k| !k.is_empty()),
-            max_body: MAX_BODY_BYTES,
-        }
-    }
-
-    /// The largest body [`Service::handle`] accepts; adapters should stop reading past it.
-    pub fn max_body(&self) -> usize {
-        self.max_body
-    }
-
-    /// The model's state.
-    pub fn state(&self) -> &ModelState {
-        &self.state
+        Service { state: ModelState::Unloaded, backoff: Backoff::default(), api_key: api_key.filter(|k| !k.is_empty()) }
     }
 
     /// The loaded scorer, if ready.
@@ -309,8 +294,8 @@ impl Service {
     }
 
     fn json_body(&self, req: &HttpRequest) -> Result<(), HttpResponse> {
-        if req.body.len() > self.max_body {
-            return Err(HttpResponse::body_too_large(self.max_body));
+        if req.body.len() > MAX_BODY_BYTES {
+            return Err(HttpResponse::body_too_large(MAX_BODY_BYTES));
         }
         match req.content_type.map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase()) {
             None => Ok(()),

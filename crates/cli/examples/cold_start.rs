@@ -13,7 +13,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -141,7 +141,7 @@ fn main() {
     let t = Instant::now();
     let _ = HttpComponent::load(&wasm, None, Settings::default()).unwrap();
     let compile_ms = t.elapsed().as_secs_f64() * 1e3;
-    let cache = scorelet_cli_cache();
+    let cache = target_dir().join("component-cache");
     let bundle_s = bundle.to_str().unwrap();
     let embedded_s = embedded.to_str().unwrap();
     let cache_s = cache.to_str().unwrap();
@@ -238,9 +238,4 @@ fn main() {
     let out = json!({"results": results, "compile_ms": compile_ms, "component_bytes": wasm.len(), "component_gzip_bytes": gz, "rounds": rounds});
     std::fs::create_dir_all("out/bench").unwrap();
     std::fs::write("out/bench/component.json", serde_json::to_string_pretty(&out).unwrap()).unwrap();
-    let _ = Path::new("out/bench/component.json");
-}
-
-fn scorelet_cli_cache() -> PathBuf {
-    target_dir().join("component-cache")
 }

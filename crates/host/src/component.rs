@@ -239,6 +239,7 @@ impl HttpComponent {
         );
         store.limiter(|c| &mut c.limits);
         store.epoch_deadline_trap();
+        store.set_epoch_deadline(self.deadline_ticks());
         Ok(store)
     }
 
@@ -258,11 +259,11 @@ impl HttpComponent {
                     Some(w) => w,
                     None => {
                         let mut store = self.new_store()?;
-                        store.set_epoch_deadline(self.deadline_ticks());
                         let service = pre.instantiate_async(&mut store).await.context("instantiating the component")?;
                         Warm { store, service, uses: 0 }
                     }
                 };
+                // A reused store's deadline counts from this request.
                 warm.store.set_epoch_deadline(self.deadline_ticks());
                 let result = handle_p3(&mut warm, req).await;
                 warm.uses += 1;
@@ -271,11 +272,7 @@ impl HttpComponent {
                 }
                 result
             }
-            Pre::P2(pre) => {
-                let mut store = self.new_store()?;
-                store.set_epoch_deadline(self.deadline_ticks());
-                handle_p2(pre, store, req).await
-            }
+            Pre::P2(pre) => handle_p2(pre, self.new_store()?, req).await,
         }
     }
 

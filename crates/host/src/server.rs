@@ -32,8 +32,13 @@ impl Default for Limits {
     }
 }
 
+/// The error body every scorelet endpoint uses: `{"error": {"code", "message"}}`.
+pub fn error_body(code: &str, message: &str) -> String {
+    serde_json::json!({"error": {"code": code, "message": message}}).to_string()
+}
+
 fn json_error(status: u16, code: &str, message: &str) -> http::Response<Full<Bytes>> {
-    let body = serde_json::json!({"error": {"code": code, "message": message}}).to_string();
+    let body = error_body(code, message);
     let mut r = http::Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));

@@ -87,11 +87,14 @@ async fn handle(component: &HttpComponent, req: Request) -> Result<Response<Body
         Ok(r) => r,
         Err(e) => {
             tracing::error!("component failed: {e:?}");
-            let body = r#"{"error":{"code":"component_failed","message":"the scoring component failed on this request; see the function's log"}}"#;
+            let body = scorelet_host::server::error_body(
+                "component_failed",
+                "the scoring component failed on this request; see the function's log",
+            );
             return Ok(Response::builder()
                 .status(500)
                 .header("content-type", "application/json")
-                .body(Body::Text(body.into()))?);
+                .body(Body::Text(body))?);
         }
     };
     let (parts, body) = resp.into_parts();

@@ -89,10 +89,39 @@ async fn get(url: &str, token: Option<&str>) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
+/// The verified bundle in `{ "manifest.json": Uint8Array, "model.onnx": …, … }`.
+fn bundle(files: &Object) -> Result<scorelet::Bundle, JsError> {
+    let mut map = BTreeMap::new();
+    let mut manifest = None;
+    for entry in Object::entries(files).iter() {
+        let pair = js_sys::Array::from(&entry);
+        let name = pair.get(0).as_string().ok_or_else(|| js_err("file names must be strings"))?;
+        let value = pair.get(1);
+        if !value.is_instance_of::<Uint8Array>() {
+            return Err(js_err(format!("file `{name}` must be a Uint8Array")));
+        }
+        let bytes = Uint8Array::from(value).to_vec();
+        if name == scorelet::bundle::MANIFEST {
+            manifest = Some(bytes);
+        } else {
+            map.insert(name, bytes);
+        }
+    }
+    let manifest = manifest.ok_or_else(|| js_err("invalid bundle: manifest.json is missing"))?;
+    scorelet::Bundle::from_files(&manifest, map).map_err(js_err)
+}
+
 /// A loaded model: verified bundle, compiled features, optimized ONNX plan.
 #[wasm_bindgen]
 pub struct Scorer {
     inner: scorelet::Scorer,
+}
+
+impl Scorer {
+    /// One JS row as the core's row.
+    fn row(&self, row: &JsValue) -> Result<scorelet::Row, JsError> {
+        RowReader::for_scorer(&self.inner).record(&to_json(row, "the row")?, 0).map_err(js_err)
+    }
 }
 
 #[wasm_bindgen]
@@ -101,25 +130,7 @@ impl Scorer {
     /// Every file is checked against the manifest's sha256 before use.
     #[wasm_bindgen(js_name = fromFiles)]
     pub fn from_files(files: &Object) -> Result<Scorer, JsError> {
-        let mut map = BTreeMap::new();
-        let mut manifest = None;
-        for entry in Object::entries(files).iter() {
-            let pair = js_sys::Array::from(&entry);
-            let name = pair.get(0).as_string().ok_or_else(|| js_err("file names must be strings"))?;
-            let value = pair.get(1);
-            if !value.is_instance_of::<Uint8Array>() {
-                return Err(js_err(format!("file `{name}` must be a Uint8Array")));
-            }
-            let bytes = Uint8Array::from(value).to_vec();
-            if name == scorelet::bundle::MANIFEST {
-                manifest = Some(bytes);
-            } else {
-                map.insert(name, bytes);
-            }
-        }
-        let manifest = manifest.ok_or_else(|| js_err("invalid bundle: manifest.json is missing"))?;
-        let bundle = scorelet::Bundle::from_files(&manifest, map).map_err(js_err)?;
-        let inner = scorelet::Scorer::from_bundle(&bundle).map_err(js_err)?;
+        let inner = scorelet::Scorer::from_bundle(&bundle(files)?).map_err(js_err)?;
         Ok(Scorer { inner })
     }
 
@@ -129,9 +140,8 @@ impl Scorer {
     pub fn from_bundle(
         #[wasm_bindgen(unchecked_param_type = "Record<string, Uint8Array>")] files: &Object,
     ) -> Result<Scorer, JsError> {
-        let s = Scorer::from_files(files)?;
-        s.inner.self_check().map_err(js_err)?;
-        Ok(s)
+        let inner = scorelet::service::load(&bundle(files)?).map_err(js_err)?;
+        Ok(Scorer { inner })
     }
 
     /// Fetches `NAME@VERSION` or `NAME@ALIAS` from the registry at `url` with `fetch()`, checks
@@ -154,7 +164,7 @@ impl Scorer {
     /// Scores one row.
     #[wasm_bindgen(unchecked_return_type = "Prediction")]
     pub fn predict(&self, #[wasm_bindgen(unchecked_param_type = "Row")] row: JsValue) -> Result<JsValue, JsError> {
-        let row = RowReader::for_scorer(&self.inner).record(&to_json(&row, "the row")?, 0).map_err(js_err)?;
+        let row = self.row(&row)?;
         let p = self.inner.predict(std::slice::from_ref(&row), scorelet::Options::default()).map_err(js_err)?;
         Ok(from_json(&p[0].to_json()))
     }
@@ -177,7 +187,7 @@ impl Scorer {
         &self,
         #[wasm_bindgen(unchecked_param_type = "Row")] row: JsValue,
     ) -> Result<Float32Array, JsError> {
-        let row = RowReader::for_scorer(&self.inner).record(&to_json(&row, "the row")?, 0).map_err(js_err)?;
+        let row = self.row(&row)?;
         let (f, _) = self.inner.score(std::slice::from_ref(&row)).map_err(js_err)?;
         Ok(Float32Array::from(f.as_slice()))
     }
