@@ -1,10 +1,11 @@
 //! # scorelet-guest
 //!
-//! What the Spin components (WASI 0.3 and 0.2 builds) share, so each adapter only translates
+//! What the scoring functions (the Spin components, WASI 0.3 and 0.2, and the JS worker) share, so each adapter only translates
 //! its SDK's request, response, variables and outbound HTTP:
 //!
 //! - the model source, first that applies: a bundle embedded at build time
-//!   (`SCORELET_BUNDLE=DIR`, see `build.rs`); a bundle directory in the component's filesystem
+//!   (`SCORELET_BUNDLE=DIR`, see `build.rs`); one the platform holds in memory (a worker's
+//!   modules); a bundle directory in the component's filesystem
 //!   (`bundle_dir`); or `name@version` / `name@alias` fetched from a registry at the first
 //!   request and verified file by file against the manifest's sha256;
 //! - the instance's [`scorelet::service::Service`]: it survives across requests while the host
@@ -53,16 +54,20 @@ pub trait Platform {
     /// GETs `url` (with `Authorization: Bearer {token}` when given) and returns the body of a 2xx
     /// answer of at most [`MAX_FETCH`] bytes; anything else is an error message.
     fn get(&self, url: &str, token: Option<&str>) -> impl Future<Output = std::result::Result<Vec<u8>, String>>;
+    /// A bundle the platform holds in memory (a worker's embedded modules); tried after the
+    /// compiled-in bundle and before `bundle_dir` and the registry.
+    fn bundle(&self) -> Option<Result<Bundle>> {
+        None
+    }
+    /// Milliseconds on the wall clock (JS engines have no `SystemTime`; they override this).
+    fn now_ms(&self) -> u64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    }
 }
 
 thread_local! {
     // Wasm components are single-threaded; the state lives as long as the instance.
     static SERVICE: RefCell<Option<Service>> = const { RefCell::new(None) };
-}
-
-/// Milliseconds on the wall clock.
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// The embedded bundle, if the component was built with one.
@@ -84,7 +89,7 @@ pub async fn handle<P: Platform>(p: &P, req: HttpRequest<'_>) -> HttpResponse {
     let liveness = req.path.starts_with("/v2/health/live");
     let due = SERVICE.with_borrow_mut(|s| {
         let s = s.as_mut().expect("set above");
-        let due = !liveness && s.should_load(now_ms());
+        let due = !liveness && s.should_load(p.now_ms());
         if due {
             s.start_loading();
         }
@@ -95,14 +100,14 @@ pub async fn handle<P: Platform>(p: &P, req: HttpRequest<'_>) -> HttpResponse {
         if let Err(e) = &result {
             eprintln!("scorelet: model not loaded: {e}");
         }
-        SERVICE.with_borrow_mut(|s| s.as_mut().expect("set above").finish_loading(result, now_ms()));
+        SERVICE.with_borrow_mut(|s| s.as_mut().expect("set above").finish_loading(result, p.now_ms()));
     }
-    SERVICE.with_borrow(|s| s.as_ref().expect("set above").handle(&req, now_ms()))
+    SERVICE.with_borrow(|s| s.as_ref().expect("set above").handle(&req, p.now_ms()))
 }
 
 /// Loads the embedded bundle, or fetches the configured one.
 async fn load<P: Platform>(p: &P) -> Result<Scorer> {
-    if let Some(bundle) = embedded() {
+    if let Some(bundle) = embedded().or_else(|| p.bundle()) {
         return service::load(&bundle?);
     }
     if let Some(dir) = p.variable(variables::BUNDLE_DIR).await {

@@ -1,0 +1,138 @@
+//! The `Scorer` class: one loaded model, scored from JS values.
+
+use js_sys::{Float32Array, Object};
+use scorelet::api::RowReader;
+use wasm_bindgen::prelude::*;
+
+use crate::fetch::get;
+use crate::js::{bundle, from_json, js_err, to_json};
+
+/// A loaded model: verified bundle, compiled features, optimized ONNX plan.
+#[wasm_bindgen]
+pub struct Scorer {
+    inner: scorelet::Scorer,
+}
+
+impl Scorer {
+    /// One JS row as the core's row.
+    fn row(&self, row: &JsValue) -> Result<scorelet::Row, JsError> {
+        RowReader::for_scorer(&self.inner).record(&to_json(row, "the row")?, 0).map_err(js_err)
+    }
+}
+
+#[wasm_bindgen]
+impl Scorer {
+    /// Loads a bundle from its files: `{ "manifest.json": Uint8Array, "model.onnx": …, … }`.
+    /// Every file is checked against the manifest's sha256 before use.
+    #[wasm_bindgen(js_name = fromFiles)]
+    pub fn from_files(
+        #[wasm_bindgen(unchecked_param_type = "Record<string, Uint8Array>")] files: &Object,
+    ) -> Result<Scorer, JsError> {
+        let inner = scorelet::Scorer::from_bundle(&bundle(files).map_err(js_err)?).map_err(js_err)?;
+        Ok(Scorer { inner })
+    }
+
+    /// Loads a bundle from its files, like `fromFiles`, and runs the golden self-check: the
+    /// scorer exists only if the model reproduces the trainer's outputs here.
+    #[wasm_bindgen(js_name = fromBundle)]
+    pub fn from_bundle(
+        #[wasm_bindgen(unchecked_param_type = "Record<string, Uint8Array>")] files: &Object,
+    ) -> Result<Scorer, JsError> {
+        let inner = scorelet::service::load(&bundle(files).map_err(js_err)?).map_err(js_err)?;
+        Ok(Scorer { inner })
+    }
+
+    /// Fetches `NAME@VERSION` or `NAME@ALIAS` from the registry at `url` with `fetch()`, checks
+    /// every file against the manifest's sha256 and the golden vectors, and resolves to a
+    /// scorer. Rejects with the reason (registry down, tampered file, unknown model).
+    #[wasm_bindgen(js_name = fromRegistry)]
+    pub async fn from_registry(url: String, reference: String, token: Option<String>) -> Result<Scorer, JsError> {
+        let r: scorelet::registry::ModelRef = reference.parse().map_err(js_err)?;
+        let token = token.filter(|t| !t.is_empty());
+        let bundle = scorelet::registry::fetch(&url, &r, |u| {
+            let token = token.clone();
+            async move { get(&u, token.as_deref()).await.map_err(|e| scorelet::Error::Bundle(format!("GET {u}: {e}"))) }
+        })
+        .await
+        .map_err(js_err)?;
+        let inner = scorelet::service::load(&bundle).map_err(js_err)?;
+        Ok(Scorer { inner })
+    }
+
+    /// Scores one row.
+    #[wasm_bindgen(unchecked_return_type = "Prediction")]
+    pub fn predict(&self, #[wasm_bindgen(unchecked_param_type = "Row")] row: JsValue) -> Result<JsValue, JsError> {
+        let row = self.row(&row)?;
+        let p = self.inner.predict(std::slice::from_ref(&row), scorelet::Options::default()).map_err(js_err)?;
+        Ok(from_json(&p[0].to_json()))
+    }
+
+    /// Scores many rows at once (faster than one `predict` per row).
+    #[wasm_bindgen(js_name = predictBatch, unchecked_return_type = "Prediction[]")]
+    pub fn predict_batch(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Row[]")] rows: JsValue,
+    ) -> Result<JsValue, JsError> {
+        let json = to_json(&rows, "the rows")?;
+        let items = json.as_array().ok_or_else(|| js_err("malformed request: rows must be an array of objects"))?;
+        let rows = RowReader::for_scorer(&self.inner).records(items).map_err(js_err)?;
+        let p = self.inner.predict(&rows, scorelet::Options::default()).map_err(js_err)?;
+        Ok(from_json(&serde_json::Value::Array(p.iter().map(|p| p.to_json()).collect())))
+    }
+
+    /// The feature vector the model sees for one row.
+    pub fn features(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Row")] row: JsValue,
+    ) -> Result<Float32Array, JsError> {
+        let row = self.row(&row)?;
+        let (f, _) = self.inner.score(std::slice::from_ref(&row)).map_err(js_err)?;
+        Ok(Float32Array::from(f.as_slice()))
+    }
+
+    /// Names of the feature vector's entries.
+    #[wasm_bindgen(js_name = featureNames)]
+    pub fn feature_names(&self) -> Vec<String> {
+        self.inner.pipeline().feature_names().to_vec()
+    }
+
+    /// Model name.
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.inner.name().to_string()
+    }
+
+    /// Model version (`"unpublished"` for a bundle never pushed).
+    #[wasm_bindgen(getter)]
+    pub fn version(&self) -> String {
+        self.inner.version()
+    }
+
+    /// Scores JSON lines (one record per line); returns JSON lines of
+    /// `{"features", "outputs", "prediction"}`.
+    #[wasm_bindgen(js_name = scoreLines)]
+    pub fn score_lines(&self, text: &str) -> Result<String, JsError> {
+        scorelet::api::lines::score_lines(&self.inner, text).map_err(js_err)
+    }
+
+    /// Scores an MLflow `/invocations` body; returns the response JSON.
+    #[wasm_bindgen(js_name = invocations)]
+    pub fn invocations(&self, body: &str) -> Result<String, JsError> {
+        let reader = scorelet::api::RowReader::for_scorer(&self.inner);
+        let req = scorelet::api::mlflow::parse(body.as_bytes(), &reader).map_err(js_err)?;
+        let preds = self.inner.predict(&req.rows, req.options).map_err(js_err)?;
+        Ok(scorelet::api::mlflow::response(&self.inner, &preds).to_string())
+    }
+
+    /// Model metadata: the Open Inference Protocol v2 shape plus signature, task and metrics.
+    pub fn metadata(&self) -> JsValue {
+        from_json(&scorelet::api::oip::metadata(&self.inner))
+    }
+
+    /// Re-computes the bundle's golden vectors; returns a JSON report or throws.
+    #[wasm_bindgen(js_name = selfCheck)]
+    pub fn self_check(&self) -> Result<String, JsError> {
+        let r = self.inner.self_check().map_err(js_err)?;
+        Ok(serde_json::to_string(&r).unwrap_or_default())
+    }
+}

@@ -1,0 +1,65 @@
+// scorelet's scoring function as an ES-module worker (Cloudflare Workers, workerd): the same HTTP
+// API as the Spin component and `scorelet serve` (MLflow /invocations, Open Inference Protocol
+// v2, health routes), answered by the core compiled to wasm32-unknown-unknown.
+//
+// The model is the bundle in `bundle.mjs` when one is embedded (`node worker/assemble.mjs
+// --bundle DIR`), else `env.SCORELET_MODEL` (NAME@VERSION or NAME@ALIAS) fetched from
+// `env.SCORELET_REGISTRY_URL` on the first request and checked file by file against its manifest.
+import wasm from "./pkg/scorelet_web_bg.wasm";
+import { initSync, handleRequest } from "./pkg/scorelet_web.js";
+import files from "./bundle.mjs";
+
+// Workers forbid compiling Wasm at run time; the module arrives compiled, and instantiating it
+// in the global scope counts against the startup limit, not the first request.
+initSync({ module: wasm });
+
+// Largest request body read; the core's limit (8 MiB). Reading stops past it and the answer is
+// 413, so a huge or endless body is never buffered whole.
+const MAX_BODY = 8 << 20;
+
+/** The body as bytes, or null once it passes MAX_BODY. */
+async function readBody(request) {
+  if (!request.body) return new Uint8Array(0);
+  if (Number(request.headers.get("content-length") ?? 0) > MAX_BODY) return null;
+  const chunks = [];
+  let size = 0;
+  const reader = request.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > MAX_BODY) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  const body = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    body.set(c, at);
+    at += c.length;
+  }
+  return body;
+}
+
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    const body = await readBody(request);
+    const answer = await handleRequest(
+      {
+        method: request.method,
+        path: url.pathname + url.search,
+        contentType: request.headers.get("content-type"),
+        authorization: request.headers.get("authorization"),
+        apiKey: request.headers.get("x-api-key"),
+        body: body ?? new Uint8Array(0),
+        tooLarge: body === null,
+      },
+      env,
+      files,
+    );
+    return new Response(answer.body, { status: answer.status, headers: answer.headers });
+  },
+};
