@@ -1,15 +1,49 @@
 #!/usr/bin/env bash
-# Builds the core for both wasm targets:
+# Builds the core for both wasm targets and assembles what the JS engines load:
 #   wasm32-wasip2:          $SCORELET_WASI_WASM   (the WASI command component)
 #                           scorelet_spin.wasm, scorelet_spin_p2.wasm (the HTTP scoring components,
 #                           WASI 0.3 and 0.2; `scorelet serve` runs them)
-#   wasm32-unknown-unknown: $SCORELET_WEB_NODE/   (wasm-bindgen package for Node)
+#   wasm32-unknown-unknown: size-optimized (profile wasm-size: opt-level "s", fat LTO), twice:
+#                           `+simd128` (.cargo/config.toml; tract's Wasm SIMD kernels are
+#                           compile-time) and a baseline without SIMD for older engines
+#     $SCORELET_WEB_NODE/            the package for Node (baseline)
+#     $SCORELET_WEB_PKG/{baseline,simd128}/   the ES-module package for browsers and workers
+#     $SCORELET_SITE/                the demo page (www/) with both builds and onnxruntime-web,
+#                                    for `scorelet registry serve --site`
+#     $SCORELET_WORKER/              the worker (worker/) for workerd, model from the registry
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
 cargo build --release --locked -p scorelet-wasi -p scorelet-spin -p scorelet-spin-p2 --target wasm32-wasip2
-cargo build --release --locked -p scorelet-web --target wasm32-unknown-unknown
-wasm-bindgen --target nodejs --out-dir "$SCORELET_WEB_NODE" \
-  "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/scorelet_web.wasm"
-ls -l "$SCORELET_WASI_WASM" "$CARGO_TARGET_DIR"/wasm32-wasip2/release/scorelet_spin*.wasm "$SCORELET_WEB_NODE"/*.wasm
+
+web() { cargo build --profile wasm-size --locked -p scorelet-web --target wasm32-unknown-unknown "$@"; }
+web
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=-simd128" web --target-dir "$CARGO_TARGET_DIR/baseline"
+simd="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-size/scorelet_web.wasm"
+baseline="$CARGO_TARGET_DIR/baseline/wasm32-unknown-unknown/wasm-size/scorelet_web.wasm"
+
+# The name section is 2 MB of function names: gone. (`strip` in the profile would also drop the
+# target_features section wasm-bindgen reads.)
+bindgen() { wasm-bindgen --remove-name-section --remove-producers-section "$@"; }
+rm -rf "$SCORELET_WEB_NODE" "$SCORELET_WEB_PKG"
+bindgen --target nodejs --out-dir "$SCORELET_WEB_NODE" "$baseline"
+bindgen --target web --out-dir "$SCORELET_WEB_PKG/baseline" "$baseline"
+bindgen --target web --out-dir "$SCORELET_WEB_PKG/simd128" "$simd"
+
+# No wasm-opt: Debian's binaryen (108) cannot parse what rustc 1.95 emits (`table.fill`,
+# "invalid code after misc prefix: 17"), and opt-level "s" + LTO already did the size work.
+
+rm -rf "$SCORELET_SITE"
+mkdir -p "$SCORELET_SITE/vendor/onnxruntime-web"
+cp -r www/. "$SCORELET_SITE/"
+cp -r "$SCORELET_WEB_PKG" "$SCORELET_SITE/pkg"
+ort=js/node_modules/onnxruntime-web/dist
+cp "$ort"/ort.wasm.min.mjs "$ort"/ort-wasm-simd-threaded.mjs "$ort"/ort-wasm-simd-threaded.wasm \
+  "$SCORELET_SITE/vendor/onnxruntime-web/"
+
+rm -rf "$SCORELET_WORKER"
+node worker/assemble.mjs --pkg "$SCORELET_WEB_PKG/simd128" --out "$SCORELET_WORKER"
+
+ls -l "$SCORELET_WASI_WASM" "$CARGO_TARGET_DIR"/wasm32-wasip2/release/scorelet_spin*.wasm \
+  "$SCORELET_WEB_NODE"/*.wasm "$SCORELET_WEB_PKG"/*/*.wasm

@@ -41,6 +41,10 @@ pub struct ServeArgs {
     /// Largest upload, in MiB.
     #[arg(long, default_value_t = 64)]
     pub max_upload_mb: usize,
+    /// Also serve this directory's static files at `/` (the demo page: `scripts/build-wasm.sh`
+    /// assembles it).
+    #[arg(long)]
+    pub site: Option<PathBuf>,
 }
 
 fn read_token(p: &Path) -> Result<String> {
@@ -59,7 +63,13 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
     };
     let read_token = a.read_token_file.as_deref().map(read_token).transpose()?;
     let store = Store::open(&a.root).with_context(|| format!("cannot open the store at {}", a.root.display()))?;
-    let config = Config { write_token: write_token.clone(), read_token, max_upload: a.max_upload_mb << 20 };
+    if let Some(site) = &a.site
+        && !site.join("index.html").is_file()
+    {
+        bail!("--site {} has no index.html; build the page with scripts/build-wasm.sh", site.display());
+    }
+    let config =
+        Config { write_token: write_token.clone(), read_token, max_upload: a.max_upload_mb << 20, site: a.site.clone() };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
         let listener =

@@ -2,16 +2,19 @@
 //! See `openapi.json` (served at `/v1/openapi.json`) for the contract.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::handler::HandlerWithoutStateExt;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use tower_http::cors::{Any, CorsLayer};
+use tower_http::services::ServeDir;
 
 use crate::archive;
 use crate::store::{Store, StoreError};
@@ -28,11 +31,14 @@ pub struct Config {
     pub read_token: Option<String>,
     /// Largest upload accepted, in bytes (413 beyond).
     pub max_upload: usize,
+    /// A directory of static files (the demo page) served at `/` beside the API; read-only,
+    /// confined to the directory, no listings.
+    pub site: Option<PathBuf>,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { write_token: None, read_token: None, max_upload: 64 << 20 }
+        Config { write_token: None, read_token: None, max_upload: 64 << 20, site: None }
     }
 }
 
@@ -335,8 +341,9 @@ async fn fallback() -> ApiError {
 /// The router over a store.
 pub fn router(store: Store, config: Config) -> Router {
     let limit = config.max_upload;
+    let site = config.site.clone();
     let state = Arc::new(AppState { store, config });
-    Router::new()
+    let api = Router::new()
         .route("/v1/health", get(health))
         .route("/v1/openapi.json", get(openapi))
         .route("/v1/models", get(models))
@@ -346,9 +353,16 @@ pub fn router(store: Store, config: Config) -> Router {
         .route("/v1/models/{name}/versions/{version}/files/{file}", get(file))
         .route("/v1/models/{name}/aliases", get(aliases))
         .route("/v1/models/{name}/aliases/{alias}", get(alias_get).put(alias_put).delete(alias_delete))
-        .route("/v1/models/{name}/aliases/{alias}/history", get(alias_history))
-        .fallback(fallback)
-        .layer(DefaultBodyLimit::max(limit))
+        .route("/v1/models/{name}/aliases/{alias}/history", get(alias_history));
+    // tower-http's ServeDir rejects `..` and absolute paths, guesses content types
+    // (`application/wasm` for the package) and answers conditional and range requests.
+    let api = match site {
+        Some(dir) => api.fallback_service(
+            ServeDir::new(dir).append_index_html_on_directories(true).not_found_service(fallback.into_service()),
+        ),
+        None => api.fallback(fallback),
+    };
+    api.layer(DefaultBodyLimit::max(limit))
         .layer(
             CorsLayer::new()
                 .allow_origin(Any)
