@@ -15,7 +15,24 @@ if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $wb_version"; t
   cargo install --root "$SCORELET_TOOLS" wasm-bindgen-cli --version "$wb_version"
 fi
 
-# Node runs the wasm32-unknown-unknown build in V8.
-if ! command -v node >/dev/null; then
-  apt-get update && apt-get install -y --no-install-recommends nodejs
+# Debian packages: Node (V8 runs the wasm32-unknown-unknown build) and Chromium (the browser
+# test and benchmark; playwright-core downloads no browser of its own).
+missing=()
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+command -v chromium >/dev/null || missing+=(chromium fonts-dejavu-core)
+if ((${#missing[@]})); then
+  sudo_=""; [[ $(id -u) -ne 0 ]] && sudo_="sudo"
+  echo "installing ${missing[*]}"
+  $sudo_ apt-get update && $sudo_ apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# JS tooling pinned by js/package-lock.json: playwright-core, workerd, onnxruntime-web.
+stamp=js/node_modules/.scorelet-lock
+lock=$(sha256sum js/package-lock.json | cut -d' ' -f1)
+if [[ $(cat "$stamp" 2>/dev/null) != "$lock" ]]; then
+  # `npm install`, not `npm ci`: the lock lists only the platform packages this machine resolves
+  # (workerd ships one per OS), which `npm ci` refuses; versions and integrity still come from it.
+  (cd js && npm install --no-audit --no-fund)
+  echo "$lock" > "$stamp"
 fi

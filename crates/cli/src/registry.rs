@@ -68,8 +68,12 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
     {
         bail!("--site {} has no index.html; build the page with scripts/build-wasm.sh", site.display());
     }
-    let config =
-        Config { write_token: write_token.clone(), read_token, max_upload: a.max_upload_mb << 20, site: a.site.clone() };
+    let config = Config {
+        write_token: write_token.clone(),
+        read_token,
+        max_upload: a.max_upload_mb << 20,
+        site: a.site.clone(),
+    };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
         let listener =

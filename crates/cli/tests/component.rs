@@ -10,7 +10,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use common::{Registry, free_port, ok, repo, telco_records, train, train_with};
+use common::{
+    Registry, assert_scores_like_native, free_port, oip_request, ok, predict, repo, request, telco_records, train,
+    train_with,
+};
 use serde_json::{Value as Json, json};
 
 /// `scorelet build` rewrites the default component while it works; tests that serve the
@@ -82,12 +85,7 @@ impl Server {
     }
 
     fn post(&self, path: &str, body: &Json) -> (u16, Json) {
-        request(
-            "POST",
-            &format!("{}{path}", self.url),
-            &[("content-type", "application/json")],
-            body.to_string().as_bytes(),
-        )
+        common::post(&format!("{}{path}", self.url), body)
     }
 }
 
@@ -98,93 +96,20 @@ impl Drop for Server {
     }
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder().http_status_as_error(false).build().into()
-}
-
-/// One HTTP request; the status and the JSON body (every answer, errors included, is JSON).
-fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Json) {
-    let mut r = http::Request::builder().method(method).uri(url);
-    for (k, v) in headers {
-        r = r.header(*k, *v);
-    }
-    let mut resp = agent().run(r.body(body.to_vec()).unwrap()).unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.body_mut().with_config().limit(64 << 20).read_to_string().unwrap();
-    let json =
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {url} → {status}, not JSON ({e}): {text}"));
-    (status, json)
-}
-
-/// `scorelet predict` on the same rows: one prediction object per row.
-fn native(bundle: &Path, records: &[Json], dir: &Path) -> Vec<Json> {
-    let input = dir.join("rows.jsonl");
-    std::fs::write(&input, records.iter().map(|r| format!("{r}\n")).collect::<String>()).unwrap();
-    ok(&["predict", "--bundle", bundle.to_str().unwrap(), "--input", input.to_str().unwrap()])
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-/// OIP v2 request: one BYTES tensor per column (every cell as a string).
-fn oip_request(records: &[Json]) -> Json {
-    let names: Vec<&String> = records[0].as_object().unwrap().keys().collect();
-    let inputs: Vec<Json> = names
-        .iter()
-        .map(|n| {
-            let data: Vec<Json> = records
-                .iter()
-                .map(|r| match &r[n.as_str()] {
-                    Json::String(s) => json!(s),
-                    // As the CSV had it: `0`, not `0.0`.
-                    Json::Number(x) => match x.as_f64() {
-                        Some(f) if f.fract() == 0.0 => json!((f as i64).to_string()),
-                        _ => json!(x.to_string()),
-                    },
-                    v => json!(v.to_string()),
-                })
-                .collect();
-            json!({"name": n, "datatype": "BYTES", "shape": [records.len()], "data": data})
-        })
-        .collect();
-    json!({"id": "t1", "inputs": inputs})
-}
-
-/// Asserts the server's answers for `records` equal `scorelet predict`'s, bit for bit.
-fn assert_scores_like_native(server: &Server, want: &[Json], records: &[Json], model: &str, what: &str) {
-    let (status, body) = server.post("/invocations", &json!({"dataframe_records": records}));
-    assert_eq!(status, 200, "{what}: {body}");
-    let got = body["predictions"].as_array().unwrap();
-    assert_eq!(got.len(), want.len());
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert_eq!(g, w, "{what}: /invocations row {i} differs from scorelet predict");
-    }
-
-    let (status, body) = server.post(&format!("/v2/models/{model}/infer"), &oip_request(records));
-    assert_eq!(status, 200, "{what}: {body}");
-    assert_eq!(body["id"], "t1");
-    let probs = body["outputs"].as_array().unwrap().iter().find(|o| o["name"] == "probability").unwrap();
-    let probs = probs["data"].as_array().unwrap();
-    assert_eq!(probs.len(), want.len());
-    for (i, (p, w)) in probs.iter().zip(want).enumerate() {
-        assert_eq!(p, &w["probability"], "{what}: /infer row {i} differs from scorelet predict");
-    }
-}
-
 #[test]
 fn served_predictions_equal_predict_bit_for_bit_on_both_wasi_versions() {
     let _shared = COMPONENTS.read().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let bundle = train(dir.path());
     let records = telco_records(400);
-    let want = native(&bundle, &records, dir.path());
+    let want = predict(&bundle, &records, dir.path());
     for p2 in [false, true] {
         let c = component(p2);
         let server = Server::start(&["--bundle", bundle.to_str().unwrap(), "--component", c.to_str().unwrap()]);
         let what = if p2 { "WASI 0.2 component" } else { "WASI 0.3 component" };
         let (status, ready) = server.get("/v2/health/ready");
         assert_eq!(status, 200, "{what}: {ready}\n{}", server.log());
-        assert_scores_like_native(&server, &want, &records, "churn", what);
+        assert_scores_like_native(&server.url, &want, &records, "churn", what);
         let (status, meta) = server.get("/v2/models/churn");
         assert_eq!(status, 200);
         assert_eq!(meta["name"], "churn");
@@ -198,7 +123,7 @@ fn embedded_bundle_component_needs_no_source_at_all() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = train(dir.path());
     let records = telco_records(200);
-    let want = native(&bundle, &records, dir.path());
+    let want = predict(&bundle, &records, dir.path());
     let built: Vec<PathBuf> = [false, true]
         .into_iter()
         .map(|p2| {
@@ -217,7 +142,7 @@ fn embedded_bundle_component_needs_no_source_at_all() {
         let server = Server::start(&["--component", out.to_str().unwrap()]);
         let (status, ready) = server.get("/v2/health/ready");
         assert_eq!(status, 200, "{ready}\n{}", server.log());
-        assert_scores_like_native(&server, &want, &records, "churn", "embedded");
+        assert_scores_like_native(&server.url, &want, &records, "churn", "embedded");
     }
     // The default component was put back: it has no model and says how to give it one.
     let server = Server::start(&["--component", component(false).to_str().unwrap()]);
@@ -251,7 +176,7 @@ fn fetches_by_version_and_alias_and_refuses_tampered_files() {
         assert_eq!(body["model"]["version"], version);
         let pulled = dir.path().join(format!("pulled-{version}"));
         reg.cli(&["pull", reference, "--out", pulled.to_str().unwrap()]);
-        let want = native(&pulled, &records, dir.path());
+        let want = predict(&pulled, &records, dir.path());
         assert_eq!(body["predictions"].as_array().unwrap(), &want, "{reference}");
     }
 

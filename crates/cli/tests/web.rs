@@ -7,15 +7,11 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Registry, free_port, ok, repo, telco_records, train};
+use common::{Registry, built, free_port, ok, predict, repo, telco_records, train};
 use serde_json::Value as Json;
 
 fn package() -> PathBuf {
-    let dir = std::env::var_os("SCORELET_WEB_NODE").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_BIN_EXE_scorelet")).parent().unwrap().parent().unwrap().join("web-node")
-    });
-    assert!(dir.join("scorelet_web.js").is_file(), "{} is missing: run scripts/build-wasm.sh", dir.display());
-    dir
+    built("SCORELET_WEB_NODE", "web-node", "scorelet_web.js")
 }
 
 #[test]
@@ -29,12 +25,8 @@ fn js_api_scores_like_predict_and_rejects_bad_input_with_the_servers_messages() 
     let rows = telco_records(50);
     let rows_file = dir.path().join("rows.json");
     std::fs::write(&rows_file, Json::Array(rows.clone()).to_string()).unwrap();
-    let jsonl = dir.path().join("rows.jsonl");
-    std::fs::write(&jsonl, rows.iter().map(|r| format!("{r}\n")).collect::<String>()).unwrap();
-    let want: Vec<Json> = ok(&["predict", "--bundle", bundle.to_str().unwrap(), "--input", jsonl.to_str().unwrap()])
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let want = predict(&bundle, &rows, dir.path());
+    let jsonl = dir.path().join("predict-input.jsonl");
 
     let dead = format!("http://127.0.0.1:{}", free_port());
     let out = Command::new("node")

@@ -68,8 +68,14 @@ pub const TOKEN: &str = "component-test-token-0123456789";
 
 impl Registry {
     pub fn start(root: &Path, addr: &str) -> Registry {
+        Registry::start_with(root, addr, &[])
+    }
+
+    /// A registry with extra `registry serve` flags (e.g. `--site DIR`).
+    pub fn start_with(root: &Path, addr: &str, extra: &[&str]) -> Registry {
         let mut child = Command::new(env!("CARGO_BIN_EXE_scorelet"))
             .args(["registry", "serve", "--root", root.to_str().unwrap(), "--addr", addr])
+            .args(extra)
             .env("SCORELET_REGISTRY_TOKEN", TOKEN)
             .stderr(Stdio::piped())
             .spawn()
@@ -99,6 +105,33 @@ impl Drop for Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A build output of scripts/build-wasm.sh: `$VAR` when set, else `SUBDIR` of the target
+/// directory; asserts that `file` is in it.
+pub fn built(var: &str, subdir: &str, file: &str) -> PathBuf {
+    let dir = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_BIN_EXE_scorelet")).parent().unwrap().parent().unwrap().join(subdir)
+    });
+    assert!(dir.join(file).is_file(), "{} is missing: run scripts/build-wasm.sh", dir.join(file).display());
+    dir
+}
+
+/// `scorelet predict` on JSON records: one prediction per record.
+pub fn predict(bundle: &Path, rows: &[Json], scratch: &Path) -> Vec<Json> {
+    let input = scratch.join("predict-input.jsonl");
+    std::fs::write(&input, rows.iter().map(|r| format!("{r}\n")).collect::<String>()).unwrap();
+    ok(&["predict", "--bundle", bundle.to_str().unwrap(), "--input", input.to_str().unwrap()])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A program from js/node_modules/.bin (scripts/setup.sh installs them).
+pub fn node_bin(name: &str) -> PathBuf {
+    let p = repo().join("js/node_modules/.bin").join(name);
+    assert!(p.exists(), "{} is missing: run scripts/setup.sh", p.display());
+    p
 }
 
 pub fn free_port() -> u16 {
@@ -131,4 +164,73 @@ pub fn telco_records(n: usize) -> Vec<Json> {
             )
         })
         .collect()
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).build().into()
+}
+
+/// One HTTP request; the status and the JSON body (every answer, errors included, is JSON).
+pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Json) {
+    let mut r = http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    let mut resp = agent().run(r.body(body.to_vec()).unwrap()).unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().with_config().limit(64 << 20).read_to_string().unwrap();
+    let json =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {url} → {status}, not JSON ({e}): {text}"));
+    (status, json)
+}
+
+/// OIP v2 request: one BYTES tensor per column (every cell as a string).
+pub fn oip_request(records: &[Json]) -> Json {
+    let names: Vec<&String> = records[0].as_object().unwrap().keys().collect();
+    let inputs: Vec<Json> = names
+        .iter()
+        .map(|n| {
+            let data: Vec<Json> = records
+                .iter()
+                .map(|r| match &r[n.as_str()] {
+                    Json::String(s) => json!(s),
+                    // As the CSV had it: `0`, not `0.0`.
+                    Json::Number(x) => match x.as_f64() {
+                        Some(f) if f.fract() == 0.0 => json!((f as i64).to_string()),
+                        _ => json!(x.to_string()),
+                    },
+                    v => json!(v.to_string()),
+                })
+                .collect();
+            json!({"name": n, "datatype": "BYTES", "shape": [records.len()], "data": data})
+        })
+        .collect();
+    json!({"id": "t1", "inputs": inputs})
+}
+
+/// POSTs JSON to `url`.
+pub fn post(url: &str, body: &Json) -> (u16, Json) {
+    request("POST", url, &[("content-type", "application/json")], body.to_string().as_bytes())
+}
+
+/// Asserts the scoring function at `base` answers `/invocations` and `/v2/models/{model}/infer`
+/// for `records` as `scorelet predict` did (`want`), bit for bit.
+pub fn assert_scores_like_native(base: &str, want: &[Json], records: &[Json], model: &str, what: &str) {
+    let (status, body) = post(&format!("{base}/invocations"), &json!({"dataframe_records": records}));
+    assert_eq!(status, 200, "{what}: {body}");
+    let got = body["predictions"].as_array().unwrap();
+    assert_eq!(got.len(), want.len());
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_eq!(g, w, "{what}: /invocations row {i} differs from scorelet predict");
+    }
+
+    let (status, body) = post(&format!("{base}/v2/models/{model}/infer"), &oip_request(records));
+    assert_eq!(status, 200, "{what}: {body}");
+    assert_eq!(body["id"], "t1");
+    let probs = body["outputs"].as_array().unwrap().iter().find(|o| o["name"] == "probability").unwrap();
+    let probs = probs["data"].as_array().unwrap();
+    assert_eq!(probs.len(), want.len());
+    for (i, (p, w)) in probs.iter().zip(want).enumerate() {
+        assert_eq!(p, &w["probability"], "{what}: /infer row {i} differs from scorelet predict");
+    }
 }

@@ -1,0 +1,105 @@
+//! The demo page (www/) in headless Chromium against a real registry: the form is generated from
+//! the model's signature, the probability shown for each Telco row equals `scorelet predict` bit
+//! for bit (SIMD and baseline builds), and bad input, a registry that is down and an unknown
+//! model show their error on the page instead of breaking it. Leaves a screenshot in
+//! `target/artifacts/demo-page.png`.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::{Registry, built, free_port, predict, repo, telco_records, train};
+use serde_json::{Value as Json, json};
+
+/// A Telco record as the page's form holds it: booleans as true/false, numbers as numbers (blank
+/// is missing), categories as strings; no ID column.
+fn form_row(r: &Json) -> Json {
+    const BOOLEANS: [&str; 5] = ["SeniorCitizen", "Partner", "Dependents", "PhoneService", "PaperlessBilling"];
+    const NUMBERS: [&str; 3] = ["tenure", "MonthlyCharges", "TotalCharges"];
+    let cell = |v: &Json| v.as_str().map(str::trim).map(str::to_string).unwrap_or_else(|| v.to_string());
+    let out = r
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| *k != "customerID")
+        .map(|(k, v)| {
+            let v = if BOOLEANS.contains(&k.as_str()) {
+                json!(matches!(cell(v).as_str(), "Yes" | "1" | "1.0"))
+            } else if NUMBERS.contains(&k.as_str()) {
+                cell(v).parse::<f64>().map_or(Json::Null, |x| json!(x))
+            } else {
+                v.clone()
+            };
+            (k.clone(), v)
+        })
+        .collect();
+    Json::Object(out)
+}
+
+fn artifacts() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_BIN_EXE_scorelet")).parent().unwrap().parent().unwrap().join("artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn demo_page_shows_what_predict_computes_and_shows_errors_instead_of_breaking() {
+    let site = built("SCORELET_SITE", "site", "index.html");
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = train(dir.path());
+    let site_flag = ["--site", site.to_str().unwrap()];
+    let reg = Registry::start_with(&dir.path().join("store"), "127.0.0.1:0", &site_flag);
+    reg.cli(&["push", bundle.to_str().unwrap()]);
+    reg.cli(&["alias", "set", "churn", "production", "1"]);
+
+    let rows: Vec<Json> = telco_records(12).iter().map(form_row).collect();
+    let want = predict(&bundle, &rows, dir.path());
+    let rows_file = dir.path().join("rows.json");
+    std::fs::write(&rows_file, Json::Array(rows.clone()).to_string()).unwrap();
+    let screenshot = artifacts().join("demo-page.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let dead = format!("http://127.0.0.1:{}", free_port());
+
+    let out = Command::new("node")
+        .arg(repo().join("js/demo-page.mjs"))
+        .args([&format!("{}/", reg.url), "churn@production", rows_file.to_str().unwrap()])
+        .args([screenshot.to_str().unwrap(), &dead])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["pageErrors"], json!([]), "the page threw");
+
+    let loaded = &got["loaded"];
+    assert_eq!((loaded["state"].as_str(), loaded["version"].as_str()), (Some("ready"), Some("1")), "{loaded}");
+    assert_eq!(loaded["build"], "simd128", "Chromium has Wasm SIMD");
+    for (i, (shown, want)) in got["rows"].as_array().unwrap().iter().zip(&want).enumerate() {
+        assert_eq!(shown["state"], "ready", "row {i}: {shown}");
+        let (a, b) = (shown["value"].as_f64().unwrap(), want["probability"].as_f64().unwrap());
+        assert_eq!(a.to_bits(), b.to_bits(), "row {i}: the page shows {a}, scorelet predict says {b}");
+        assert_eq!(shown["label"], want["label"], "row {i}");
+        assert!(shown["features"].as_u64().unwrap() > 5, "row {i}: no feature vector shown");
+    }
+    assert_eq!(got["rows"].as_array().unwrap().len(), want.len());
+    assert!(std::fs::metadata(&screenshot).unwrap().len() > 10_000, "no screenshot");
+
+    let bad = &got["badInput"];
+    assert_eq!(bad["state"], "error");
+    assert_eq!(bad["error"], "row 0, column `tenure`: expected a number, got string \"twelve\"");
+    assert_eq!(bad["invalid"], json!(["tenure"]), "the offending field is not marked");
+    let recovered = &got["recovered"];
+    assert_eq!((recovered["state"].as_str(), recovered["error"].as_str()), (Some("ready"), None));
+    assert_eq!(recovered["value"].as_f64(), want.last().unwrap()["probability"].as_f64());
+
+    let baseline = &got["baseline"];
+    assert_eq!(baseline["build"], "baseline");
+    assert_eq!(baseline["value"].as_f64().map(f64::to_bits), want[0]["probability"].as_f64().map(f64::to_bits));
+
+    let down = &got["registryDown"];
+    assert_eq!(down["state"], "error");
+    let message = down["error"].as_str().unwrap();
+    assert!(message.starts_with("Could not load churn@production from") && message.contains(&dead), "{message}");
+    let unknown = got["unknownModel"]["error"].as_str().unwrap();
+    assert!(unknown.contains("nosuch") && unknown.contains("404"), "{unknown}");
+}

@@ -1,0 +1,174 @@
+//! The ES-module worker (worker/) in workerd, Cloudflare's runtime: with the bundle embedded and
+//! with the model fetched from a real registry, it answers `/invocations` and the Open Inference
+//! Protocol as `scorelet predict` does, bit for bit, and bad requests and a registry that is
+//! down as the Spin component does.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{
+    Registry, assert_scores_like_native, built, free_port, node_bin, post, predict, repo, request, telco_records, train,
+};
+use serde_json::json;
+
+/// A running `workerd serve`.
+struct Workerd {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Workerd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `node worker/assemble.mjs` into `out`; its stderr on failure.
+fn assemble(out: &Path, bundle: Option<&Path>) -> Result<(), String> {
+    let pkg = built("SCORELET_WEB_PKG", "web-pkg", "simd128/scorelet_web.js").join("simd128");
+    let mut cmd = Command::new("node");
+    cmd.arg(repo().join("worker/assemble.mjs")).args(["--pkg", pkg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    if let Some(b) = bundle {
+        cmd.args(["--bundle", b.to_str().unwrap()]);
+    }
+    let o = cmd.output().unwrap();
+    if o.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&o.stderr).into_owned()) }
+}
+
+/// Starts workerd on the assembled worker in `dir` and waits until it answers liveness.
+fn workerd(dir: &Path, env: &[(&str, &str)]) -> Workerd {
+    let port = free_port();
+    let mut child = Command::new(node_bin("workerd"))
+        .args(["serve", dir.join("config.capnp").to_str().unwrap(), "--socket-addr"])
+        .arg(format!("http=127.0.0.1:{port}"))
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("workerd: {line}");
+        }
+    });
+    let url = format!("http://127.0.0.1:{port}");
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(child.try_wait().unwrap().is_none(), "workerd exited");
+        assert!(start.elapsed() < Duration::from_secs(60), "workerd did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Workerd { child, url }
+}
+
+/// POSTs 8 MiB + 1 byte and reads the answer even when the server stops reading the body
+/// midway (it answers 413 from the headers and closes).
+fn oversized(base: &str) -> (u16, String) {
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let len = (8 << 20) + 1;
+    let head = format!(
+        "POST /invocations HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {len}\r\nconnection: close\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let _ = s.write_all(&vec![b' '; len]); // may fail once the server has answered
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    let status = answer.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, answer)
+}
+
+fn scratch(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
+
+#[test]
+fn embedded_worker_scores_like_predict_and_rejects_bad_requests_like_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = train(dir.path());
+    let out = scratch(dir.path(), "worker");
+    assemble(&out, Some(&bundle)).unwrap();
+    let w = workerd(&out, &[]);
+
+    let records = telco_records(200);
+    let want = predict(&bundle, &records, dir.path());
+    assert_scores_like_native(&w.url, &want, &records, "churn", "workerd, embedded");
+    let (status, body) = request("GET", &format!("{}/v2/health/ready", w.url), &[], b"");
+    assert_eq!((status, &body["ready"]), (200, &json!(true)), "{body}");
+    let (status, body) = request("GET", &format!("{}/v2/models/churn", w.url), &[], b"");
+    assert_eq!((status, body["name"].as_str()), (200, Some("churn")), "{body}");
+
+    let url = |p: &str| format!("{}{p}", w.url);
+    let json = [("content-type", "application/json")];
+    let (status, body) = request("POST", &url("/invocations"), &json, b"{\"dataframe_records\": [");
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().starts_with("malformed request"), "{body}");
+    let mut missing = records[0].clone();
+    missing.as_object_mut().unwrap().remove("tenure");
+    let (status, body) = post(&url("/invocations"), &json!({"dataframe_records": [missing]}));
+    assert_eq!((status, body["error"]["message"].as_str()), (400, Some("row 0: missing column `tenure`")), "{body}");
+    let (status, body) = request("POST", &url("/invocations"), &[("content-type", "text/csv")], b"a,b\n1,2\n");
+    assert_eq!(status, 415, "{body}");
+    let (status, body) = oversized(&w.url);
+    assert_eq!(status, 413, "{body}");
+    let (status, body) = request("GET", &url("/nope"), &[], b"");
+    assert_eq!(status, 404, "{body}");
+    let (status, _) = request("DELETE", &url("/invocations"), &[], b"");
+    assert_eq!(status, 405);
+    // Still scoring after all that.
+    assert_scores_like_native(&w.url, &want[..3], &records[..3], "churn", "workerd, after bad requests");
+}
+
+#[test]
+fn registry_worker_fetches_by_alias_and_waits_out_a_registry_that_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = train(dir.path());
+    let out = scratch(dir.path(), "worker");
+    assemble(&out, None).unwrap();
+
+    // Down: liveness answers, readiness and scoring say why, nothing crashes.
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let w = workerd(&out, &[("SCORELET_MODEL", "churn@production"), ("SCORELET_REGISTRY_URL", &dead)]);
+    let (status, _) = request("GET", &format!("{}/v2/health/live", w.url), &[], b"");
+    assert_eq!(status, 200);
+    let (status, body) = request("GET", &format!("{}/v2/health/ready", w.url), &[], b"");
+    assert_eq!(status, 503, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains(&dead), "{body}");
+    drop(w);
+
+    let reg = Registry::start(&dir.path().join("store"), "127.0.0.1:0");
+    reg.cli(&["push", bundle.to_str().unwrap()]);
+    reg.cli(&["alias", "set", "churn", "production", "1"]);
+    let w = workerd(&out, &[("SCORELET_MODEL", "churn@production"), ("SCORELET_REGISTRY_URL", &reg.url)]);
+    let records = telco_records(100);
+    let want = predict(&bundle, &records, dir.path());
+    assert_scores_like_native(&w.url, &want, &records, "churn", "workerd, from the registry");
+    let (_, body) = request("GET", &format!("{}/v2/models/churn", w.url), &[], b"");
+    assert_eq!(body["versions"], json!(["1"]), "{body}");
+}
+
+#[test]
+fn assembling_a_worker_from_a_bad_bundle_fails_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = scratch(dir.path(), "worker");
+    let empty = scratch(dir.path(), "empty");
+    let e = assemble(&out, Some(&empty)).unwrap_err();
+    assert!(e.contains("is not a bundle: it has no manifest.json"), "{e}");
+    std::fs::write(empty.join("manifest.json"), "{not json").unwrap();
+    let e = assemble(&out, Some(&empty)).unwrap_err();
+    assert!(e.contains("manifest.json"), "{e}");
+    std::fs::write(empty.join("manifest.json"), r#"{"files": {"model.onnx": {}}}"#).unwrap();
+    let e = assemble(&out, Some(&empty)).unwrap_err();
+    assert!(e.contains("lacks model.onnx"), "{e}");
+    std::fs::write(empty.join("manifest.json"), r#"{"files": {"../../etc/passwd": {}}}"#).unwrap();
+    let e = assemble(&out, Some(&empty)).unwrap_err();
+    assert!(e.contains("unsafe file name"), "{e}");
+}
