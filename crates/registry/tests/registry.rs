@@ -337,3 +337,41 @@ fn a_read_only_registry_refuses_writes() {
     assert_eq!(st, 403, "{body}");
     assert!(body.contains("read-only"));
 }
+
+#[test]
+fn site_files_are_served_beside_the_api_and_nothing_outside_the_site_leaks() {
+    let outside = tempfile::tempdir().unwrap();
+    let site = outside.path().join("site");
+    std::fs::create_dir_all(site.join("pkg")).unwrap();
+    std::fs::write(site.join("index.html"), "<h1>page</h1>").unwrap();
+    std::fs::write(site.join("pkg/x_bg.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "secret").unwrap();
+    let s = server(Config { site: Some(site), ..writable() });
+
+    assert_eq!(get(&s.addr, "/"), (200, "<h1>page</h1>".into()));
+    let (status, _) = get(&s.addr, "/pkg/x_bg.wasm");
+    assert_eq!(status, 200);
+    let head = raw(&s.addr, b"HEAD /pkg/x_bg.wasm HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!(head.0, 200);
+    let (status, body) = get(&s.addr, "/v1/health");
+    assert_eq!((status, body.contains("ok")), (200, true), "the API still answers");
+    for hostile in [
+        "/../secret.txt",
+        "/pkg/../../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/pkg/%2e%2e%2f%2e%2e%2fsecret.txt",
+        "/..%5csecret.txt",
+        "//etc/passwd",
+        "/index.html%00.png",
+    ] {
+        let (status, body) = get(&s.addr, hostile);
+        assert!(!body.contains("secret") && !body.contains("root:"), "{hostile} leaked: {body}");
+        assert!(status == 404 || status == 400, "{hostile}: {status} {body}");
+    }
+    let (status, body) = get(&s.addr, "/nope.html");
+    assert_eq!(status, 404);
+    assert!(body.contains("not_found"), "{body}");
+    let (status, _) = post(&s.addr, "/index.html", Some(TOKEN), b"x");
+    assert!(status == 405 || status == 404, "writes to the site: {status}");
+    assert_eq!(std::fs::read_to_string(outside.path().join("site/index.html")).unwrap(), "<h1>page</h1>");
+}
