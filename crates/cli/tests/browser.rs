@@ -2,7 +2,7 @@
 //! the model's signature, the probability shown for each Telco row equals `scorelet predict` bit
 //! for bit (SIMD and baseline builds), and bad input, a registry that is down and an unknown
 //! model show their error on the page instead of breaking it. Leaves a screenshot in
-//! `target/artifacts/demo-page.png`.
+//! `$CARGO_TARGET_DIR/artifacts/demo-page.png`.
 
 mod common;
 
