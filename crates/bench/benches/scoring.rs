@@ -1,0 +1,78 @@
+//! In-process scoring, 1 and 100 rows per call, through the scoring function's whole
+//! `/invocations` path (JSON body → rows → features → model → JSON answer):
+//! - `native`: the core's `Service` compiled for the host;
+//! - `wasmtime`: the Spin component (`scorelet_spin.wasm`) in the embedded wasmtime, a warm
+//!   instance, no sockets.
+//!
+//! `SCORELET_BENCH_BUNDLES=label=DIR,… cargo bench -p scorelet-bench --bench scoring`
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use scorelet::service::{self, HttpRequest, Service};
+use scorelet_bench::{bundles, invocations_body};
+use scorelet_host::{HttpComponent, Settings};
+
+fn component() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| scorelet_bench::repo().join("target"));
+    let p = target.join("wasm32-wasip2/release/scorelet_spin.wasm");
+    assert!(p.is_file(), "{} is missing: run scripts/build-wasm.sh", p.display());
+    p
+}
+
+fn scoring(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let wasm = std::fs::read(component()).unwrap();
+    for (label, dir) in bundles() {
+        let bundle = scorelet::Bundle::load_dir(&dir).unwrap();
+        let mut native = Service::new(None);
+        native.start_loading();
+        native.finish_loading(service::load(&bundle), 0);
+
+        let mut settings = Settings { inherit_stderr: false, max_instances: 1, ..Settings::default() };
+        settings.dirs.push((dir.clone(), "/bundle".into()));
+        settings.variables.insert("bundle_dir".into(), "/bundle".into());
+        let guest = HttpComponent::load(&wasm, None, settings).unwrap();
+
+        let mut group = c.benchmark_group(label.as_str());
+        for rows in [1usize, 100] {
+            let body = invocations_body(rows);
+            group.throughput(Throughput::Elements(rows as u64));
+            group.bench_function(format!("native/{rows}"), |b| {
+                b.iter(|| {
+                    let req = HttpRequest {
+                        method: "POST",
+                        path: "/invocations",
+                        content_type: Some("application/json"),
+                        authorization: None,
+                        api_key: None,
+                        body: body.as_bytes(),
+                    };
+                    let r = native.handle(black_box(&req), 0);
+                    assert_eq!(r.status, 200);
+                    r
+                })
+            });
+            let body = Bytes::from(body);
+            group.bench_function(format!("wasmtime/{rows}"), |b| {
+                b.iter(|| {
+                    let req = http::Request::post("http://localhost/invocations")
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .unwrap();
+                    let r = rt.block_on(guest.handle(req)).unwrap();
+                    assert_eq!(r.status(), 200);
+                    r
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, scoring);
+criterion_main!(benches);

@@ -1,0 +1,56 @@
+"""onnxruntime (one thread) on the bundle's ONNX model with the pandas/numpy preprocessing, the
+way users serve a model today: rows as dicts → DataFrame → features → session.run → sigmoid.
+Prints JSON: mean µs per call for 1 and 100 rows per call, and the largest difference from
+scorelet's own probabilities (`--expect`)."""
+
+import argparse
+import json
+import time
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+
+from preprocess import Preprocessor
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("bundle")
+    p.add_argument("rows", help="JSON array of records")
+    p.add_argument("--seconds", type=float, default=2.0)
+    p.add_argument("--expect", help="JSON lines from `scorelet predict` on the same rows")
+    a = p.parse_args()
+    rows = json.load(open(a.rows))
+    pre = Preprocessor(f"{a.bundle}/features.json")
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(f"{a.bundle}/model.onnx", opts, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+
+    def score(batch):
+        x = pre.transform(pd.DataFrame.from_records(batch))
+        z = sess.run(None, {name: x})[0][:, 0]
+        return 1 / (1 + np.exp(-z))
+
+    def per_call(batch_size):
+        batches = [rows[i : i + batch_size] for i in range(0, len(rows) - batch_size + 1, batch_size)] or [rows]
+        for b in batches[:20]:
+            score(b)
+        n, t = 0, time.perf_counter()
+        while time.perf_counter() - t < a.seconds:
+            score(batches[n % len(batches)])
+            n += 1
+        return (time.perf_counter() - t) / n * 1e6
+
+    result = {"row_us": per_call(1), "batch100_us": per_call(100)}
+    if a.expect:
+        want = np.array([json.loads(l)["probability"] for l in open(a.expect)])
+        got = score(rows)[: len(want)]
+        result["max_difference"] = float(np.max(np.abs(got - want)))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
