@@ -1,0 +1,316 @@
+#!/usr/bin/env python3
+"""The benchmark driver behind scripts/bench.sh: scorelet against what users would pick instead,
+side by side in one run on this machine. Writes out/bench/results.{json,md,svg}.
+
+    python/bench/run.py [--smoke] [--out DIR]
+
+--smoke runs every step briefly (CI) so the suite cannot rot; its numbers mean nothing."""
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+TARGET = Path(os.environ["CARGO_TARGET_DIR"])
+SCORELET = TARGET / "release/scorelet"
+LOADGEN = TARGET / "release/loadgen"
+PY = sys.executable
+
+
+def log(msg):
+    print(f"== {msg}", file=sys.stderr, flush=True)
+
+
+def run(cmd, **kw):
+    return subprocess.run([str(c) for c in cmd], check=True, text=True, capture_output=True, **kw).stdout
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def gz(path):
+    return len(gzip.compress(Path(path).read_bytes(), 9))
+
+
+def size(path):
+    p = Path(path)
+    return {"raw_bytes": p.stat().st_size, "gzip_bytes": gz(p)} if p.is_file() else None
+
+
+def post_ok(url, body):
+    try:
+        req = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status == 200
+    except Exception:
+        return False
+
+
+class Server:
+    """A server process; `cold_ms` is spawn → first 200 on the scoring route."""
+
+    def __init__(self, name, cmd, url, body, env=None, cwd=None):
+        self.name, self.url = name, url
+        t = time.perf_counter()
+        self.proc = subprocess.Popen([str(c) for c in cmd], env={**os.environ, **(env or {})}, cwd=cwd,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        while not post_ok(url, body):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{name} exited: {self.proc.stderr.read().decode()[-2000:]}")
+            if time.perf_counter() - t > 180:
+                raise RuntimeError(f"{name} did not answer within 180 s")
+            time.sleep(0.005)
+        self.cold_ms = (time.perf_counter() - t) * 1e3
+
+    def stop(self):
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def loadgen(url, body_file, requests, conns, rate=None):
+    args = [LOADGEN, url, body_file, requests, conns] + ([f"{rate:.1f}"] if rate else [])
+    return json.loads(run(args))
+
+
+def train(out, model, precision):
+    d = out / "bundles" / f"{model}-{precision}"
+    if not (d / "manifest.json").exists():
+        shutil.rmtree(d, ignore_errors=True)
+        run([SCORELET, "train", "--data", REPO / "data/telco-churn.csv", "--target", "Churn", "--positive", "Yes",
+             "--spec", REPO / "examples/telco.toml", "--model", model, "--precision", precision, "--name", "churn",
+             "--out", d, "-q"])
+    return d
+
+
+def criterion(bundles, smoke):
+    spec = ",".join(f"{k}={v}" for k, v in bundles.items())
+    quick = ["--warm-up-time", "0.2", "--measurement-time", "0.3", "--sample-size", "10"] if smoke else []
+    subprocess.run(["cargo", "bench", "--locked", "-p", "scorelet-bench", "--bench", "scoring", "--", *quick],
+                   check=True, cwd=REPO, env={**os.environ, "SCORELET_BENCH_BUNDLES": spec},
+                   stdout=subprocess.DEVNULL if smoke else sys.stderr)
+    out = {}
+    for label in bundles:
+        for engine in ("native", "wasmtime"):
+            for rows in (1, 100):
+                est = json.loads((TARGET / "criterion" / label / f"{engine}_{rows}" / "new/estimates.json").read_text())
+                out[f"{label}/{engine}/{rows}"] = est["mean"]["point_estimate"] / 1e3  # µs
+    return out
+
+
+def python_env_sizes():
+    import importlib.util
+    site = Path(importlib.util.find_spec("numpy").origin).parents[1]
+
+    def du(*names):
+        total = 0
+        for n in names:
+            for p in site.glob(n):
+                total += sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size
+        return total
+
+    base = ("numpy", "numpy.libs", "onnxruntime")
+    return {
+        "onnxruntime + numpy": du(*base),
+        "onnxruntime + numpy + pandas": du(*base, "pandas"),
+        "scikit-learn + scipy + numpy (MLflow's model)": du("numpy", "numpy.libs", "scipy", "scipy.libs", "sklearn",
+                                                              "scikit_learn.libs"),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--out", default=str(REPO / "out/bench"))
+    a = ap.parse_args()
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    smoke = a.smoke
+    res = {"machine": {"cpus": os.cpu_count(), "cpu": cpu_model(), "os": platform.platform(),
+                       "python": platform.python_version()},
+           "smoke": smoke, "date": time.strftime("%Y-%m-%d")}
+
+    models = ["logreg"] if smoke else ["logreg", "mlp"]
+    log("train the Telco bundles (INT8 and float)")
+    bundles = {f"{m}-{p}": train(out, m, p) for m in models for p in ("int8", "float32")}
+    res["models"] = {}
+    for label, d in bundles.items():
+        m = json.loads((d / "manifest.json").read_text())
+        res["models"][label] = {"onnx_bytes": (d / "model.onnx").stat().st_size,
+                                **{k: m["metrics"][k] for k in ("roc_auc", "accuracy", "log_loss")}}
+
+    rows = json.loads("[" + ",".join(run([PY, "-c", ROWS_SNIPPET, REPO / "data/telco-churn.csv"]).split("\n")[:-1]) + "]")
+    rows_file = out / "rows.json"
+    rows_file.write_text(json.dumps(rows))
+    body1 = out / "body-1.json"
+    body1.write_text(json.dumps({"dataframe_records": rows[:1]}))
+
+    log("in process: criterion (scorelet native and in wasmtime)")
+    res["criterion_us"] = criterion(bundles, smoke)
+    log("in process: onnxruntime + pandas (Python, one thread)")
+    res["onnxruntime_us"] = {}
+    for label, d in bundles.items():
+        jsonl = out / "rows.jsonl"
+        jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        expect = out / f"expect-{label}.jsonl"
+        expect.write_text(run([SCORELET, "predict", "--bundle", d, "--input", jsonl, "--quiet"]))
+        res["onnxruntime_us"][label] = json.loads(run([PY, HERE / "inprocess.py", d, rows_file, "--seconds",
+                                                        "0.2" if smoke else "3", "--expect", expect], cwd=HERE))
+
+    log("HTTP serving and cold start: scorelet serve, FastAPI + onnxruntime, mlflow models serve")
+    res["http"] = {}
+    n_sat = 200 if smoke else 6000
+    for m in models:
+        mlflow_dir = out / f"mlflow-{m}"
+        if not (mlflow_dir / "MLmodel").exists():
+            shutil.rmtree(mlflow_dir, ignore_errors=True)
+            run([PY, HERE / "mlflow_model.py", REPO / "data/telco-churn.csv", m, mlflow_dir])
+        b = bundles[f"{m}-int8"]
+        servers = {
+            "scorelet": lambda p: ([SCORELET, "serve", "--bundle", b, "--addr", f"127.0.0.1:{p}",
+                                    "--cache", TARGET / "component-cache"], {}, None),
+            "fastapi": lambda p: ([PY, "-m", "uvicorn", "fastapi_server:app", "--port", p, "--workers", "2",
+                                   "--log-level", "warning"], {"BUNDLE": str(b)}, HERE),
+            "mlflow": lambda p: ([Path(PY).parent / "mlflow", "models", "serve", "-m", mlflow_dir, "-p", p,
+                                  "--env-manager", "local", "--workers", "2"],
+                                 {"PATH": f"{Path(PY).parent}:{os.environ['PATH']}"}, None),
+        }
+        for name, make in servers.items():
+            port = free_port()
+            cmd, env, cwd = make(port)
+            url = f"http://127.0.0.1:{port}/invocations"
+            s = Server(name, cmd, url, body1.read_bytes(), env, cwd)
+            try:
+                sat = loadgen(url, body1, n_sat, 4)
+                half = sat["rps"] / 2
+                lat = loadgen(url, body1, max(50, int(half * (1 if smoke else 8))), 4, half)
+                res["http"][f"{m}/{name}"] = {"cold_start_ms": s.cold_ms, "saturation": sat, "half_load": lat}
+            finally:
+                s.stop()
+
+    log("sizes")
+    lambda_zip = next((p for p in (TARGET / "lambda-test.zip", REPO / "out/lambda/scorelet-lambda.zip") if p.is_file()), None)
+    ort_dir = REPO / "js/node_modules/onnxruntime-web/dist"
+    res["sizes"] = {
+        "scorelet component (wasip2)": size(TARGET / "wasm32-wasip2/release/scorelet_spin.wasm"),
+        "scorelet browser package (simd128 wasm)": size(Path(os.environ["SCORELET_WEB_PKG"]) / "simd128/scorelet_web_bg.wasm"),
+        "scorelet Lambda zip": {"raw_bytes": lambda_zip.stat().st_size} if lambda_zip else None,
+        "onnxruntime-web wasm": size(ort_dir / "ort-wasm-simd-threaded.wasm"),
+        **{f"Python env: {k}": {"raw_bytes": v} for k, v in python_env_sizes().items()},
+    }
+
+    (out / "results.json").write_text(json.dumps(res, indent=2))
+    (out / "results.md").write_text(markdown(res))
+    (out / "results.svg").write_text(svg(res))
+    log(f"wrote {out}/results.md, results.json, results.svg")
+    print(markdown(res))
+
+
+ROWS_SNIPPET = """
+import csv, json, sys
+for i, r in enumerate(csv.DictReader(open(sys.argv[1]))):
+    if i == 500: break
+    r.pop("Churn"); print(json.dumps(r))
+"""
+
+
+def cpu_model():
+    try:
+        return next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor()
+
+
+def ratios(res):
+    """(section, label, scorelet, peer, unit, peer name) for every side-by-side number."""
+    out = []
+    c, o = res["criterion_us"], res["onnxruntime_us"]
+    for label in res["onnxruntime_us"]:
+        for rows, key in ((1, "row_us"), (100, "batch100_us")):
+            for engine in ("native", "wasmtime"):
+                out.append(("in process, µs per call", f"{label}, {rows} row{'s' if rows > 1 else ''}, scorelet {engine}",
+                            c[f"{label}/{engine}/{rows}"], o[label][key], "µs", "onnxruntime + pandas"))
+    for key, h in res["http"].items():
+        m, name = key.split("/")
+        if name == "scorelet":
+            continue
+        s = res["http"][f"{m}/scorelet"]
+        out.append(("HTTP, requests/s at saturation (higher is better)", f"{m}", s["saturation"]["rps"],
+                    h["saturation"]["rps"], "req/s", name))
+        for p in ("p50_us", "p99_us"):
+            out.append((f"HTTP, {p[:3]} at half of the peer's own saturation", f"{m}", s["half_load"][p] / 1e3,
+                        h["half_load"][p] / 1e3, "ms", name))
+        out.append(("cold start: process spawn → first scored response", f"{m}", s["cold_start_ms"],
+                    h["cold_start_ms"], "ms", name))
+    return out
+
+
+def markdown(res):
+    mc = res["machine"]
+    lines = [f"# scorelet vs the alternatives — {res['date']}{' (SMOKE: numbers are meaningless)' if res['smoke'] else ''}",
+             "", f"Machine: {mc['cpus']} cores, {mc['cpu']}; {mc['os']}; Python {mc['python']}. One run; "
+             "ratio = scorelet / peer (below 1 is better for scorelet, except requests/s).", ""]
+    sections = {}
+    for sec, *rest in ratios(res):
+        sections.setdefault(sec, []).append(rest)
+    for sec, items in sections.items():
+        lines += ["", f"### {sec}", "", "| case | scorelet | peer | peer value | scorelet / peer |", "|---|---|---|---|---|"]
+        for label, s, p, unit, peer in items:
+            lines.append(f"| {label} | {s:,.1f} {unit} | {peer} | {p:,.1f} {unit} | {s / p:.2f}× |")
+    lines += ["", "### Model size and accuracy (Telco holdout)", "", "| bundle | model.onnx | ROC-AUC | accuracy | log loss |",
+              "|---|---|---|---|---|"]
+    for label, m in res["models"].items():
+        lines.append(f"| {label} | {m['onnx_bytes']:,} B | {m['roc_auc']:.4f} | {m['accuracy']:.4f} | {m['log_loss']:.4f} |")
+    lines += ["", "### Sizes", "", "| artifact | raw | gzip -9 |", "|---|---|---|"]
+    for k, v in res["sizes"].items():
+        if v:
+            gzv = f"{v['gzip_bytes'] / 1e6:.2f} MB" if "gzip_bytes" in v else "–"
+            lines.append(f"| {k} | {v['raw_bytes'] / 1e6:.2f} MB | {gzv} |")
+    lines += ["", "In-process scorelet numbers are the whole `/invocations` path (JSON body → rows → features → model → "
+              "JSON answer); onnxruntime's are records → pandas DataFrame → features → `session.run` → sigmoid. "
+              "Largest probability difference, onnxruntime vs scorelet: "
+              + ", ".join(f"{k} {v.get('max_difference', float('nan')):.1e}" for k, v in res["onnxruntime_us"].items()) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def svg(res):
+    """Horizontal bars of scorelet / peer on a log scale; 1× in the middle."""
+    import math
+    rs = [(f"{sec.split(',')[0]}: {label} vs {peer}", s / p if "req/s" not in unit else p / s)
+          for sec, label, s, p, unit, peer in ratios(res)]
+    w, row, left = 900, 22, 430
+    h = 40 + row * len(rs)
+    mid, span = left + (w - left - 20) / 2, (w - left - 20) / 2
+    x = lambda r: mid + max(-1, min(1, math.log10(r) / 2)) * span  # 0.01× … 100×
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11">',
+           f'<text x="{left}" y="14">time ratio scorelet / peer (log scale, 0.01× … 100×; left of the line: scorelet faster)</text>',
+           f'<line x1="{mid}" y1="20" x2="{mid}" y2="{h - 5}" stroke="#000"/>']
+    for i, (label, r) in enumerate(rs):
+        y = 28 + i * row
+        x0, x1 = sorted((mid, x(r)))
+        color = "#2563eb" if r <= 1 else "#dc2626"
+        out.append(f'<text x="{left - 6}" y="{y + 12}" text-anchor="end">{label}</text>')
+        out.append(f'<rect x="{x0:.1f}" y="{y}" width="{max(x1 - x0, 1):.1f}" height="{row - 6}" fill="{color}"/>')
+        out.append(f'<text x="{x(r) + (4 if r > 1 else -4):.1f}" y="{y + 12}" text-anchor="{"start" if r > 1 else "end"}">{r:.2f}×</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    main()

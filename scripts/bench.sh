@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The benchmark suite in one command: scorelet against onnxruntime (+ pandas), a FastAPI server,
+# MLflow's scoring server and onnxruntime-web, side by side on this machine.
+#   scripts/bench.sh           → out/bench/results.{md,json,svg}   (about 10 minutes)
+#   scripts/bench.sh --smoke   → every step, briefly (CI: keeps the suite from rotting)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+scripts/setup.sh >&2
+[[ -f $CARGO_TARGET_DIR/wasm32-wasip2/release/scorelet_spin.wasm && -f $SCORELET_WEB_PKG/simd128/scorelet_web_bg.wasm ]] \
+  || scripts/build-wasm.sh >&2
+cargo build --release --locked -p scorelet-cli -p scorelet-bench --bins >&2
+
+# The Python peers in their own pinned environment.
+venv=python/bench/.venv
+if [[ ! -x $venv/bin/python ]] || ! cmp -s python/bench/requirements.txt "$venv/requirements.txt"; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r python/bench/requirements.txt
+  cp python/bench/requirements.txt "$venv/requirements.txt"
+fi
+"$venv/bin/python" python/bench/run.py "$@"
