@@ -15,5 +15,7 @@ cargo test --release --locked --workspace
 scripts/package-lambda.sh --bootstrap "$CARGO_TARGET_DIR/release/bootstrap" \
   --component "$CARGO_TARGET_DIR/wasm32-wasip2/release/scorelet_spin.wasm" \
   --out "$CARGO_TARGET_DIR/lambda-test.zip" >/dev/null
+# The benchmark suite, every step briefly, so it cannot rot (its numbers mean nothing).
+scripts/bench.sh --smoke --out "$CARGO_TARGET_DIR/bench-smoke" >/dev/null
 
 echo "scripts/test.sh: all passed in $(( $(date +%s) - start ))s"

@@ -204,6 +204,9 @@ def main():
             finally:
                 s.stop()
 
+    log("cold start: the Lambda bootstrap against a local Runtime API")
+    res["lambda"] = lambda_cold_start(out, bundles[f"{models[0]}-int8"], 1 if smoke else 5, body1)
+
     log("sizes")
     lambda_zip = next((p for p in (TARGET / "lambda-test.zip", REPO / "out/lambda/scorelet-lambda.zip") if p.is_file()), None)
     ort_dir = REPO / "js/node_modules/onnxruntime-web/dist"
@@ -220,6 +223,81 @@ def main():
     (out / "results.svg").write_text(svg(res))
     log(f"wrote {out}/results.md, results.json, results.svg")
     print(markdown(res))
+
+
+def lambda_cold_start(out, bundle, rounds, body1):
+    """Unzipped Lambda package (bootstrap + precompiled component + bundle) started against a
+    minimal Runtime API on loopback: spawn → the first invocation's response, as Lambda's Init +
+    first Invoke would see it (no download of the package, no sandbox start)."""
+    import http.server
+    import threading
+    import zipfile
+
+    bootstrap = TARGET / "release/bootstrap"
+    if not bootstrap.is_file():
+        return {"skipped": "no release bootstrap built (scripts/test.sh builds it)"}
+    pkg = out / "lambda.zip"
+    subprocess.run([REPO / "scripts/package-lambda.sh", "--bundle", bundle, "--bootstrap", bootstrap,
+                    "--component", TARGET / "wasm32-wasip2/release/scorelet_spin.wasm", "--out", pkg],
+                   check=True, cwd=REPO, stdout=subprocess.DEVNULL)
+    task = out / "lambda-task"
+    shutil.rmtree(task, ignore_errors=True)
+    with zipfile.ZipFile(pkg) as z:
+        z.extractall(task)
+    (task / "bootstrap").chmod(0o755)
+    event = json.dumps({"version": "2.0", "routeKey": "$default", "rawPath": "/invocations", "rawQueryString": "",
+                        "headers": {"content-type": "application/json"},
+                        "requestContext": {"http": {"method": "POST", "path": "/invocations", "protocol": "HTTP/1.1",
+                                                    "sourceIp": "127.0.0.1", "userAgent": "bench"},
+                                           "accountId": "1", "apiId": "a", "domainName": "x", "requestId": "r",
+                                           "routeKey": "$default", "stage": "$default", "timeEpoch": 0},
+                        "body": body1.read_text(), "isBase64Encoded": False}).encode()
+    times = []
+    for _ in range(rounds):
+        done = threading.Event()
+        served = []
+
+        class Api(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                if served:
+                    done.wait(30)
+                    return
+                served.append(1)
+                self.send_response(200)
+                for k, v in (("lambda-runtime-aws-request-id", "req-1"),
+                             ("lambda-runtime-deadline-ms", str(int(time.time() * 1000) + 30000)),
+                             ("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:1:function:scorelet"),
+                             ("content-type", "application/json"), ("content-length", str(len(event)))):
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(event)
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                self.send_response(202)
+                self.send_header("content-length", "0")
+                self.end_headers()
+                if "/response" in self.path and b'"statusCode":200' in body.replace(b" ", b""):
+                    done.set()
+
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Api)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        env = {**os.environ, "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{srv.server_address[1]}",
+               "AWS_LAMBDA_FUNCTION_NAME": "scorelet", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
+               "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "LAMBDA_TASK_ROOT": str(task)}
+        t = time.perf_counter()
+        proc = subprocess.Popen([task / "bootstrap"], env=env, cwd=task, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        ok = done.wait(60)
+        times.append((time.perf_counter() - t) * 1e3 if ok else float("nan"))
+        proc.kill()
+        proc.wait()
+        srv.shutdown()
+    times.sort()
+    return {"first_response_ms": times[len(times) // 2], "runs_ms": times, "zip_bytes": pkg.stat().st_size}
 
 
 ROWS_SNIPPET = """
@@ -273,6 +351,12 @@ def markdown(res):
         lines += ["", f"### {sec}", "", "| case | scorelet | peer | peer value | scorelet / peer |", "|---|---|---|---|---|"]
         for label, s, p, unit, peer in items:
             lines.append(f"| {label} | {s:,.1f} {unit} | {peer} | {p:,.1f} {unit} | {s / p:.2f}× |")
+    lam = res.get("lambda", {})
+    if "first_response_ms" in lam:
+        lines += ["", "### Lambda bootstrap (no peer run here)", "",
+                  f"Unzipped package, local Runtime API: spawn → first scored response, median "
+                  f"{lam['first_response_ms']:.1f} ms (runs: {', '.join(f'{t:.0f}' for t in lam['runs_ms'])} ms); "
+                  f"zip {lam['zip_bytes'] / 1e6:.1f} MB."]
     lines += ["", "### Model size and accuracy (Telco holdout)", "", "| bundle | model.onnx | ROC-AUC | accuracy | log loss |",
               "|---|---|---|---|---|"]
     for label, m in res["models"].items():
