@@ -63,14 +63,17 @@ def post_ok(url, body):
 class Server:
     """A server process; `cold_ms` is spawn → first 200 on the scoring route."""
 
-    def __init__(self, name, cmd, url, body, env=None, cwd=None):
+    def __init__(self, name, cmd, url, body, log_file, env=None, cwd=None):
         self.name, self.url = name, url
+        # A file, not a pipe: a server that logs every request (MLflow does) would block on a full
+        # pipe nobody reads.
+        self.log = open(log_file, "w")
         t = time.perf_counter()
         self.proc = subprocess.Popen([str(c) for c in cmd], env={**os.environ, **(env or {})}, cwd=cwd,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         while not post_ok(url, body):
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{name} exited: {self.proc.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"{name} exited: {Path(log_file).read_text()[-2000:]}")
             if time.perf_counter() - t > 180:
                 raise RuntimeError(f"{name} did not answer within 180 s")
             time.sleep(0.005)
@@ -82,6 +85,7 @@ class Server:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
+        self.log.close()
 
 
 def loadgen(url, body_file, requests, conns, rate=None):
@@ -175,7 +179,7 @@ def main():
 
     log("HTTP serving and cold start: scorelet serve, FastAPI + onnxruntime, mlflow models serve")
     res["http"] = {}
-    n_sat = 200 if smoke else 6000
+    seconds = 0.5 if smoke else 6  # per load phase
     for m in models:
         mlflow_dir = out / f"mlflow-{m}"
         if not (mlflow_dir / "MLmodel").exists():
@@ -195,11 +199,12 @@ def main():
             port = free_port()
             cmd, env, cwd = make(port)
             url = f"http://127.0.0.1:{port}/invocations"
-            s = Server(name, cmd, url, body1.read_bytes(), env, cwd)
+            s = Server(name, cmd, url, body1.read_bytes(), out / f"{m}-{name}.log", env, cwd)
             try:
-                sat = loadgen(url, body1, n_sat, 4)
+                probe = loadgen(url, body1, 100, 4)  # sizes the phases so each takes `seconds`
+                sat = loadgen(url, body1, max(100, int(probe["rps"] * seconds)), 4)
                 half = sat["rps"] / 2
-                lat = loadgen(url, body1, max(50, int(half * (1 if smoke else 8))), 4, half)
+                lat = loadgen(url, body1, max(50, int(half * seconds)), 4, half)
                 res["http"][f"{m}/{name}"] = {"cold_start_ms": s.cold_ms, "saturation": sat, "half_load": lat}
             finally:
                 s.stop()
@@ -350,7 +355,7 @@ def markdown(res):
     for sec, items in sections.items():
         lines += ["", f"### {sec}", "", "| case | scorelet | peer | peer value | scorelet / peer |", "|---|---|---|---|---|"]
         for label, s, p, unit, peer in items:
-            lines.append(f"| {label} | {s:,.1f} {unit} | {peer} | {p:,.1f} {unit} | {s / p:.2f}× |")
+            lines.append(f"| {label} | {s:,.1f} {unit} | {peer} | {p:,.1f} {unit} | {s / p:.3g}× |")
     lam = res.get("lambda", {})
     if "first_response_ms" in lam:
         lines += ["", "### Lambda bootstrap (no peer run here)", "",

@@ -36,7 +36,8 @@ fn scoring(c: &mut Criterion) {
         let mut settings = Settings { inherit_stderr: false, max_instances: 1, ..Settings::default() };
         settings.dirs.push((dir.clone(), "/bundle".into()));
         settings.variables.insert("bundle_dir".into(), "/bundle".into());
-        let guest = HttpComponent::load(&wasm, None, settings).unwrap();
+        // The compile cache `scorelet serve` uses: setup deserializes instead of compiling.
+        let guest = HttpComponent::load(&wasm, Some(&target().join("component-cache")), settings).unwrap();
 
         let mut group = c.benchmark_group(label.as_str());
         for rows in [1usize, 100] {
