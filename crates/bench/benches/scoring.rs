@@ -15,11 +15,12 @@ use scorelet::service::{self, HttpRequest, Service};
 use scorelet_bench::{bundles, invocations_body};
 use scorelet_host::{HttpComponent, Settings};
 
+fn target() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| scorelet_bench::repo().join("target"))
+}
+
 fn component() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| scorelet_bench::repo().join("target"));
-    let p = target.join("wasm32-wasip2/release/scorelet_spin.wasm");
+    let p = target().join("wasm32-wasip2/release/scorelet_spin.wasm");
     assert!(p.is_file(), "{} is missing: run scripts/build-wasm.sh", p.display());
     p
 }
