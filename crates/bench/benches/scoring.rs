@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use scorelet::service::{self, HttpRequest, Service};
+use scorelet::service::{self, Service};
 use scorelet_bench::{bundles, invocations_body};
 use scorelet_host::{HttpComponent, Settings};
 
@@ -46,14 +46,7 @@ fn scoring(c: &mut Criterion) {
             group.throughput(Throughput::Elements(rows as u64));
             group.bench_function(format!("native/{rows}"), |b| {
                 b.iter(|| {
-                    let req = HttpRequest {
-                        method: "POST",
-                        path: "/invocations",
-                        content_type: Some("application/json"),
-                        authorization: None,
-                        api_key: None,
-                        body: body.as_bytes(),
-                    };
+                    let req = scorelet_bench::invocations_request(body.as_bytes());
                     let r = native.handle(black_box(&req), 0);
                     assert_eq!(r.status, 200);
                     r

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use scorelet::service::{self, HttpRequest, Service};
+use scorelet::service::{self, Service};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -22,14 +22,7 @@ fn main() {
     let body = scorelet_bench::invocations_body(rows);
     let (start, mut n) = (Instant::now(), 0u64);
     while start.elapsed() < Duration::from_secs_f64(seconds) {
-        let req = HttpRequest {
-            method: "POST",
-            path: "/invocations",
-            content_type: Some("application/json"),
-            authorization: None,
-            api_key: None,
-            body: body.as_bytes(),
-        };
+        let req = scorelet_bench::invocations_request(body.as_bytes());
         assert_eq!(s.handle(&req, 0).status, 200);
         n += 1;
     }

@@ -2,7 +2,20 @@
 
 use std::path::{Path, PathBuf};
 
+use scorelet::service::HttpRequest;
 use serde_json::{Value as Json, json};
+
+/// `POST /invocations` with a JSON `body`, as the native `Service` takes it.
+pub fn invocations_request(body: &[u8]) -> HttpRequest<'_> {
+    HttpRequest {
+        method: "POST",
+        path: "/invocations",
+        content_type: Some("application/json"),
+        authorization: None,
+        api_key: None,
+        body,
+    }
+}
 
 /// The repository root.
 pub fn repo() -> PathBuf {
