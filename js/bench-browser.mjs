@@ -5,6 +5,7 @@
 // Each first load runs in a fresh browser context (no HTTP or code cache shared); the median of
 // K loads is reported. Prints a Markdown table; --out also writes the JSON.
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
 import { launch } from "./chromium.mjs";
@@ -63,7 +64,7 @@ const maxDiff = Math.max(...s.probabilities.map((p, i) => Math.abs(p - o.probabi
 delete s.probabilities;
 delete o.probabilities;
 const report = {
-  machine: `${(await import("node:os")).cpus().length} cores, ${(await import("node:os")).cpus()[0].model}`,
+  machine: `${os.cpus().length} cores, ${os.cpus()[0].model}`,
   browser: "headless Chromium (Debian), one fresh context per load",
   model: `${common.name}@${common.version}`,
   rows: rows.length,

@@ -26,7 +26,6 @@ fn js_api_scores_like_predict_and_rejects_bad_input_with_the_servers_messages() 
     let rows_file = dir.path().join("rows.json");
     std::fs::write(&rows_file, Json::Array(rows.clone()).to_string()).unwrap();
     let want = predict(&bundle, &rows, dir.path());
-    let jsonl = dir.path().join("predict-input.jsonl");
 
     let dead = format!("http://127.0.0.1:{}", free_port());
     let out = Command::new("node")
@@ -42,6 +41,8 @@ fn js_api_scores_like_predict_and_rejects_bad_input_with_the_servers_messages() 
     assert_eq!(got["registry"].as_array().unwrap(), &want, "fromRegistry() scorer differs");
     assert_eq!((got["name"].as_str(), got["version"].as_str()), (Some("churn"), Some("unpublished")));
     assert_eq!(got["registryVersion"], "1");
+    let jsonl = dir.path().join("rows.jsonl");
+    std::fs::write(&jsonl, rows.iter().map(|r| format!("{r}\n")).collect::<String>()).unwrap();
     let features = ok(&["features", "--bundle", bundle.to_str().unwrap(), "--input", jsonl.to_str().unwrap()]);
     let first: Json = serde_json::from_str(features.lines().next().unwrap()).unwrap();
     // A Float32Array prints its f32s at f64 length; compare them as f32 bits.
