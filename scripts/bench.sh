@@ -7,9 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 scripts/setup.sh >&2
-[[ -f $CARGO_TARGET_DIR/wasm32-wasip2/release/scorelet_spin.wasm && -f $SCORELET_WEB_PKG/simd128/scorelet_web_bg.wasm ]] \
-  || scripts/build-wasm.sh >&2
-cargo build --release --locked -p scorelet-cli -p scorelet-bench --bins >&2
+scripts/build-wasm.sh >&2
+scripts/build.sh >&2
 
 # The Python peers in their own pinned environment.
 venv=python/bench/.venv

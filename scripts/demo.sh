@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 scripts/setup.sh
 scripts/build-wasm.sh
-cargo build --release --locked -p scorelet-cli -p scorelet-host --examples
+scripts/build.sh
 scorelet="$CARGO_TARGET_DIR/release/scorelet"
 
 out=out/demo

@@ -25,11 +25,12 @@ while [ $# -gt 0 ]; do
 done
 
 if [ -z "$bootstrap" ]; then
-  cargo build --release --locked -p scorelet-lambda
+  scripts/build.sh
   bootstrap="$CARGO_TARGET_DIR/release/bootstrap"
 fi
 if [ -z "$component" ]; then
-  cargo build --release --locked -p scorelet-spin --target wasm32-wasip2
+  # The same package selection as scripts/build-wasm.sh, so nothing is rebuilt with other features.
+  cargo build --release --locked -p scorelet-wasi -p scorelet-spin -p scorelet-spin-p2 --target wasm32-wasip2
   component="$CARGO_TARGET_DIR/wasm32-wasip2/release/scorelet_spin.wasm"
 fi
 

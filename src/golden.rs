@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
 use crate::api::RowReader;
+use crate::bundle::{Bundle, GOLDEN};
 use crate::error::{Error, Result};
 use crate::predict::Scorer;
 
@@ -47,12 +48,17 @@ impl Golden {
         serde_json::to_vec(self).expect("golden serializes")
     }
 
+    /// The golden vectors a bundle carries, if it has any.
+    pub fn from_bundle(bundle: &Bundle) -> Result<Option<Golden>> {
+        bundle.file(GOLDEN).map(Golden::from_json).transpose()
+    }
+
     /// Re-computes every golden row with `scorer` and compares.
     pub fn check(&self, scorer: &Scorer) -> Result<GoldenReport> {
         if self.rows.is_empty() {
             return Err(Error::Golden("golden.json has no rows".into()));
         }
-        let reader = RowReader::for_scorer(scorer);
+        let reader = RowReader::for_pipeline(scorer.pipeline());
         let records: Vec<Json> = self.rows.iter().cloned().map(Json::Object).collect();
         let rows = reader.records(&records).map_err(|e| Error::Golden(format!("golden rows do not parse: {e}")))?;
         let mut report = GoldenReport { rows: rows.len(), exact_outputs: 0, max_output_diff: 0.0 };
@@ -91,4 +97,11 @@ impl Golden {
         }
         Ok(report)
     }
+}
+
+/// The self-check every runtime runs at load: `bundle`'s golden vectors re-computed by `scorer`
+/// (built from that bundle). A bundle without `golden.json` fails it.
+pub fn self_check(scorer: &Scorer, bundle: &Bundle) -> Result<GoldenReport> {
+    let g = Golden::from_bundle(bundle)?.ok_or_else(|| Error::Golden("the bundle has no golden.json".into()))?;
+    g.check(scorer)
 }

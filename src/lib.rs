@@ -17,6 +17,7 @@ pub mod golden;
 pub mod link;
 pub mod model;
 pub mod predict;
+pub mod prediction;
 pub mod registry;
 pub mod service;
 pub mod time;

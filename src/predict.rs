@@ -1,61 +1,16 @@
 //! Rows → predictions: the scorer ties a verified bundle's feature pipeline and model together.
-//! Every adapter (CLI, Spin, Lambda, browser, worker) scores through [`Scorer::predict`].
+//! Every adapter (CLI, Spin, Lambda, browser, worker) scores through [`Scorer::predict`]; the
+//! golden self-check is [`crate::golden::self_check`], a function over a scorer and its bundle.
 
-use serde_json::{Map, Value as Json, json};
-
-use crate::bundle::{Bundle, FEATURES, GOLDEN, Manifest, Task};
+use crate::bundle::{Bundle, FEATURES, Manifest, Task};
 use crate::error::{Error, Result};
 use crate::features::{FittedFeatures, Pipeline};
-use crate::golden::{Golden, GoldenReport};
 use crate::model::{Model, Outputs};
-use crate::value::{Row, f32_json, f32s_json};
+pub use crate::prediction::{Options, Prediction};
+use crate::value::Row;
 
 /// Default cap on rows per request.
 pub const DEFAULT_MAX_BATCH: usize = 10_000;
-
-/// Per-request options (MLflow `params`, OIP `parameters`).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Options {
-    /// Also return each row's feature vector.
-    pub return_features: bool,
-}
-
-/// One row's prediction.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Prediction {
-    Binary { probability: f32, label: String, features: Option<Vec<f32>> },
-    Multiclass { probabilities: Vec<(String, f32)>, label: String, features: Option<Vec<f32>> },
-    Regression { value: f32, features: Option<Vec<f32>> },
-}
-
-impl Prediction {
-    /// The same JSON object on every platform: `{"probability", "label"}`,
-    /// `{"probabilities": {class: p}, "label"}` or `{"value"}`, plus `"features"` when asked.
-    pub fn to_json(&self) -> Json {
-        let mut m = Map::new();
-        let features = match self {
-            Prediction::Binary { probability, label, features } => {
-                m.insert("probability".into(), f32_json(*probability));
-                m.insert("label".into(), json!(label));
-                features
-            }
-            Prediction::Multiclass { probabilities, label, features } => {
-                let p: Map<String, Json> = probabilities.iter().map(|(c, p)| (c.clone(), f32_json(*p))).collect();
-                m.insert("probabilities".into(), Json::Object(p));
-                m.insert("label".into(), json!(label));
-                features
-            }
-            Prediction::Regression { value, features } => {
-                m.insert("value".into(), f32_json(*value));
-                features
-            }
-        };
-        if let Some(f) = features {
-            m.insert("features".into(), f32s_json(f));
-        }
-        Json::Object(m)
-    }
-}
 
 /// A loaded model ready to score: manifest, compiled feature pipeline and optimized ONNX plan.
 #[derive(Debug, Clone)]
@@ -63,7 +18,6 @@ pub struct Scorer {
     manifest: Manifest,
     pipeline: Pipeline,
     model: Model,
-    golden: Option<Golden>,
     max_batch: usize,
 }
 
@@ -95,8 +49,7 @@ impl Scorer {
         }
         let onnx = bundle.file(&manifest.model.file).ok_or_else(|| Error::Bundle("no model file".into()))?;
         let model = Model::load(onnx, pipeline.width(), &manifest.model.output)?;
-        let golden = bundle.file(GOLDEN).map(Golden::from_json).transpose()?;
-        Ok(Scorer { manifest, pipeline, model, golden, max_batch: DEFAULT_MAX_BATCH })
+        Ok(Scorer { manifest, pipeline, model, max_batch: DEFAULT_MAX_BATCH })
     }
 
     /// Sets the largest batch [`Scorer::predict`] accepts.
@@ -125,11 +78,6 @@ impl Scorer {
     /// The model's version as shown in responses: the registry version, or `unpublished`.
     pub fn version(&self) -> String {
         self.manifest.version.map(|v| v.to_string()).unwrap_or_else(|| "unpublished".into())
-    }
-
-    /// The golden vectors the bundle carries, if any.
-    pub fn golden(&self) -> Option<&Golden> {
-        self.golden.as_ref()
     }
 
     /// Transforms rows, runs the model and applies the manifest's link:
@@ -204,11 +152,5 @@ impl Scorer {
                 Prediction::Regression { value: out[0], features }
             }
         })
-    }
-
-    /// Re-computes the bundle's golden vectors and compares (see [`crate::golden`]).
-    pub fn self_check(&self) -> Result<GoldenReport> {
-        let g = self.golden.as_ref().ok_or_else(|| Error::Golden("the bundle has no golden.json".into()))?;
-        g.check(self)
     }
 }

@@ -137,7 +137,7 @@ impl Default for Service {
 /// Loads a bundle into a scorer and runs its golden self-check; the only way to become ready.
 pub fn load(bundle: &Bundle) -> Result<Scorer> {
     let scorer = Scorer::from_bundle(bundle)?;
-    scorer.self_check()?;
+    crate::golden::self_check(&scorer, bundle)?;
     Ok(scorer)
 }
 
@@ -207,7 +207,7 @@ impl Service {
                     .and_then(|()| self.scoring(req, now_ms))
                     .and_then(|s| {
                         let r =
-                            mlflow::parse(req.body, &RowReader::for_scorer(s)).map_err(|e| HttpResponse::error(&e))?;
+                            mlflow::parse(req.body, &RowReader::for_pipeline(s.pipeline())).map_err(|e| HttpResponse::error(&e))?;
                         let p = s.predict(&r.rows, r.options).map_err(|e| HttpResponse::error(&e))?;
                         Ok(HttpResponse::json(200, &mlflow::response(s, &p)))
                     })
@@ -230,7 +230,7 @@ impl Service {
                     .and_then(|()| self.model(name, now_ms))
                     .and_then(|s| self.json_body(req).map(|()| s))
                     .and_then(|s| {
-                        let r = oip::parse(req.body, &RowReader::for_scorer(s)).map_err(|e| HttpResponse::error(&e))?;
+                        let r = oip::parse(req.body, &RowReader::for_pipeline(s.pipeline())).map_err(|e| HttpResponse::error(&e))?;
                         let p = s.predict(&r.rows, r.options).map_err(|e| HttpResponse::error(&e))?;
                         Ok(HttpResponse::json(200, &oip::response(s, r.id.as_deref(), &p)))
                     })

@@ -31,7 +31,7 @@ fn good_record() -> Json {
 }
 
 fn invocations(s: &Scorer, body: &str) -> Result<Vec<Prediction>, Error> {
-    let req = mlflow::parse(body.as_bytes(), &RowReader::for_scorer(s))?;
+    let req = mlflow::parse(body.as_bytes(), &RowReader::for_pipeline(s.pipeline()))?;
     s.predict(&req.rows, req.options)
 }
 
@@ -140,7 +140,7 @@ fn empty_oversized_and_garbage_requests() {
     while garbage.len() < 1 << 20 {
         garbage.push((rng.next_u64() % 256) as u8);
     }
-    let reader = RowReader::for_scorer(&s);
+    let reader = RowReader::for_pipeline(s.pipeline());
     for body in [garbage.as_slice(), b"", b"   ", b"{", b"[1,2,3]", b"{\"dataframe_records\": {}}", b"{\"unknown\": 1}"]
     {
         let e = mlflow::parse(body, &reader).unwrap_err();
@@ -156,7 +156,7 @@ fn empty_oversized_and_garbage_requests() {
 #[test]
 fn open_inference_protocol_requests() {
     let s = scorer();
-    let reader = RowReader::for_scorer(&s);
+    let reader = RowReader::for_pipeline(s.pipeline());
     let r = good_record();
     let inputs: Vec<Json> = r
         .as_object()
@@ -257,9 +257,10 @@ fn corrupt_models_with_matching_digests_fail_cleanly() {
     for pos in (0..model.len()).step_by(3) {
         let mut m = model.clone();
         m[pos] ^= 1 << (pos % 8);
-        match Scorer::from_bundle(&rebuilt(m)) {
+        let bundle = rebuilt(m);
+        match Scorer::from_bundle(&bundle) {
             Err(_) => refused += 1,
-            Ok(s) => caught += s.self_check().is_err() as usize,
+            Ok(s) => caught += scorelet::golden::self_check(&s, &bundle).is_err() as usize,
         }
     }
     assert!(refused > 0 && caught > 0, "refused {refused}, caught by golden {caught}");
@@ -289,7 +290,7 @@ proptest! {
     #[test]
     fn request_parsers_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         let s = scorer();
-        let reader = RowReader::for_scorer(&s);
+        let reader = RowReader::for_pipeline(s.pipeline());
         let _ = mlflow::parse(&bytes, &reader);
         let _ = oip::parse(&bytes, &reader);
         let _ = scorelet::api::lines::parse_lines(&String::from_utf8_lossy(&bytes));

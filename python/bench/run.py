@@ -107,7 +107,7 @@ def train(out, model, precision):
 def criterion(bundles, smoke):
     spec = ",".join(f"{k}={v}" for k, v in bundles.items())
     quick = ["--warm-up-time", "0.2", "--measurement-time", "0.3", "--sample-size", "10"] if smoke else []
-    subprocess.run(["cargo", "bench", "--locked", "-p", "scorelet-bench", "--bench", "scoring", "--", *quick],
+    subprocess.run(["cargo", "bench", "--locked", "--workspace", "--bench", "scoring", "--", *quick],
                    check=True, cwd=REPO, env={**os.environ, "SCORELET_BENCH_BUNDLES": spec},
                    stdout=subprocess.DEVNULL if smoke else sys.stderr)
     out = {}

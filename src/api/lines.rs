@@ -24,7 +24,7 @@ pub fn parse_lines(text: &str) -> Result<Vec<Json>> {
 
 /// Scores records in batches of the scorer's limit; one output object per record.
 pub fn score_records(scorer: &Scorer, records: &[Json]) -> Result<Vec<Json>> {
-    let reader = RowReader::for_scorer(scorer);
+    let reader = RowReader::for_pipeline(scorer.pipeline());
     let width = scorer.pipeline().width();
     let mut out = Vec::with_capacity(records.len());
     for (c, chunk) in records.chunks(scorer.max_batch().max(1)).enumerate() {

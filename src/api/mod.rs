@@ -11,7 +11,7 @@ pub use rows::RowReader;
 use serde_json::Value as Json;
 
 use crate::error::{Error, Result};
-use crate::predict::Options;
+use crate::prediction::Options;
 
 /// Default limit on request bodies, for adapters.
 pub const MAX_BODY_BYTES: usize = 8 << 20;

@@ -6,7 +6,8 @@ use serde_json::{Value as Json, json};
 use super::{RowReader, parse_json, parse_options};
 use crate::bundle::Task;
 use crate::error::{Error, Result};
-use crate::predict::{Options, Prediction, Scorer};
+use crate::predict::Scorer;
+use crate::prediction::{Options, Prediction};
 use crate::value::{Row, f32s_json};
 
 /// A parsed infer request.

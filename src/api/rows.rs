@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::Value as Json;
 
 use crate::error::{Error, Result};
-use crate::predict::Scorer;
+use crate::features::Pipeline;
 use crate::value::{Row, Value, truncate};
 
 /// Reads JSON records, column arrays or positional arrays into rows in signature order.
@@ -24,10 +24,10 @@ impl RowReader {
         RowReader { columns, index, ignored: ignored.iter().cloned().collect() }
     }
 
-    /// The reader for a scorer's signature.
-    pub fn for_scorer(s: &Scorer) -> Self {
-        let cols = s.pipeline().input_columns().map(String::from).collect();
-        Self::new(cols, s.pipeline().ignored_columns())
+    /// The reader for a pipeline's input columns (a scorer's: `for_pipeline(scorer.pipeline())`).
+    pub fn for_pipeline(p: &Pipeline) -> Self {
+        let cols = p.input_columns().map(String::from).collect();
+        Self::new(cols, p.ignored_columns())
     }
 
     pub fn columns(&self) -> &[String] {

@@ -13,10 +13,11 @@ use crate::input::{Format, for_each_chunk};
 /// Rows scored per model call.
 const CHUNK: usize = 4096;
 
-/// Loads and verifies a bundle, then builds its scorer.
+/// Loads and verifies a bundle (digests), builds its scorer and runs the golden self-check, as
+/// every runtime does before it scores.
 pub fn load(bundle: &Path) -> Result<Scorer> {
     let b = Bundle::load_dir(bundle).with_context(|| format!("loading bundle {}", bundle.display()))?;
-    Scorer::from_bundle(&b).with_context(|| format!("loading model of {}", bundle.display()))
+    scorelet::service::load(&b).with_context(|| format!("loading model of {}", bundle.display()))
 }
 
 fn progress(path: &Path) -> ProgressBar {
@@ -96,7 +97,7 @@ pub struct InputArgs {
 /// `scorelet predict`: one prediction JSON object per input row.
 pub fn predict(args: &InputArgs, with_features: bool, quiet: bool) -> Result<()> {
     let scorer = load(&args.bundle)?;
-    let reader = RowReader::for_scorer(&scorer);
+    let reader = RowReader::for_pipeline(scorer.pipeline());
     let format = args.format.unwrap_or_else(|| Format::guess(&args.input));
     let bar = if quiet { ProgressBar::hidden() } else { progress(&args.input) };
     let mut sink = Sink::new(args.output.as_deref())?;
@@ -117,7 +118,7 @@ pub fn predict(args: &InputArgs, with_features: bool, quiet: bool) -> Result<()>
 /// `scorelet features`: one feature vector (JSON array) per input row.
 pub fn features(args: &InputArgs, names: bool) -> Result<()> {
     let scorer = load(&args.bundle)?;
-    let reader = RowReader::for_scorer(&scorer);
+    let reader = RowReader::for_pipeline(scorer.pipeline());
     let format = args.format.unwrap_or_else(|| Format::guess(&args.input));
     let mut sink = Sink::new(args.output.as_deref())?;
     if names {
@@ -144,8 +145,9 @@ pub fn features(args: &InputArgs, names: bool) -> Result<()> {
 
 /// `scorelet check`: verifies a bundle and re-computes its golden vectors.
 pub fn check(bundle: &Path) -> Result<()> {
-    let scorer = load(bundle)?;
-    let report = scorer.self_check()?;
+    let b = Bundle::load_dir(bundle).with_context(|| format!("loading bundle {}", bundle.display()))?;
+    let scorer = Scorer::from_bundle(&b).with_context(|| format!("loading model of {}", bundle.display()))?;
+    let report = scorelet::golden::self_check(&scorer, &b)?;
     if report.rows < 1 {
         bail!("no golden rows");
     }

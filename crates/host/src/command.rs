@@ -1,7 +1,7 @@
 //! Running WASI 0.2 *command* components (`wasi:cli/run`) with in-memory stdio and read-only
 //! preopened directories.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use wasmtime::component::{Component, Linker, ResourceTable};
@@ -44,7 +44,7 @@ impl CommandRunner {
     pub fn load(wasm: &Path, cache_dir: Option<&Path>) -> Result<Self> {
         let engine = Engine::new(&Config::new())?;
         let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
-        let component = load_cached(&engine, &bytes, cache_dir)?;
+        let component = crate::cache::load_cached(&engine, &bytes, cache_dir)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         Ok(CommandRunner { engine, component, linker })
@@ -78,55 +78,4 @@ impl CommandRunner {
         };
         Ok(CommandOutput { success, stdout: stdout.contents().to_vec(), stderr: stderr.contents().to_vec() })
     }
-}
-
-/// Compiles `bytes` or deserializes a previous compilation from `cache_dir`.
-pub fn load_cached(engine: &Engine, bytes: &[u8], cache_dir: Option<&Path>) -> Result<Component> {
-    let Some(dir) = cache_dir else {
-        return Ok(Component::new(engine, bytes)?);
-    };
-    let path = cache_path(engine, bytes, dir);
-    if path.exists() {
-        // SAFETY: the file was written by `Component::serialize` of this same wasmtime build
-        // (the name includes the engine's compatibility hash) into our own cache directory.
-        if let Ok(c) = unsafe { Component::deserialize_file(engine, &path) } {
-            return Ok(c);
-        }
-    }
-    let component = Component::new(engine, bytes)?;
-    // A cache that cannot be written (a read-only package, a full disk) costs the next start a
-    // compilation, nothing more.
-    if let Err(e) = store(&component, &path) {
-        tracing::warn!("could not cache the compiled component in {}: {e}", dir.display());
-    }
-    Ok(component)
-}
-
-fn store(component: &Component, path: &Path) -> Result<()> {
-    std::fs::create_dir_all(path.parent().expect("cache files live in a directory"))?;
-    // Unique per process and call: concurrent loads of one component must not share a temp file.
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
-    std::fs::write(&tmp, component.serialize()?)?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
-}
-
-/// Whether `dir` holds a compilation of `bytes` for `engine`.
-pub fn is_cached(engine: &Engine, bytes: &[u8], dir: &Path) -> bool {
-    cache_path(engine, bytes, dir).is_file()
-}
-
-fn cache_path(engine: &Engine, bytes: &[u8], dir: &Path) -> PathBuf {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut h);
-    let digest = scorelet_digest(bytes);
-    dir.join(format!("{digest}-{:016x}.cwasm", h.finish()))
-}
-
-fn scorelet_digest(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }

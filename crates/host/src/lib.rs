@@ -5,16 +5,19 @@
 //! - [`component`]: the HTTP scoring component (WASI 0.3 or 0.2), with instance reuse, Spin's
 //!   variables, deadlines and memory limits — what `scorelet serve` and the Lambda bootstrap run;
 //! - [`server`]: an HTTP/1.1 server in front of it, with body limits and read timeouts;
-//! - [`command`]: WASI command components (the `scorelet-wasi` batch scorer).
+//! - [`command`]: WASI command components (the `scorelet-wasi` batch scorer);
+//! - [`cache`]: the compile cache both of them load through.
 //!
 //! Components are compiled once with Cranelift and cached on disk by the sha256 of their bytes
 //! (and wasmtime's own compatibility hash), so later starts deserialize machine code instead of
 //! compiling.
 
+pub mod cache;
 pub mod command;
 pub mod component;
 pub mod server;
 
-pub use command::{CommandOutput, CommandRunner, is_cached, load_cached};
+pub use cache::{is_cached, load_cached};
+pub use command::{CommandOutput, CommandRunner};
 pub use component::{HttpComponent, Settings};
 pub use wasmtime::Engine;

@@ -216,7 +216,7 @@ fn bootstrap_answers_api_gateway_and_function_url_events_like_native_predict() {
     }
 
     let scorer = Scorer::from_bundle(&bundle).unwrap();
-    let rows = RowReader::for_scorer(&scorer).records(&records).unwrap();
+    let rows = RowReader::for_pipeline(scorer.pipeline()).records(&records).unwrap();
     let want: Vec<Json> = scorer.predict(&rows, Options::default()).unwrap().iter().map(|p| p.to_json()).collect();
     let invocations = json!({"dataframe_records": records}).to_string();
     let one = json!({"dataframe_records": [records[0]]}).to_string();

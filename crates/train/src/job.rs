@@ -12,6 +12,7 @@ use scorelet::value::f32_json;
 use scorelet::{Bundle, Row, Scorer, Value};
 use serde_json::json;
 
+pub use crate::metrics::{Evaluation, Labels};
 use crate::metrics::{self, Metrics};
 use crate::mlp::{self, MlpOptions, Targets};
 use crate::onnx::{self, Dense, Head, Precision};
@@ -105,22 +106,6 @@ impl TrainJob {
             keep_float: true,
         }
     }
-}
-
-/// One model's holdout results.
-#[derive(Debug, Clone)]
-pub struct Evaluation {
-    pub metrics: Metrics,
-    /// Scores per holdout row (class probabilities, or the value).
-    pub scores: Vec<Vec<f32>>,
-    pub model_bytes: usize,
-}
-
-/// The resolved target.
-#[derive(Debug, Clone)]
-pub enum Labels {
-    Classes { classes: Vec<String>, y: Vec<usize> },
-    Values(Vec<f32>),
 }
 
 /// What a job produced.

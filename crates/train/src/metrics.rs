@@ -211,3 +211,19 @@ mod tests {
         assert!((r["r2"] - (1.0 - 1.0 / (14.0 / 3.0))).abs() < 1e-12);
     }
 }
+
+/// One model's holdout results.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub metrics: Metrics,
+    /// Scores per holdout row (class probabilities, or the value).
+    pub scores: Vec<Vec<f32>>,
+    pub model_bytes: usize,
+}
+
+/// The resolved target.
+#[derive(Debug, Clone)]
+pub enum Labels {
+    Classes { classes: Vec<String>, y: Vec<usize> },
+    Values(Vec<f32>),
+}

@@ -8,8 +8,7 @@ use std::fmt::Write;
 use scorelet::bundle::Manifest;
 use scorelet::features::{ColumnTransform, FittedFeatures};
 
-use crate::job::{Evaluation, Labels};
-use crate::metrics;
+use crate::metrics::{self, Evaluation, Labels};
 use crate::svg::{Chart, PALETTE, histogram};
 
 /// Everything the report shows.

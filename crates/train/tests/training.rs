@@ -71,7 +71,7 @@ fn telco_and_adult_reach_the_target_auc_in_int8() {
             for f in ["model.onnx", "model.float.onnx", "report.html", "golden.json", "features.json"] {
                 assert!(b.file(f).is_some(), "{f}");
             }
-            let report = Scorer::from_bundle(b).unwrap().self_check().unwrap();
+            let report = scorelet::golden::self_check(&Scorer::from_bundle(b).unwrap(), b).unwrap();
             assert_eq!(report.exact_outputs, 64);
         }
     }
@@ -132,7 +132,7 @@ fn multiclass_and_regression_targets() {
     assert!(acc > 0.7, "multinomial accuracy {acc}");
     assert!(o.served().metrics.contains_key("confusion[One year][Two year]"));
     let scorer = Scorer::from_bundle(&o.bundle).unwrap();
-    assert_eq!(scorer.self_check().unwrap().exact_outputs, 64);
+    assert_eq!(scorelet::golden::self_check(&scorer, &o.bundle).unwrap().exact_outputs, 64);
     let (_, scores) = scorer.score(&scorelet_train::rows_for(&t, &s, &[0, 1, 2]).unwrap()).unwrap();
     for i in 0..3 {
         let sum: f32 = scores.row(i).iter().sum();

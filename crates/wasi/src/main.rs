@@ -1,6 +1,7 @@
 //! `scorelet-wasi BUNDLE_DIR [--check]`: the core as a wasm32-wasip2 command. Reads JSON lines
 //! (one record each) on stdin, writes `{"features", "outputs", "prediction"}` lines on stdout.
-//! `--check` runs the bundle's golden self-check instead. Runs under any WASI 0.2 host
+//! The bundle's golden self-check runs first, as in every runtime; `--check` prints its report
+//! instead of scoring. Runs under any WASI 0.2 host
 //! (`wasmtime run --dir bundle::/bundle scorelet-wasi.wasm /bundle`).
 
 use std::io::{Read, Write};
@@ -21,9 +22,9 @@ fn run() -> Result<(), String> {
     let dir = args.first().ok_or("usage: scorelet-wasi BUNDLE_DIR [--check] < rows.jsonl")?;
     let bundle = scorelet::Bundle::load_dir(dir).map_err(|e| e.to_string())?;
     let scorer = scorelet::Scorer::from_bundle(&bundle).map_err(|e| e.to_string())?;
+    let report = scorelet::golden::self_check(&scorer, &bundle).map_err(|e| e.to_string())?;
     let mut out = std::io::stdout().lock();
     if args.iter().any(|a| a == "--check") {
-        let report = scorer.self_check().map_err(|e| e.to_string())?;
         writeln!(out, "{}", serde_json::to_string(&report).unwrap_or_default()).map_err(|e| e.to_string())?;
         return Ok(());
     }

@@ -11,35 +11,43 @@ use crate::js::{bundle, from_json, js_err, to_json};
 #[wasm_bindgen]
 pub struct Scorer {
     inner: scorelet::Scorer,
+    golden: scorelet::golden::Golden,
 }
 
 impl Scorer {
+    /// A verified bundle → a scorer that passed the golden self-check.
+    fn load(bundle: &scorelet::Bundle) -> Result<Scorer, JsError> {
+        let inner = scorelet::service::load(bundle).map_err(js_err)?;
+        let golden = scorelet::golden::Golden::from_bundle(bundle)
+            .map_err(js_err)?
+            .ok_or_else(|| JsError::new("the bundle has no golden.json"))?;
+        Ok(Scorer { inner, golden })
+    }
+
     /// One JS row as the core's row.
     fn row(&self, row: &JsValue) -> Result<scorelet::Row, JsError> {
-        RowReader::for_scorer(&self.inner).record(&to_json(row, "the row")?, 0).map_err(js_err)
+        RowReader::for_pipeline(self.inner.pipeline()).record(&to_json(row, "the row")?, 0).map_err(js_err)
     }
 }
 
 #[wasm_bindgen]
 impl Scorer {
     /// Loads a bundle from its files: `{ "manifest.json": Uint8Array, "model.onnx": …, … }`.
-    /// Every file is checked against the manifest's sha256 before use.
-    #[wasm_bindgen(js_name = fromFiles)]
-    pub fn from_files(
-        #[wasm_bindgen(unchecked_param_type = "Record<string, Uint8Array>")] files: &Object,
-    ) -> Result<Scorer, JsError> {
-        let inner = scorelet::Scorer::from_bundle(&bundle(files).map_err(js_err)?).map_err(js_err)?;
-        Ok(Scorer { inner })
-    }
-
-    /// Loads a bundle from its files, like `fromFiles`, and runs the golden self-check: the
+    /// Every file is checked against the manifest's sha256, and the golden self-check runs: the
     /// scorer exists only if the model reproduces the trainer's outputs here.
     #[wasm_bindgen(js_name = fromBundle)]
     pub fn from_bundle(
         #[wasm_bindgen(unchecked_param_type = "Record<string, Uint8Array>")] files: &Object,
     ) -> Result<Scorer, JsError> {
-        let inner = scorelet::service::load(&bundle(files).map_err(js_err)?).map_err(js_err)?;
-        Ok(Scorer { inner })
+        Scorer::load(&bundle(files).map_err(js_err)?)
+    }
+
+    /// The same as `fromBundle` (digests and golden self-check), under its older name.
+    #[wasm_bindgen(js_name = fromFiles)]
+    pub fn from_files(
+        #[wasm_bindgen(unchecked_param_type = "Record<string, Uint8Array>")] files: &Object,
+    ) -> Result<Scorer, JsError> {
+        Scorer::from_bundle(files)
     }
 
     /// Fetches `NAME@VERSION` or `NAME@ALIAS` from the registry at `url` with `fetch()`, checks
@@ -55,8 +63,7 @@ impl Scorer {
         })
         .await
         .map_err(js_err)?;
-        let inner = scorelet::service::load(&bundle).map_err(js_err)?;
-        Ok(Scorer { inner })
+        Scorer::load(&bundle)
     }
 
     /// Scores one row.
@@ -75,7 +82,7 @@ impl Scorer {
     ) -> Result<JsValue, JsError> {
         let json = to_json(&rows, "the rows")?;
         let items = json.as_array().ok_or_else(|| js_err("malformed request: rows must be an array of objects"))?;
-        let rows = RowReader::for_scorer(&self.inner).records(items).map_err(js_err)?;
+        let rows = RowReader::for_pipeline(self.inner.pipeline()).records(items).map_err(js_err)?;
         let p = self.inner.predict(&rows, scorelet::Options::default()).map_err(js_err)?;
         Ok(from_json(&serde_json::Value::Array(p.iter().map(|p| p.to_json()).collect())))
     }
@@ -118,7 +125,7 @@ impl Scorer {
     /// Scores an MLflow `/invocations` body; returns the response JSON.
     #[wasm_bindgen(js_name = invocations)]
     pub fn invocations(&self, body: &str) -> Result<String, JsError> {
-        let reader = scorelet::api::RowReader::for_scorer(&self.inner);
+        let reader = scorelet::api::RowReader::for_pipeline(self.inner.pipeline());
         let req = scorelet::api::mlflow::parse(body.as_bytes(), &reader).map_err(js_err)?;
         let preds = self.inner.predict(&req.rows, req.options).map_err(js_err)?;
         Ok(scorelet::api::mlflow::response(&self.inner, &preds).to_string())
@@ -132,7 +139,7 @@ impl Scorer {
     /// Re-computes the bundle's golden vectors; returns a JSON report or throws.
     #[wasm_bindgen(js_name = selfCheck)]
     pub fn self_check(&self) -> Result<String, JsError> {
-        let r = self.inner.self_check().map_err(js_err)?;
+        let r = self.golden.check(&self.inner).map_err(js_err)?;
         Ok(serde_json::to_string(&r).unwrap_or_default())
     }
 }
