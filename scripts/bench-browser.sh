@@ -10,8 +10,8 @@ source scripts/env.sh
 CALLS=${CALLS:-1000}
 LOADS=${LOADS:-5}
 scripts/setup.sh >&2
-[[ -f $SCORELET_SITE/index.html ]] || scripts/build-wasm.sh >&2
-cargo build --release --locked -p scorelet-cli >&2
+scripts/build-wasm.sh >&2
+scripts/build.sh >&2
 scorelet="$CARGO_TARGET_DIR/release/scorelet"
 out=out/bench
 work=$(mktemp -d)
@@ -22,7 +22,7 @@ export SCORELET_REGISTRY_TOKEN=bench-token-0123456789
 "$scorelet" registry serve --root "$work/store" --addr 127.0.0.1:0 --site "$SCORELET_SITE" 2> "$work/log" &
 registry=$!
 for _ in $(seq 50); do grep -q "registry on" "$work/log" && break; sleep 0.1; done
-export SCORELET_REGISTRY=$(grep -o 'http://[0-9.:]*' "$work/log" | head -1)
+export SCORELET_REGISTRY_URL=$(grep -o 'http://[0-9.:]*' "$work/log" | head -1)
 python3 -c '
 import csv, json, sys
 rows = [{k: v for k, v in r.items() if k != "Churn"} for r, _ in zip(csv.DictReader(open("data/telco-churn.csv")), range(500))]
@@ -38,9 +38,9 @@ for model in logreg mlp; do
   version=$((version + 1))
   "$scorelet" train --data data/telco-churn.csv --target Churn --positive Yes --spec examples/telco.toml \
     --model "$model" --name churn --out "$work/$model" -q >&2
-  "$scorelet" push "$work/$model" >&2
+  "$scorelet" push --bundle "$work/$model" >&2
   echo -e "\n## Telco $model (INT8)\n" >> "$out/browser.md"
-  node js/bench-browser.mjs --site "$SCORELET_REGISTRY/" --name churn --version "$version" --rows "$work/rows.json" \
+  node js/bench-browser.mjs --site "$SCORELET_REGISTRY_URL/" --name churn --version "$version" --rows "$work/rows.json" \
     --pkg "$SCORELET_WEB_PKG/simd128" --ort js/node_modules/onnxruntime-web/dist --calls "$CALLS" --loads "$LOADS" \
     --out "$out/browser-$model.json" | tee -a "$out/browser.md"
 done

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 scripts/build-wasm.sh >/dev/null
-cargo build --release --locked -p scorelet-cli --examples
+scripts/build.sh
 scorelet="$CARGO_TARGET_DIR/release/scorelet"
 dir=out/bench/component
 rm -rf "$dir" && mkdir -p "$dir"

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 REQUESTS=${REQUESTS:-20000}
 CONNECTIONS=${CONNECTIONS:-4}
-cargo build --release --locked -p scorelet-cli -p scorelet-bench --bin loadgen >&2
+scripts/build.sh >&2
 bin="$CARGO_TARGET_DIR/release"
 work=$(mktemp -d)
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -18,7 +18,7 @@ export SCORELET_REGISTRY_TOKEN=bench-token-0123456789
 server=$!
 for _ in $(seq 50); do grep -q "registry on" "$work/log" && break; sleep 0.1; done
 url=$(grep -o 'http://[0-9.:]*' "$work/log" | head -1)
-SCORELET_REGISTRY=$url "$bin/scorelet" push "$work/bundle" >&2
+SCORELET_REGISTRY_URL=$url "$bin/scorelet" push --bundle "$work/bundle" >&2
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $REQUESTS requests over $CONNECTIONS connections" >&2
 "$bin/loadgen" "$url/v1/models/churn/versions/1/manifest.json" - "$REQUESTS" "$CONNECTIONS"
 "$bin/loadgen" "$url/v1/models/churn/versions/1/files/model.onnx" - "$REQUESTS" "$CONNECTIONS"

@@ -11,10 +11,6 @@ scripts/build-wasm.sh >&2
 scripts/build.sh >&2
 
 # The Python peers in their own pinned environment.
+python/bench/setup-venv.sh
 venv=python/bench/.venv
-if [[ ! -x $venv/bin/python ]] || ! cmp -s python/bench/requirements.txt "$venv/requirements.txt"; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r python/bench/requirements.txt
-  cp python/bench/requirements.txt "$venv/requirements.txt"
-fi
 "$venv/bin/python" python/bench/run.py "$@"

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-cargo build --release --locked -p scorelet-cli >&2
+scripts/build.sh >&2
 python/setup-venv.sh
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" >&2
 python/.venv/bin/python python/compare_training.py "$CARGO_TARGET_DIR/release/scorelet"

@@ -24,8 +24,8 @@ registry=$!
 serve=""
 trap 'kill $registry $serve 2>/dev/null || true' EXIT
 for _ in $(seq 50); do grep -q "registry on" "$out/registry.log" && break; sleep 0.1; done
-export SCORELET_REGISTRY=$(grep -o 'http://[0-9.:]*' "$out/registry.log" | head -1)
-"$scorelet" push "$out/churn"
+export SCORELET_REGISTRY_URL=$(grep -o 'http://[0-9.:]*' "$out/registry.log" | head -1)
+"$scorelet" push --bundle "$out/churn"
 "$scorelet" promote churn 1 --to production --require 'roc_auc>=0.83' --not-worse-than production
 "$scorelet" versions churn
 "$scorelet" pull churn@production --out "$out/pulled"

@@ -48,8 +48,8 @@ strip "$stage/bootstrap"
 cp "$component" "$stage/scorelet.wasm"
 "$bootstrap" precompile "$stage/scorelet.wasm" "$stage/compiled"
 if [ -n "$bundle" ]; then
-  "$CARGO_TARGET_DIR/release/scorelet" check --bundle "$bundle" >/dev/null 2>&1 \
-    || cargo run --release --locked -q -p scorelet-cli -- check --bundle "$bundle"
+  scripts/build.sh >&2
+  "$CARGO_TARGET_DIR/release/scorelet" check --bundle "$bundle"
   mkdir "$stage/bundle"
   python3 - "$bundle" "$stage/bundle" <<'PY'
 import json, shutil, sys

@@ -4,6 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 start=$(date +%s)
+# Tests that need the wasm builds, Node, Chromium or workerd fail here if those are missing,
+# instead of skipping as they do under a plain `cargo test` (tests/support/mod.rs).
+export SCORELET_TEST_ALL=1
 
 scripts/setup.sh
 cargo fmt --all --check

@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod bundle;
+pub mod config;
 pub mod error;
 pub mod features;
 pub mod golden;

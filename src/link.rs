@@ -65,3 +65,47 @@ impl Link {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sigmoid_gives_two_scores_that_sum_to_one() {
+        let mut out = vec![];
+        Link::Sigmoid.apply(&[0.0], &mut out);
+        assert_eq!(out, [0.5, 0.5]);
+        out.clear();
+        Link::Sigmoid.apply(&[2.0], &mut out);
+        assert!((out[1] - 0.880_797).abs() < 1e-6 && out[0] + out[1] == 1.0, "{out:?}");
+        // Saturates instead of overflowing.
+        out.clear();
+        Link::Sigmoid.apply(&[-1000.0], &mut out);
+        assert_eq!(out, [1.0, 0.0]);
+        assert_eq!(Link::Sigmoid.score_width(1).unwrap(), 2);
+        assert!(Link::Sigmoid.score_width(3).unwrap_err().to_string().contains("one logit"));
+    }
+
+    #[test]
+    fn softmax_is_shift_invariant_and_appends() {
+        let mut out = vec![9.0];
+        Link::Softmax.apply(&[1.0, 2.0, 3.0], &mut out);
+        let mut shifted = vec![];
+        Link::Softmax.apply(&[1001.0, 1002.0, 1003.0], &mut shifted);
+        assert_eq!(out[0], 9.0, "what was there stays");
+        assert_eq!(&out[1..], &shifted[..], "max subtracted first: no overflow, same bits");
+        assert!((out[1..].iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert!(out[1] < out[2] && out[2] < out[3]);
+        assert_eq!(Link::Softmax.score_width(3).unwrap(), 3);
+    }
+
+    #[test]
+    fn identity_passes_through_and_links_serialize_in_snake_case() {
+        let mut out = vec![];
+        Link::Identity.apply(&[0.25, -3.0], &mut out);
+        assert_eq!(out, [0.25, -3.0]);
+        assert_eq!(serde_json::to_string(&Link::Softmax).unwrap(), "\"softmax\"");
+        assert_eq!(serde_json::from_str::<Link>("\"sigmoid\"").unwrap(), Link::Sigmoid);
+        assert!(serde_json::from_str::<Link>("\"tanh\"").is_err());
+    }
+}

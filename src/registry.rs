@@ -114,11 +114,11 @@ impl Urls {
 /// An alias document: `{"version": 3, ...}`.
 pub fn parse_alias(body: &[u8]) -> Result<u64> {
     let v: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| Error::Bundle(format!("alias document is not JSON: {e}")))?;
+        serde_json::from_slice(body).map_err(|e| Error::Registry(format!("the alias document is not JSON: {e}")))?;
     v.get("version")
         .and_then(|v| v.as_u64())
         .filter(|v| *v > 0)
-        .ok_or_else(|| Error::Bundle("alias document has no positive `version`".into()))
+        .ok_or_else(|| Error::Registry("the alias document has no positive `version`".into()))
 }
 
 #[derive(Debug)]
@@ -127,11 +127,14 @@ enum State {
     Manifest,
     Files { manifest: Vec<u8>, parsed: Box<Manifest>, pending: Vec<String>, got: BTreeMap<String, Vec<u8>> },
     Done { manifest: Vec<u8>, files: BTreeMap<String, Vec<u8>> },
+    /// A body was refused: the fetch is over, and says why from then on.
+    Failed(Error),
 }
 
 /// Fetching one bundle by reference, a GET at a time: ask [`Fetch::next_url`], GET it, hand the
 /// body to [`Fetch::feed`], repeat until `next_url` is `None`, then [`Fetch::finish`]. Every file
-/// is checked against the manifest as it arrives.
+/// is checked against the manifest as it arrives. After a refused body the fetch is failed for
+/// good: `next_url` is `None`, and `feed` and `finish` return the first error.
 #[derive(Debug)]
 pub struct Fetch {
     urls: Urls,
@@ -163,14 +166,27 @@ impl Fetch {
             State::Files { pending, .. } => {
                 pending.last().map(|f| self.urls.file(&self.name, self.version.unwrap_or(0), f))
             }
-            State::Done { .. } => None,
+            State::Done { .. } | State::Failed(_) => None,
         }
     }
 
     /// Takes the body of the last URL.
     pub fn feed(&mut self, body: Vec<u8>) -> Result<()> {
-        let state = std::mem::replace(&mut self.state, State::Alias);
-        self.state = match state {
+        let state = std::mem::replace(&mut self.state, State::Failed(Error::Registry("interrupted".into())));
+        match self.advance(state, body) {
+            Ok(next) => {
+                self.state = next;
+                Ok(())
+            }
+            Err(e) => {
+                self.state = State::Failed(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    fn advance(&mut self, state: State, body: Vec<u8>) -> Result<State> {
+        Ok(match state {
             State::Alias => {
                 self.version = Some(parse_alias(&body)?);
                 State::Manifest
@@ -178,14 +194,14 @@ impl Fetch {
             State::Manifest => {
                 let parsed = Bundle::parse_manifest(&body)?;
                 if parsed.name != self.name {
-                    return Err(Error::Bundle(format!(
-                        "the registry sent model {:?} for {:?}",
+                    return Err(Error::Registry(format!(
+                        "it sent model {:?} for {:?}",
                         parsed.name, self.name
                     )));
                 }
                 if parsed.version != self.version {
-                    return Err(Error::Bundle(format!(
-                        "the registry sent version {:?} for {:?}",
+                    return Err(Error::Registry(format!(
+                        "it sent version {:?} for {:?}",
                         parsed.version, self.version
                     )));
                 }
@@ -193,7 +209,7 @@ impl Fetch {
                 State::Files { manifest: body, parsed: Box::new(parsed), pending, got: BTreeMap::new() }
             }
             State::Files { manifest, parsed, mut pending, mut got } => {
-                let name = pending.pop().ok_or_else(|| Error::Bundle("no file was requested".into()))?;
+                let name = pending.pop().ok_or_else(|| Error::Registry("no file was requested".into()))?;
                 verify_file(&name, &parsed.files[&name], &body)?;
                 got.insert(name, body);
                 if pending.is_empty() {
@@ -202,16 +218,17 @@ impl Fetch {
                     State::Files { manifest, parsed, pending, got }
                 }
             }
-            State::Done { .. } => return Err(Error::Bundle("nothing more was requested".into())),
-        };
-        Ok(())
+            State::Done { .. } => return Err(Error::Registry("a body arrived after the last file".into())),
+            State::Failed(e) => return Err(e),
+        })
     }
 
     /// The verified bundle.
     pub fn finish(self) -> Result<Bundle> {
         match self.state {
             State::Done { manifest, files } => Bundle::from_files(&manifest, files),
-            _ => Err(Error::Bundle("the fetch is not complete".into())),
+            State::Failed(e) => Err(e),
+            _ => Err(Error::Registry("the fetch is not complete".into())),
         }
     }
 }
@@ -230,4 +247,97 @@ where
         fetch.feed(body)?;
     }
     fetch.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The checked-in fixture: a published bundle (`churn@1`, Telco logistic regression).
+    fn fixture() -> Bundle {
+        Bundle::load_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bundle")).unwrap()
+    }
+
+    /// What a registry at `http://r` would answer for `url`.
+    fn body(b: &Bundle, url: &str) -> Vec<u8> {
+        let prefix = "http://r/v1/models/churn/";
+        let rest = url.strip_prefix(prefix).unwrap_or_else(|| panic!("unexpected URL {url}"));
+        match rest {
+            "aliases/production" => br#"{"version": 1, "updated": "2026-01-01T00:00:00Z"}"#.to_vec(),
+            "versions/1/manifest.json" => b.manifest_bytes(),
+            f => b.file(f.strip_prefix("versions/1/files/").unwrap()).unwrap().to_vec(),
+        }
+    }
+
+    #[test]
+    fn references_parse_and_print() {
+        let r: ModelRef = "churn@3".parse().unwrap();
+        assert_eq!(r.reference, Reference::Version(3));
+        assert_eq!(r.to_string(), "churn@3");
+        let r: ModelRef = "churn@production".parse().unwrap();
+        assert_eq!(r.reference, Reference::Alias("production".into()));
+        for bad in ["churn", "churn@0", "churn@", "Churn@1", "churn@Prod", "churn@99999999999999999999999"] {
+            assert!(bad.parse::<ModelRef>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_alias_fetch_resolves_then_gets_the_manifest_and_every_file() {
+        let b = fixture();
+        let mut f = Fetch::new("http://r/", &"churn@production".parse().unwrap());
+        let mut urls = vec![];
+        while let Some(url) = f.next_url() {
+            f.feed(body(&b, &url)).unwrap();
+            urls.push(url);
+        }
+        assert_eq!(f.version(), Some(1));
+        assert_eq!(urls[0], "http://r/v1/models/churn/aliases/production");
+        assert_eq!(urls[1], "http://r/v1/models/churn/versions/1/manifest.json");
+        assert_eq!(urls.len(), 2 + b.manifest.files.len());
+        let got = f.finish().unwrap();
+        assert_eq!(got.files(), b.files());
+        // Fed past the end: refused, and the fetch stays failed.
+        let mut f = Fetch::new("http://r", &"churn@1".parse().unwrap());
+        while let Some(url) = f.next_url() {
+            f.feed(body(&b, &url)).unwrap();
+        }
+        assert_eq!(f.feed(vec![]).unwrap_err().code(), "registry_error");
+        assert!(f.finish().is_err());
+    }
+
+    #[test]
+    fn after_a_tampered_file_the_fetch_stays_failed_with_the_first_error() {
+        let b = fixture();
+        let mut f = Fetch::new("http://r", &"churn@1".parse().unwrap());
+        f.feed(body(&b, &f.next_url().unwrap())).unwrap();
+        let url = f.next_url().unwrap();
+        let mut bytes = body(&b, &url);
+        bytes[0] ^= 1;
+        let e = f.feed(bytes).unwrap_err();
+        assert!(matches!(e, Error::DigestMismatch { .. }), "{e}");
+        assert_eq!(f.next_url(), None, "a failed fetch asks for nothing more");
+        assert_eq!(f.feed(body(&b, &url)).unwrap_err(), e, "a good body after a bad one changes nothing");
+        assert_eq!(f.finish().unwrap_err(), e);
+    }
+
+    #[test]
+    fn a_registry_that_sends_the_wrong_thing_is_a_registry_error() {
+        let b = fixture();
+        let mut f = Fetch::new("http://r", &"churn@production".parse().unwrap());
+        let e = f.feed(b"<html>proxy error</html>".to_vec()).unwrap_err();
+        assert_eq!(e.code(), "registry_error");
+        assert!(e.to_string().contains("alias document is not JSON"), "{e}");
+        assert_eq!(f.next_url(), None);
+        // Another model's manifest for `other@1`.
+        let mut f = Fetch::new("http://r", &"other@1".parse().unwrap());
+        let e = f.feed(b.manifest_bytes()).unwrap_err();
+        assert!(e.to_string().contains("sent model \"churn\" for \"other\""), "{e}");
+        // The right model at another version.
+        let mut f = Fetch::new("http://r", &"churn@2".parse().unwrap());
+        assert!(f.feed(b.manifest_bytes()).unwrap_err().to_string().contains("sent version Some(1)"));
+        // Not a manifest at all.
+        let mut f = Fetch::new("http://r", &"churn@1".parse().unwrap());
+        assert_eq!(f.feed(b"{}".to_vec()).unwrap_err().code(), "invalid_bundle");
+        assert!(Fetch::new("http://r", &"churn@1".parse().unwrap()).finish().is_err());
+    }
 }

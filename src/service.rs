@@ -65,7 +65,7 @@ impl HttpResponse {
 
     /// An error that is not about the model's input: `{"error": {"code", "message"}}`.
     pub fn problem(status: u16, code: &str, message: impl Into<String>) -> HttpResponse {
-        HttpResponse::json(status, &json!({"error": {"code": code, "message": message.into()}}))
+        HttpResponse::json(status, &crate::error::error_body(code, &message.into()))
     }
 
     /// 413 for a body over `limit` bytes.

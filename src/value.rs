@@ -1,6 +1,6 @@
 //! Raw input values, before any feature transform.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, InputError, Result};
 
 /// One raw cell as it arrives from CSV or JSON.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +59,7 @@ impl Value {
 }
 
 fn wrong(row: usize, column: &str, expected: &'static str, got: &str) -> Error {
-    Error::WrongType { row, column: column.to_string(), expected, got: got.to_string() }
+    Error::input(row, column, InputError::WrongType { expected, got: got.to_string() })
 }
 
 /// Cuts a string to at most `max` characters for display.

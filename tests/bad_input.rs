@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 use proptest::prelude::*;
 use scorelet::api::{RowReader, mlflow, oip};
 use scorelet::bundle::{FEATURES, GOLDEN, MANIFEST};
+use scorelet::error::InputError;
 use scorelet::{Bundle, Error, Prediction, Scorer};
 use scorelet_train::Precision;
 use serde_json::{Value as Json, json};
@@ -73,14 +74,14 @@ fn missing_extra_and_wrong_type_columns_name_row_and_column() {
     let mut missing = good_record();
     missing.as_object_mut().unwrap().remove("tenure");
     let e = invocations(&s, &records_body(&[good_record(), missing])).unwrap_err();
-    assert_eq!(e, Error::MissingColumn { row: 1, column: "tenure".into() });
+    assert_eq!(e, Error::input(1, "tenure", InputError::MissingColumn));
     assert_eq!(e.http_status(), 400);
     assert_eq!(e.to_json()["error"]["code"], "missing_column");
     assert_eq!(e.to_json()["error"]["row"], 1);
     assert_eq!(e.to_json()["error"]["column"], "tenure");
 
     let e = invocations(&s, &records_body(&[with("favourite_color", json!("teal"))])).unwrap_err();
-    assert!(matches!(&e, Error::UnknownColumn { column, .. } if column == "favourite_color"), "{e}");
+    assert!(matches!(&e, Error::Input { column, kind: InputError::UnknownColumn { .. }, .. } if column == "favourite_color"), "{e}");
     assert!(e.to_string().contains("the model's inputs are: gender, SeniorCitizen"), "{e}");
     // The id and the target are known to the signature and accepted.
     invocations(&s, &records_body(&[with("customerID", json!("x")), with("Churn", json!("Yes"))])).unwrap();
@@ -89,7 +90,7 @@ fn missing_extra_and_wrong_type_columns_name_row_and_column() {
         invocations(&s, &records_body(&[good_record(), good_record(), with("tenure", json!("twelve"))])).unwrap_err();
     assert_eq!(e.to_string(), "row 2, column `tenure`: expected a number, got string \"twelve\"");
     let e = invocations(&s, &records_body(&[with("tenure", json!([1, 2]))])).unwrap_err();
-    assert!(matches!(e, Error::WrongType { .. }), "{e}");
+    assert!(matches!(e, Error::Input { kind: InputError::WrongType { .. }, .. }), "{e}");
     let e = invocations(&s, &records_body(&[with("Partner", json!("perhaps"))])).unwrap_err();
     assert!(e.to_string().contains("column `Partner`: expected a boolean"), "{e}");
 }
@@ -99,7 +100,7 @@ fn non_finite_numbers_and_unknown_categories() {
     let s = scorer();
     for v in [json!("inf"), json!("-Infinity"), json!(1e39)] {
         let e = invocations(&s, &records_body(&[with("MonthlyCharges", v.clone())])).unwrap_err();
-        assert!(matches!(&e, Error::NonFinite { column, .. } if column == "MonthlyCharges"), "{v}: {e}");
+        assert!(matches!(&e, Error::Input { column, kind: InputError::NonFinite { .. }, .. } if column == "MonthlyCharges"), "{v}: {e}");
     }
     // A bare NaN or a number past f64 is not JSON at all.
     for body in [r#"{"dataframe_records": [{"tenure": NaN}]}"#, r#"{"dataframe_records": [{"tenure": 1e400}]}"#] {
@@ -116,7 +117,7 @@ fn non_finite_numbers_and_unknown_categories() {
     let mut r = common::records(&d.table, 1).remove(0);
     r["education"] = json!("Kindergarten");
     let e = invocations(&adult, &records_body(&[r])).unwrap_err();
-    assert!(matches!(&e, Error::UnknownCategory { value, .. } if value == "Kindergarten"), "{e}");
+    assert!(matches!(&e, Error::Input { kind: InputError::UnknownCategory { value, .. }, .. } if value == "Kindergarten"), "{e}");
     assert!(e.to_string().contains("known: \"Preschool\""), "{e}");
 }
 
@@ -127,7 +128,7 @@ fn empty_oversized_and_garbage_requests() {
         [r#"{"dataframe_records": []}"#, r#"{"dataframe_split": {"columns": [], "data": []}}"#, r#"{"instances": []}"#]
     {
         let e = invocations(&s, body).unwrap_err();
-        assert!(matches!(e, Error::EmptyBatch | Error::MissingColumn { .. }), "{body}: {e}");
+        assert!(matches!(e, Error::EmptyBatch | Error::Input { kind: InputError::MissingColumn, .. }), "{body}: {e}");
     }
     assert_eq!(invocations(&s, r#"{"dataframe_records": []}"#).unwrap_err(), Error::EmptyBatch);
     let small = s.clone().with_max_batch(10);
@@ -291,9 +292,13 @@ proptest! {
     fn request_parsers_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         let s = scorer();
         let reader = RowReader::for_pipeline(s.pipeline());
-        let _ = mlflow::parse(&bytes, &reader);
-        let _ = oip::parse(&bytes, &reader);
-        let _ = scorelet::api::lines::parse_lines(&String::from_utf8_lossy(&bytes));
+        // Random bytes are never a request that scores (an empty body, `5`, `[]`… are refused too).
+        prop_assert!(mlflow::parse(&bytes, &reader).is_err());
+        prop_assert!(oip::parse(&bytes, &reader).is_err());
+        // JSON lines may be blank (no records); otherwise every line must be valid JSON.
+        if let Ok(records) = scorelet::api::lines::parse_lines(&String::from_utf8_lossy(&bytes)) {
+            prop_assert!(records.len() <= bytes.len());
+        }
     }
 
     #[test]
@@ -309,10 +314,12 @@ proptest! {
 
     #[test]
     fn bundle_and_model_loaders_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
-        let _ = Bundle::parse_manifest(&bytes);
-        let _ = Bundle::from_files(&bytes, BTreeMap::from([("model.onnx".to_string(), bytes.clone())]));
-        let _ = scorelet::model::Model::load(&bytes, 4, "probabilities");
-        let _ = scorelet::golden::Golden::from_json(&bytes);
-        let _ = scorelet::features::FittedFeatures::from_json(&bytes);
+        // Random bytes are refused with an error by every loader (a panic fails the test too).
+        prop_assert!(Bundle::parse_manifest(&bytes).is_err());
+        prop_assert!(Bundle::from_files(&bytes, BTreeMap::from([("model.onnx".to_string(), bytes.clone())])).is_err());
+        prop_assert!(Bundle::from_packed(&bytes).is_err());
+        prop_assert!(scorelet::model::Model::load(&bytes, 4, "probabilities").is_err());
+        prop_assert!(scorelet::golden::Golden::from_json(&bytes).is_err());
+        prop_assert!(scorelet::features::FittedFeatures::from_json(&bytes).is_err());
     }
 }

@@ -5,6 +5,7 @@ mod common;
 
 use proptest::prelude::*;
 use scorelet::Error;
+use scorelet::error::InputError;
 use scorelet::features::{FeatureSpec, FittedFeatures, Fitter, Kind, Pipeline, fnv1a, infer_spec};
 use scorelet::value::Value::{self, Bool, Missing, Number, Text};
 
@@ -76,16 +77,16 @@ fn numeric_bad_values_are_typed_errors() {
         vec![vec![t("1")], vec![t("10")]],
     );
     let e = p.transform(&[t("abc")], 4).unwrap_err();
-    assert!(matches!(&e, Error::WrongType { row: 4, column, .. } if column == "amount"), "{e}");
+    assert!(matches!(&e, Error::Input { row: 4, column, kind: InputError::WrongType { .. } } if column == "amount"), "{e}");
     assert_eq!(e.to_string(), "row 4, column `amount`: expected a number, got string \"abc\"");
-    assert!(matches!(p.transform(&[t("inf")], 0), Err(Error::NonFinite { .. })));
-    assert!(matches!(p.transform(&[Number(1e39)], 0), Err(Error::NonFinite { .. })), "overflows f32");
-    assert!(matches!(p.transform(&[Bool(true)], 0), Err(Error::WrongType { .. })));
+    assert!(matches!(p.transform(&[t("inf")], 0), Err(Error::Input { kind: InputError::NonFinite { .. }, .. })));
+    assert!(matches!(p.transform(&[Number(1e39)], 0), Err(Error::Input { kind: InputError::NonFinite { .. }, .. })), "overflows f32");
+    assert!(matches!(p.transform(&[Bool(true)], 0), Err(Error::Input { kind: InputError::WrongType { .. }, .. })));
     let e = p.transform(&[Number(-3.0)], 1).unwrap_err();
-    assert!(matches!(e, Error::OutOfDomain { row: 1, .. }), "{e}");
+    assert!(matches!(e, Error::Input { row: 1, kind: InputError::OutOfDomain { .. }, .. }), "{e}");
     let strict =
         fit("[[column]]\nname = \"a\"\nkind = \"numeric\"\nmissing = {strategy = \"error\"}\n", vec![vec![t("1")]]);
-    assert!(matches!(strict.transform(&[Missing], 2), Err(Error::MissingValue { row: 2, .. })));
+    assert!(matches!(strict.transform(&[Missing], 2), Err(Error::Input { row: 2, kind: InputError::MissingValue, .. })));
 }
 
 #[test]
@@ -106,7 +107,7 @@ fn one_hot_vocabulary_limits_and_unknowns() {
     );
     assert_eq!(p.feature_names(), ["k=a"]);
     let e = p.transform(&[t("b")], 3).unwrap_err();
-    assert!(matches!(&e, Error::UnknownCategory { row: 3, value, .. } if value == "b"), "{e}");
+    assert!(matches!(&e, Error::Input { row: 3, kind: InputError::UnknownCategory { value, .. }, .. } if value == "b"), "{e}");
 }
 
 #[test]
@@ -133,7 +134,7 @@ fn hashing_ordinal_and_boolean_encodings() {
     for (v, want) in [(t("YES"), 1.0), (t("n"), 0.0), (Bool(true), 1.0), (Number(0.0), 0.0), (Missing, 1.0)] {
         assert_eq!(p.transform(std::slice::from_ref(&v), 0).unwrap(), vec![want], "{v:?}");
     }
-    assert!(matches!(p.transform(&[t("maybe")], 0), Err(Error::WrongType { .. })));
+    assert!(matches!(p.transform(&[t("maybe")], 0), Err(Error::Input { kind: InputError::WrongType { .. }, .. })));
 }
 
 #[test]
@@ -169,7 +170,7 @@ fn fit_refuses_columns_it_cannot_fit() {
 #[test]
 fn fitted_json_round_trip_keeps_every_bit() {
     let d = common::telco();
-    let all: Vec<usize> = (0..d.table.rows.len()).collect();
+    let all: Vec<usize> = (0..d.table.n_rows()).collect();
     let rows = scorelet_train::rows_for(&d.table, &d.spec, &all).unwrap();
     let fitted = scorelet_train::fit_features_on(&d.table, &d.spec, &all).unwrap();
     let back = FittedFeatures::from_json(&fitted.to_json()).unwrap();
@@ -207,7 +208,7 @@ proptest! {
 #[test]
 fn infer_proposes_a_sensible_spec_for_telco() {
     let d = common::telco();
-    let (spec, report) = infer_spec(&d.table.header, &d.table.rows, Some("Churn"));
+    let (spec, report) = infer_spec(&d.table.header, d.table.rows(), Some("Churn"));
     let kind = |n: &str| spec.columns.iter().find(|c| c.name == n).map(|c| c.kind);
     assert_eq!(spec.ignore, ["customerID", "Churn"]);
     assert_eq!(kind("tenure"), Some(Kind::Numeric));

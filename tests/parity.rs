@@ -10,13 +10,14 @@
 //!   last bits, because tract's AVX2/FMA and wasm-SIMD GEMM kernels add in different orders. The
 //!   difference is bounded here and reported.
 //!
-//! The wasm artifacts are built by `scripts/test.sh` (`scripts/build-wasm.sh`), which passes
-//! their paths in `SCORELET_WASI_WASM` and `SCORELET_WEB_NODE`.
+//! The wasm artifacts are built by `scripts/build-wasm.sh` (`scripts/test.sh` runs it) into the
+//! paths `SCORELET_WASI_WASM` and `SCORELET_WEB_NODE` name; without them the tests are skipped.
 
 mod common;
+mod support;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::*;
@@ -25,17 +26,11 @@ use scorelet_train::Precision;
 
 const ROWS: usize = 1200;
 
-fn artifact(var: &str) -> PathBuf {
-    let p = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
-        panic!("{var} is not set: run the tests with scripts/test.sh, which builds the wasm artifacts first")
-    });
-    assert!(p.exists(), "{var}={} does not exist; run scripts/build-wasm.sh", p.display());
-    p
-}
-
-fn runner() -> scorelet_host::CommandRunner {
+/// The WASI command component (`SCORELET_WASI_WASM`), loaded; `None` after a skip.
+fn runner(test: &str) -> Option<scorelet_host::CommandRunner> {
+    let wasm = support::built(test, "SCORELET_WASI_WASM", "wasm32-wasip2/release/scorelet-wasi.wasm")?;
     let cache = std::env::temp_dir().join("scorelet-test-cwasm");
-    scorelet_host::CommandRunner::load(&artifact("SCORELET_WASI_WASM"), Some(&cache)).unwrap()
+    Some(scorelet_host::CommandRunner::load(&wasm, Some(&cache)).unwrap())
 }
 
 fn native(bundle: &Path, input: &str) -> String {
@@ -92,8 +87,12 @@ fn compare(target: &str, model: &str, want: &str, got: &str, exact: bool) -> (us
 
 #[test]
 fn native_wasip2_and_v8_agree() {
-    let runner = runner();
-    let web_pkg = artifact("SCORELET_WEB_NODE");
+    let test = "native_wasip2_and_v8_agree";
+    let (Some(runner), Some(web_pkg), Some(_)) =
+        (runner(test), support::built(test, "SCORELET_WEB_NODE", "web-node"), support::program(test, "node"))
+    else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let mut checked = 0;
     for d in [telco(), adult()] {
@@ -125,7 +124,7 @@ fn native_wasip2_and_v8_agree() {
 
 #[test]
 fn golden_self_check_is_exact_in_wasip2() {
-    let runner = runner();
+    let Some(runner) = runner("golden_self_check_is_exact_in_wasip2") else { return };
     let tmp = tempfile::tempdir().unwrap();
     let d = telco();
     let dir = tmp.path().join("b");

@@ -2,6 +2,8 @@
 //! components they point at, and those components need nothing from a Spin host beyond WASI,
 //! WASI HTTP and Spin's variables.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
@@ -42,7 +44,9 @@ fn manifests_declare_every_variable_the_component_reads() {
     ] {
         let m = manifest(file);
         let c = &m["component"]["scorelet"];
-        for var in ["model", "registry_url", "registry_token", "api_key", "bundle_dir"] {
+        // Every runtime setting of the one configuration table.
+        let vars = scorelet::config::SETTINGS.iter().filter_map(|s| s.variable);
+        for var in vars {
             assert!(m["variables"].get(var).is_some(), "{file}: application variable `{var}` missing");
             assert_eq!(c["variables"][var], format!("{{{{ {var} }}}}"), "{file}: component variable `{var}`");
         }
@@ -64,15 +68,16 @@ fn spin_provides(import: &str) -> bool {
 
 #[test]
 fn components_import_only_what_spin_provides() {
-    let target = PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()));
+    let target = support::target_dir();
     let engine = scorelet_host::component::engine(1, 1 << 30).unwrap();
     for (wasm, export) in [
         ("scorelet_spin.wasm", "wasi:http/handler@0.3.0"),
         ("scorelet_spin_p2.wasm", "wasi:http/incoming-handler@0.2."),
     ] {
-        let path = target.join("wasm32-wasip2/release").join(wasm);
-        let bytes =
-            std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-wasm.sh", path.display()));
+        let Some(path) = support::artifact("components_import_only_what_spin_provides", target.join("wasm32-wasip2/release").join(wasm)) else {
+            return;
+        };
+        let bytes = std::fs::read(&path).unwrap();
         let component = scorelet_host::load_cached(&engine, &bytes, Some(&target.join("component-cache"))).unwrap();
         let (imports, exports) = scorelet_host::component::interfaces(&engine, &component);
         let foreign: Vec<&String> = imports.iter().filter(|i| !spin_provides(i)).collect();

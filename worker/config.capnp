@@ -28,7 +28,7 @@ const scorer :Workerd.Worker = (
   bindings = [
     (name = "SCORELET_MODEL", fromEnvironment = "SCORELET_MODEL"),
     (name = "SCORELET_REGISTRY_URL", fromEnvironment = "SCORELET_REGISTRY_URL"),
-    (name = "SCORELET_REGISTRY_TOKEN", fromEnvironment = "SCORELET_REGISTRY_TOKEN"),
+    (name = "SCORELET_REGISTRY_READ_TOKEN", fromEnvironment = "SCORELET_REGISTRY_READ_TOKEN"),
     (name = "SCORELET_API_KEY", fromEnvironment = "SCORELET_API_KEY"),
   ],
 );

@@ -131,7 +131,8 @@ async function main() {
       $("t-score").textContent = `${(dt * 1000).toFixed(0)} µs`;
       showError(null);
     } catch (e) {
-      const column = /column `([^`]+)`/.exec(e.message)?.[1];
+      // The package's errors carry the column they are about (and `code`, `row`).
+      const column = e.column;
       if (column && form.elements[column]) form.elements[column].classList.add("invalid");
       showError(e.message);
     }

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value as Json;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, InputError, Result};
 use crate::features::Pipeline;
 use crate::value::{Row, Value, truncate};
 
@@ -35,7 +35,7 @@ impl RowReader {
     }
 
     fn unknown(&self, row: usize, column: &str) -> Error {
-        Error::UnknownColumn { row, column: truncate(column, 60), expected: self.columns.join(", ") }
+        Error::input(row, truncate(column, 60), InputError::UnknownColumn { expected: self.columns.join(", ") })
     }
 
     /// Maps a header to column slots (`None` for ignored columns); checks every input is present.
@@ -56,7 +56,7 @@ impl RowReader {
             }
         }
         if let Some(i) = seen.iter().position(|s| !s) {
-            return Err(Error::MissingColumn { row: 0, column: self.columns[i].clone() });
+            return Err(Error::input(0, &self.columns[i], InputError::MissingColumn));
         }
         Ok(slots)
     }
@@ -71,11 +71,12 @@ impl RowReader {
     ) -> Result<Row> {
         let mut out = vec![Value::Missing; self.columns.len()];
         let mut n = 0;
-        for (slot, cell) in slots.iter().zip(cells) {
-            n += 1;
-            if let Some(i) = slot {
+        for cell in cells {
+            // Extra cells are counted, not dropped: a row longer than its header is an error.
+            if let Some(Some(i)) = slots.get(n) {
                 out[*i] = conv(cell, row, &self.columns[*i])?;
             }
+            n += 1;
         }
         if n != slots.len() {
             return Err(Error::BadRequest(format!("row {row} has {n} values; the header has {}", slots.len())));
@@ -101,7 +102,7 @@ impl RowReader {
         }
         row.into_iter()
             .enumerate()
-            .map(|(i, v)| v.ok_or_else(|| Error::MissingColumn { row: r, column: self.columns[i].clone() }))
+            .map(|(i, v)| v.ok_or_else(|| Error::input(r, &self.columns[i], InputError::MissingColumn)))
             .collect()
     }
 
@@ -158,11 +159,60 @@ impl RowReader {
             by_slot[slot] = Some(values);
         }
         if let Some(i) = by_slot.iter().position(|c| c.is_none()) {
-            return Err(Error::MissingColumn { row: 0, column: self.columns[i].clone() });
+            return Err(Error::input(0, &self.columns[i], InputError::MissingColumn));
         }
         let cols: Vec<Vec<&Json>> = by_slot.into_iter().flatten().collect();
         (0..n.unwrap_or(0))
             .map(|r| cols.iter().enumerate().map(|(i, c)| Value::from_json(c[r], r, &self.columns[i])).collect())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::InputError;
+    use serde_json::json;
+
+    fn reader() -> RowReader {
+        RowReader::new(vec!["a".into(), "b".into()], &["id".into()])
+    }
+
+    #[test]
+    fn records_come_out_in_signature_order_and_ignored_columns_are_dropped() {
+        let rows = reader().records(&[json!({"b": "x", "id": 7, "a": 1.5})]).unwrap();
+        assert_eq!(rows, vec![vec![Value::Number(1.5), Value::Text("x".into())]]);
+        let e = reader().record(&json!({"a": 1}), 3).unwrap_err();
+        assert_eq!(e, Error::input(3, "b", InputError::MissingColumn));
+        let e = reader().record(&json!({"a": 1, "b": 2, "colour": 3}), 0).unwrap_err();
+        assert!(matches!(&e, Error::Input { column, kind: InputError::UnknownColumn { expected }, .. }
+            if column == "colour" && expected == "a, b"), "{e}");
+        assert!(reader().record(&json!([1, 2]), 0).unwrap_err().to_string().contains("row 0 is not a JSON object"));
+    }
+
+    #[test]
+    fn split_orientation_maps_the_header_once() {
+        let r = reader();
+        let rows = r.split(&[json!("id"), json!("b"), json!("a")], &[json!([1, "x", 2]), json!([2, "y", 3])]).unwrap();
+        assert_eq!(rows[1], vec![Value::Number(3.0), Value::Text("y".into())]);
+        let e = r.split(&[json!("a"), json!("a"), json!("b")], &[]).unwrap_err();
+        assert!(e.to_string().contains("given twice"), "{e}");
+        let e = r.split(&[json!("a"), json!("b")], &[json!([1])]).unwrap_err();
+        assert!(e.to_string().contains("row 0 has 1 values; the header has 2"), "{e}");
+        assert_eq!(r.split(&[json!("a")], &[]).unwrap_err(), Error::input(0, "b", InputError::MissingColumn));
+    }
+
+    #[test]
+    fn positional_and_columnar_rows() {
+        let r = reader();
+        assert_eq!(r.positional(&[json!([true, null])]).unwrap()[0], vec![Value::Bool(true), Value::Missing]);
+        assert!(r.positional(&[json!([1, 2, 3])]).is_err(), "too many cells");
+        let (a, b) = (vec![json!(1), json!(2)], vec![json!("p"), json!("q")]);
+        let rows = r.columnar([("b", b.iter().collect()), ("a", a.iter().collect())]).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0], vec![Value::Number(1.0), Value::Text("p".into())]);
+        let short = vec![json!(1)];
+        let e = r.columnar([("a", a.iter().collect()), ("b", short.iter().collect())]).unwrap_err();
+        assert!(e.to_string().contains("has 1 values; other columns have 2"), "{e}");
     }
 }

@@ -3,6 +3,7 @@
 //! every file the manifest lists must be present with the listed size and sha256.
 
 pub mod manifest;
+pub mod packed;
 
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;

@@ -34,19 +34,21 @@ struct Seen {
 
 const MAX_TRACKED: usize = 10_000;
 
-/// Proposes a spec from a header and string rows. `target` (the label column) goes to `ignore`.
+/// Proposes a spec from a header and rows of string cells (anything that iterates over them:
+/// `&[Vec<String>]`, a training table's rows). `target` (the label column) goes to `ignore`.
 pub fn infer_spec<I, R>(header: &[String], rows: I, target: Option<&str>) -> (FeatureSpec, Vec<ColumnReport>)
 where
     I: IntoIterator<Item = R>,
-    R: AsRef<[String]>,
+    R: IntoIterator,
+    R::Item: AsRef<str>,
 {
     let missing: HashSet<&str> = DEFAULT_MISSING_TOKENS.iter().copied().collect();
     let mut seen: Vec<Seen> = header.iter().map(|_| Seen::default()).collect();
     let mut n = 0u64;
     for row in rows {
         n += 1;
-        for (s, cell) in seen.iter_mut().zip(row.as_ref()) {
-            let t = cell.trim();
+        for (s, cell) in seen.iter_mut().zip(row) {
+            let t = cell.as_ref().trim();
             if missing.contains(t) {
                 s.missing += 1;
                 continue;

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, InputError, Result};
 use crate::value::{Value, number_as_category};
 
 /// A parsed raw value of a numeric column: a number, or missing.
@@ -19,20 +19,16 @@ pub(crate) fn read_number(v: &Value, missing: &HashSet<String>, row: usize, colu
             }
             // Text goes through f64 exactly like a JSON number does, so "29.85" in a CSV and
             // 29.85 in JSON give the same f32.
-            t.parse::<f64>().map_err(|_| Error::WrongType {
-                row,
-                column: column.into(),
-                expected: "a number",
-                got: v.describe(),
-            })?
+            t.parse::<f64>()
+                .map_err(|_| Error::input(row, column, InputError::WrongType { expected: "a number", got: v.describe() }))?
         }
         Value::Bool(_) => {
-            return Err(Error::WrongType { row, column: column.into(), expected: "a number", got: v.describe() });
+            return Err(Error::input(row, column, InputError::WrongType { expected: "a number", got: v.describe() }));
         }
     };
     let y = x as f32;
     if !y.is_finite() {
-        return Err(Error::NonFinite { row, column: column.into(), value: format!("{x}") });
+        return Err(Error::input(row, column, InputError::NonFinite { value: format!("{x}") }));
     }
     Ok(Some(y))
 }
@@ -59,7 +55,7 @@ pub(crate) fn read_bool(
     row: usize,
     column: &str,
 ) -> Result<Option<bool>> {
-    let wrong = || Error::WrongType { row, column: column.into(), expected: "a boolean", got: v.describe() };
+    let wrong = || Error::input(row, column, InputError::WrongType { expected: "a boolean", got: v.describe() });
     match v {
         Value::Missing => Ok(None),
         Value::Bool(b) => Ok(Some(*b)),

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use super::fitted::{ColumnTransform, FittedEncoding, FittedFeatures, Step};
 use super::read::{fnv1a, lower_set, read_bool, read_category, read_number};
 use super::spec::UnknownPolicy;
-use crate::error::{Error, Result};
+use crate::error::{Error, InputError, Result};
 use crate::value::{Row, Value, truncate};
 
 /// A compiled, ready-to-run feature pipeline.
@@ -215,7 +215,7 @@ fn known_list(index: &HashMap<String, usize>) -> String {
 impl CompiledColumn {
     fn transform(&self, v: &Value, row: usize, out: &mut [f32]) -> Result<()> {
         out.fill(0.0);
-        let missing_err = || Error::MissingValue { row, column: self.name.clone() };
+        let missing_err = || Error::input(row, &self.name, InputError::MissingValue);
         match &self.kind {
             Compiled::Numeric { impute, indicator, steps, edges } => {
                 let raw = read_number(v, &self.missing, row, &self.name)?;
@@ -224,12 +224,7 @@ impl CompiledColumn {
                     None => return Err(missing_err()),
                 };
                 for s in steps {
-                    x = s.apply(x).ok_or_else(|| Error::OutOfDomain {
-                        row,
-                        column: self.name.clone(),
-                        value: format!("{x}"),
-                        transform: s.name(),
-                    })?;
+                    x = s.apply(x).ok_or_else(|| Error::input(row, &self.name, InputError::OutOfDomain { value: format!("{x}"), transform: s.name() }))?;
                 }
                 match edges {
                     Some(e) => out[e.partition_point(|edge| *edge <= x)] = 1.0,
@@ -272,6 +267,6 @@ impl CompiledColumn {
     }
 
     fn unknown(&self, row: usize, cat: &str, known: String) -> Error {
-        Error::UnknownCategory { row, column: self.name.clone(), value: truncate(cat, 60), known }
+        Error::input(row, &self.name, InputError::UnknownCategory { value: truncate(cat, 60), known })
     }
 }

@@ -94,8 +94,7 @@ pub fn mlp_job(d: &Dataset, precision: Precision, width: usize) -> TrainJob {
 /// even rows as strings, so both input paths are exercised.
 pub fn records(table: &Table, n: usize) -> Vec<Json> {
     table
-        .rows
-        .iter()
+        .rows()
         .take(n)
         .enumerate()
         .map(|(i, r)| {

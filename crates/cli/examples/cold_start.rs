@@ -124,7 +124,7 @@ fn main() {
     let t = Instant::now();
     let pushed = loop {
         let out = Command::new(scorelet())
-            .args(["push", bundle.to_str().unwrap(), "--registry", &reg_url])
+            .args(["push", "--bundle", bundle.to_str().unwrap(), "--registry", &reg_url])
             .env("SCORELET_REGISTRY_TOKEN", "bench-token-0123456789")
             .output()
             .unwrap();

@@ -11,9 +11,9 @@ use scorelet_registry::{Client, Config, Store};
 #[derive(Debug, Clone, clap::Args)]
 pub struct RegistryArgs {
     /// Registry base URL.
-    #[arg(long, env = "SCORELET_REGISTRY", default_value = "http://127.0.0.1:8700")]
+    #[arg(long, env = "SCORELET_REGISTRY_URL", default_value = "http://127.0.0.1:8700")]
     pub registry: String,
-    /// Bearer token for writes (and closed reads).
+    /// The registry's write token (sent as `Authorization: Bearer`; also opens closed reads).
     #[arg(long, env = "SCORELET_REGISTRY_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 }
@@ -35,7 +35,8 @@ pub struct ServeArgs {
     /// is read-only).
     #[arg(long)]
     pub token_file: Option<PathBuf>,
-    /// File holding a read token; reads then need it (or the write token).
+    /// File holding a read token (else SCORELET_REGISTRY_READ_TOKEN); reads then need it (or the
+    /// write token).
     #[arg(long)]
     pub read_token_file: Option<PathBuf>,
     /// Largest upload, in MiB.
@@ -61,7 +62,10 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
         Some(p) => Some(read_token(p)?),
         None => std::env::var("SCORELET_REGISTRY_TOKEN").ok().filter(|t| !t.is_empty()),
     };
-    let read_token = a.read_token_file.as_deref().map(read_token).transpose()?;
+    let read_token = match &a.read_token_file {
+        Some(p) => Some(read_token(p)?),
+        None => std::env::var("SCORELET_REGISTRY_READ_TOKEN").ok().filter(|t| !t.is_empty()),
+    };
     let store = Store::open(&a.root).with_context(|| format!("cannot open the store at {}", a.root.display()))?;
     if let Some(site) = &a.site
         && !site.join("index.html").is_file()
@@ -137,10 +141,13 @@ pub fn versions(name: &str, r: &RegistryArgs) -> Result<()> {
 #[derive(Debug, clap::Subcommand)]
 pub enum AliasCommand {
     /// Point ALIAS at VERSION.
+    #[command(after_help = "Example:\n  scorelet alias set churn staging 2")]
     Set { name: String, alias: String, version: u64 },
     /// Delete ALIAS.
+    #[command(after_help = "Example:\n  scorelet alias rm churn staging")]
     Rm { name: String, alias: String },
     /// List aliases.
+    #[command(after_help = "Example:\n  scorelet alias ls churn")]
     Ls { name: String },
 }
 

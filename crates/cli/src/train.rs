@@ -43,7 +43,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub name: Option<String>,
     /// Output bundle directory (must not exist).
-    #[arg(long)]
+    #[arg(long = "output", short = 'o', visible_alias = "out")]
+    #[serde(alias = "output")]
     pub out: Option<PathBuf>,
     /// Column names for a CSV without a header row, comma-separated.
     #[arg(long, value_delimiter = ',')]
@@ -144,9 +145,9 @@ pub fn run(args: &TrainArgs, quiet: bool) -> Result<()> {
     let a = resolve(args.clone())?;
     let data = a.data.as_ref().context("--data is required (or `data = …` in --config)")?;
     let target = a.target.as_deref().context("--target is required")?;
-    let out = a.out.as_ref().context("--out is required")?;
+    let out = a.out.as_ref().context("--output is required")?;
     if out.exists() {
-        bail!("{} already exists; bundles are never overwritten (choose another --out)", out.display());
+        bail!("{} already exists; bundles are never overwritten (choose another --output)", out.display());
     }
     let name = a.name.clone().unwrap_or_else(|| "model".into());
     if !scorelet::bundle::valid_model_name(&name) {
@@ -156,7 +157,7 @@ pub fn run(args: &TrainArgs, quiet: bool) -> Result<()> {
     let spec = match &a.spec {
         Some(p) => load_spec(p)?,
         None => {
-            let (spec, _) = infer_spec(&table.header, &table.rows, Some(target));
+            let (spec, _) = infer_spec(&table.header, table.rows(), Some(target));
             eprintln!("no --spec: using an inferred one (see `scorelet spec infer`)");
             spec
         }

@@ -9,7 +9,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Registry, built, free_port, predict, repo, telco_records, train};
+use common::{Registry, built, have_built, support, free_port, predict, repo, telco_records, train};
 use serde_json::{Value as Json, json};
 
 /// A Telco record as the page's form holds it: booleans as true/false, numbers as numbers (blank
@@ -38,19 +38,27 @@ fn form_row(r: &Json) -> Json {
 }
 
 fn artifacts() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_BIN_EXE_scorelet")).parent().unwrap().parent().unwrap().join("artifacts");
+    let dir = common::support::target_dir().join("artifacts");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
 #[test]
 fn demo_page_shows_what_predict_computes_and_shows_errors_instead_of_breaking() {
+    let test = "demo_page_shows_what_predict_computes_and_shows_errors_instead_of_breaking";
+    if !have_built(test, "SCORELET_SITE", "site", "index.html")
+        || support::program(test, "node").is_none()
+        || support::program(test, "chromium").is_none()
+        || support::js_tool(test, "playwright-core").is_none()
+    {
+        return;
+    }
     let site = built("SCORELET_SITE", "site", "index.html");
     let dir = tempfile::tempdir().unwrap();
     let bundle = train(dir.path());
     let site_flag = ["--site", site.to_str().unwrap()];
     let reg = Registry::start_with(&dir.path().join("store"), "127.0.0.1:0", &site_flag);
-    reg.cli(&["push", bundle.to_str().unwrap()]);
+    reg.cli(&["push", "--bundle", bundle.to_str().unwrap()]);
     reg.cli(&["alias", "set", "churn", "production", "1"]);
 
     let rows: Vec<Json> = telco_records(12).iter().map(form_row).collect();

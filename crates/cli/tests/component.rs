@@ -3,108 +3,32 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, RwLock};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::{
-    Registry, assert_scores_like_native, free_port, oip_request, ok, predict, repo, request, telco_records, train,
+    Server, support,
+    Registry, assert_scores_like_native, free_port, oip_request, ok, predict, request, telco_records, train,
     train_with,
 };
 use serde_json::{Value as Json, json};
 
-/// `scorelet build` rewrites the default component while it works; tests that serve the
-/// default component hold this for reading.
-static COMPONENTS: RwLock<()> = RwLock::new(());
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_BIN_EXE_scorelet")).parent().unwrap().parent().unwrap().to_path_buf())
-}
-
-fn component(p2: bool) -> PathBuf {
-    let name = if p2 { "scorelet_spin_p2.wasm" } else { "scorelet_spin.wasm" };
-    let p = target_dir().join("wasm32-wasip2/release").join(name);
-    assert!(p.is_file(), "{} is missing: run scripts/build-wasm.sh first", p.display());
-    p
-}
-
-/// A running `scorelet serve`.
-struct Server {
-    child: Child,
-    url: String,
-    log: Arc<Mutex<String>>,
-}
-
-impl Server {
-    fn start(args: &[&str]) -> Server {
-        let cache = target_dir().join("component-cache");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_scorelet"))
-            .arg("serve")
-            .args(["--addr", "127.0.0.1:0", "--cache", cache.to_str().unwrap()])
-            .args(args)
-            .current_dir(repo())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let log = Arc::new(Mutex::new(String::new()));
-        let mut url = None;
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            log.lock().unwrap().push_str(&format!("{line}\n"));
-            if let Some(rest) = line.strip_prefix("scoring on ") {
-                url = Some(rest.split_whitespace().next().unwrap().to_string());
-                break;
-            }
-        }
-        let Some(url) = url else {
-            let _ = child.wait();
-            panic!("scorelet serve {args:?} did not start:\n{}", log.lock().unwrap());
-        };
-        let l = log.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                l.lock().unwrap().push_str(&format!("{line}\n"));
-            }
-        });
-        Server { child, url, log }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    fn get(&self, path: &str) -> (u16, Json) {
-        request("GET", &format!("{}{path}", self.url), &[], b"")
-    }
-
-    fn post(&self, path: &str, body: &Json) -> (u16, Json) {
-        common::post(&format!("{}{path}", self.url), body)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The built components (which the `scorelet` binary also carries), or `None` after a skip.
+fn components(test: &str) -> Option<[PathBuf; 2]> {
+    Some([support::spin_component(test, false)?, support::spin_component(test, true)?])
 }
 
 #[test]
 fn served_predictions_equal_predict_bit_for_bit_on_both_wasi_versions() {
-    let _shared = COMPONENTS.read().unwrap_or_else(|e| e.into_inner());
+    let Some(built) = components("served_predictions_equal_predict_bit_for_bit_on_both_wasi_versions") else { return };
     let dir = tempfile::tempdir().unwrap();
     let bundle = train(dir.path());
     let records = telco_records(400);
     let want = predict(&bundle, &records, dir.path());
     for p2 in [false, true] {
-        let c = component(p2);
+        let c = &built[p2 as usize];
         let server = Server::start(&["--bundle", bundle.to_str().unwrap(), "--component", c.to_str().unwrap()]);
         let what = if p2 { "WASI 0.2 component" } else { "WASI 0.3 component" };
         let (status, ready) = server.get("/v2/health/ready");
@@ -119,7 +43,7 @@ fn served_predictions_equal_predict_bit_for_bit_on_both_wasi_versions() {
 
 #[test]
 fn embedded_bundle_component_needs_no_source_at_all() {
-    let _exclusive = COMPONENTS.write().unwrap_or_else(|e| e.into_inner());
+    let Some(defaults) = components("embedded_bundle_component_needs_no_source_at_all") else { return };
     let dir = tempfile::tempdir().unwrap();
     let bundle = train(dir.path());
     let records = telco_records(200);
@@ -144,8 +68,8 @@ fn embedded_bundle_component_needs_no_source_at_all() {
         assert_eq!(status, 200, "{ready}\n{}", server.log());
         assert_scores_like_native(&server.url, &want, &records, "churn", "embedded");
     }
-    // The default component was put back: it has no model and says how to give it one.
-    let server = Server::start(&["--component", component(false).to_str().unwrap()]);
+    // The built-in component itself is unchanged: it has no model and says how to give it one.
+    let server = Server::start(&["--component", defaults[0].to_str().unwrap()]);
     let (status, body) = server.get("/v2/health/ready");
     assert_eq!(status, 503, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("no embedded bundle"), "{body}");
@@ -153,7 +77,7 @@ fn embedded_bundle_component_needs_no_source_at_all() {
 
 #[test]
 fn fetches_by_version_and_alias_and_refuses_tampered_files() {
-    let _shared = COMPONENTS.read().unwrap_or_else(|e| e.into_inner());
+    let Some(_) = components("fetches_by_version_and_alias_and_refuses_tampered_files") else { return };
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("a")).unwrap();
     std::fs::create_dir_all(dir.path().join("b")).unwrap();
@@ -161,8 +85,8 @@ fn fetches_by_version_and_alias_and_refuses_tampered_files() {
     // Version 2 is a different model (an MLP), so its scores differ from version 1's.
     let v2 = train_with(&dir.path().join("b"), &["--model", "mlp"]);
     let reg = Registry::start(&dir.path().join("store"), "127.0.0.1:0");
-    reg.cli(&["push", v1.to_str().unwrap()]);
-    reg.cli(&["push", v2.to_str().unwrap()]);
+    reg.cli(&["push", "--bundle", v1.to_str().unwrap()]);
+    reg.cli(&["push", "--bundle", v2.to_str().unwrap()]);
     reg.cli(&["alias", "set", "churn", "production", "2"]);
     let records = telco_records(50);
 
@@ -198,7 +122,7 @@ fn fetches_by_version_and_alias_and_refuses_tampered_files() {
 
 #[test]
 fn a_registry_that_is_down_is_retried_with_backoff_until_it_is_up() {
-    let _shared = COMPONENTS.read().unwrap_or_else(|e| e.into_inner());
+    let Some(_) = components("a_registry_that_is_down_is_retried_with_backoff_until_it_is_up") else { return };
     let dir = tempfile::tempdir().unwrap();
     let bundle = train(dir.path());
     let port = free_port();
@@ -212,7 +136,7 @@ fn a_registry_that_is_down_is_retried_with_backoff_until_it_is_up() {
     assert_eq!((status, &live), (200, &json!({"live": true})));
 
     let reg = Registry::start(&dir.path().join("store"), &format!("127.0.0.1:{port}"));
-    reg.cli(&["push", bundle.to_str().unwrap()]);
+    reg.cli(&["push", "--bundle", bundle.to_str().unwrap()]);
     let start = Instant::now();
     loop {
         let (status, body) = server.get("/v2/health/ready");
@@ -227,7 +151,7 @@ fn a_registry_that_is_down_is_retried_with_backoff_until_it_is_up() {
 
 #[test]
 fn bad_requests_get_json_errors_and_the_instance_keeps_serving() {
-    let _shared = COMPONENTS.read().unwrap_or_else(|e| e.into_inner());
+    let Some(_) = components("bad_requests_get_json_errors_and_the_instance_keeps_serving") else { return };
     let dir = tempfile::tempdir().unwrap();
     let bundle = train(dir.path());
     let server = Server::start(&["--bundle", bundle.to_str().unwrap(), "--header-timeout", "1", "--body-timeout", "2"]);
@@ -307,7 +231,7 @@ fn bad_requests_get_json_errors_and_the_instance_keeps_serving() {
 
 #[test]
 fn api_key_guards_scoring_but_not_health() {
-    let _shared = COMPONENTS.read().unwrap_or_else(|e| e.into_inner());
+    let Some(_) = components("api_key_guards_scoring_but_not_health") else { return };
     let dir = tempfile::tempdir().unwrap();
     let bundle = train(dir.path());
     let server = Server::start(&["--bundle", bundle.to_str().unwrap(), "--api-key", "s3cret-key"]);

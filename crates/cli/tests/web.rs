@@ -7,7 +7,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Registry, built, free_port, ok, predict, repo, telco_records, train};
+use common::{Registry, built, have_built, support, free_port, ok, predict, repo, telco_records, train};
 use serde_json::Value as Json;
 
 fn package() -> PathBuf {
@@ -16,10 +16,14 @@ fn package() -> PathBuf {
 
 #[test]
 fn js_api_scores_like_predict_and_rejects_bad_input_with_the_servers_messages() {
+    let test = "js_api_scores_like_predict_and_rejects_bad_input_with_the_servers_messages";
+    if !have_built(test, "SCORELET_WEB_NODE", "web-node", "scorelet_web.js") || support::program(test, "node").is_none() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let bundle = train(dir.path());
     let reg = Registry::start(&dir.path().join("store"), "127.0.0.1:0");
-    reg.cli(&["push", bundle.to_str().unwrap()]);
+    reg.cli(&["push", "--bundle", bundle.to_str().unwrap()]);
     reg.cli(&["alias", "set", "churn", "production", "1"]);
 
     let rows = telco_records(50);
@@ -65,4 +69,10 @@ fn js_api_scores_like_predict_and_rejects_bad_input_with_the_servers_messages() 
     assert!(msg("registryDown").contains(&dead), "{}", msg("registryDown"));
     assert!(msg("unknownModel").contains("404"), "{}", msg("unknownModel"));
     assert!(msg("badReference").contains("NAME@VERSION"), "{}", msg("badReference"));
+    // Rejections carry the JSON error body's fields as properties.
+    let d = &got["details"];
+    assert_eq!(d["missing"], serde_json::json!({"code": "missing_column", "row": 0, "column": "tenure"}));
+    assert_eq!(d["wrongType"], serde_json::json!({"code": "wrong_type", "row": 1, "column": "tenure"}));
+    assert_eq!(d["registryDown"], serde_json::json!({"code": "fetch_failed", "row": null, "column": null}));
+    assert_eq!(d["corrupt"]["code"], "digest_mismatch");
 }

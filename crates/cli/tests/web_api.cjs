@@ -24,6 +24,15 @@ const message = async (f) => {
     return e instanceof Error ? e.message : `not an Error: ${e}`;
   }
 };
+// The properties a rejection carries besides its message.
+const details = async (f) => {
+  try {
+    await f();
+    return null;
+  } catch (e) {
+    return { code: e.code, row: e.row ?? null, column: e.column ?? null };
+  }
+};
 
 (async () => {
   const out = {};
@@ -56,6 +65,12 @@ const message = async (f) => {
     registryDown: await message(() => Scorer.fromRegistry(dead, 'churn@1')),
     unknownModel: await message(() => Scorer.fromRegistry(registry, 'nosuch@1')),
     badReference: await message(() => Scorer.fromRegistry(registry, 'churn')),
+  };
+  out.details = {
+    missing: await details(() => scorer.predict(missing)),
+    wrongType: await details(() => scorer.predictBatch([rows[0], { ...rows[1], tenure: 'twelve' }])),
+    registryDown: await details(() => Scorer.fromRegistry(dead, 'churn@1')),
+    corrupt: await details(() => Scorer.fromBundle(corrupt)),
   };
   process.stdout.write(JSON.stringify(out));
 })().catch((e) => {

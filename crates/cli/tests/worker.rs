@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    Registry, assert_scores_like_native, built, free_port, node_bin, post, predict, repo, request, telco_records, train,
+    Registry, assert_scores_like_native, built, have_built, support, free_port, node_bin, post, predict, repo, request, telco_records, train,
 };
 use serde_json::json;
 
@@ -26,6 +26,13 @@ impl Drop for Workerd {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether the web package, Node and workerd are there (else `test` is skipped).
+fn ready(test: &str) -> bool {
+    have_built(test, "SCORELET_WEB_PKG", "web-pkg", "simd128/scorelet_web.js")
+        && support::program(test, "node").is_some()
+        && support::js_tool(test, "workerd").is_some()
 }
 
 /// `node worker/assemble.mjs` into `out`; its stderr on failure.
@@ -92,6 +99,9 @@ fn scratch(dir: &Path, name: &str) -> PathBuf {
 
 #[test]
 fn embedded_worker_scores_like_predict_and_rejects_bad_requests_like_the_server() {
+    if !ready("embedded_worker_scores_like_predict_and_rejects_bad_requests_like_the_server") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let bundle = train(dir.path());
     let out = scratch(dir.path(), "worker");
@@ -129,6 +139,9 @@ fn embedded_worker_scores_like_predict_and_rejects_bad_requests_like_the_server(
 
 #[test]
 fn registry_worker_fetches_by_alias_and_waits_out_a_registry_that_is_down() {
+    if !ready("registry_worker_fetches_by_alias_and_waits_out_a_registry_that_is_down") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let bundle = train(dir.path());
     let out = scratch(dir.path(), "worker");
@@ -145,7 +158,7 @@ fn registry_worker_fetches_by_alias_and_waits_out_a_registry_that_is_down() {
     drop(w);
 
     let reg = Registry::start(&dir.path().join("store"), "127.0.0.1:0");
-    reg.cli(&["push", bundle.to_str().unwrap()]);
+    reg.cli(&["push", "--bundle", bundle.to_str().unwrap()]);
     reg.cli(&["alias", "set", "churn", "production", "1"]);
     let w = workerd(&out, &[("SCORELET_MODEL", "churn@production"), ("SCORELET_REGISTRY_URL", &reg.url)]);
     let records = telco_records(100);
@@ -157,6 +170,9 @@ fn registry_worker_fetches_by_alias_and_waits_out_a_registry_that_is_down() {
 
 #[test]
 fn assembling_a_worker_from_a_bad_bundle_fails_with_a_clear_message() {
+    if !ready("assembling_a_worker_from_a_bad_bundle_fails_with_a_clear_message") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let out = scratch(dir.path(), "worker");
     let empty = scratch(dir.path(), "empty");

@@ -3,9 +3,8 @@
 //! What the scoring functions (the Spin components, WASI 0.3 and 0.2, and the JS worker) share, so each adapter only translates
 //! its SDK's request, response, variables and outbound HTTP:
 //!
-//! - the model source, first that applies: a bundle embedded at build time
-//!   (`SCORELET_BUNDLE=DIR`, see `build.rs`); one the platform holds in memory (a worker's
-//!   modules); a bundle directory in the component's filesystem
+//! - the model source, first that applies: a bundle `scorelet build` embedded in the component
+//!   (see [`embedded`]); one the platform holds in memory (a worker's modules); a bundle directory in the component's filesystem
 //!   (`bundle_dir`); or `name@version` / `name@alias` fetched from a registry at the first
 //!   request and verified file by file against the manifest's sha256;
 //! - the instance's [`scorelet::service::Service`]: it survives across requests while the host
@@ -20,25 +19,10 @@ use scorelet::registry::{self, ModelRef};
 use scorelet::service::{self, HttpRequest, HttpResponse, Service};
 use scorelet::{Bundle, Error, Result, Scorer};
 
-mod embedded {
-    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
-}
-
-/// The variables a component reads (Spin application variables; `scorelet serve` and the Lambda
-/// bootstrap set them from their flags and environment).
-pub mod variables {
-    /// `NAME@VERSION` or `NAME@ALIAS`: the model to fetch when none is embedded.
-    pub const MODEL: &str = "model";
-    /// Base URL of the registry, e.g. `https://models.example.com`.
-    pub const REGISTRY_URL: &str = "registry_url";
-    /// Read token for the registry (sent as `Authorization: Bearer`), if it needs one.
-    pub const REGISTRY_TOKEN: &str = "registry_token";
-    /// When set, scoring and metadata routes need this key.
-    pub const API_KEY: &str = "api_key";
-    /// A bundle directory inside the component's filesystem (Spin `files`, a preopened
-    /// directory): loaded from disk, no network.
-    pub const BUNDLE_DIR: &str = "bundle_dir";
-}
+/// The variables a component reads (Spin application variables; `scorelet serve`, the Lambda
+/// bootstrap and the worker set them from their flags and environment): the runtime rows of
+/// [`scorelet::config::SETTINGS`].
+pub use scorelet::config::var as variables;
 
 /// Largest body the scoring routes accept; adapters stop reading past it and answer
 /// [`HttpResponse::body_too_large`].
@@ -70,11 +54,34 @@ thread_local! {
     static SERVICE: RefCell<Option<Service>> = const { RefCell::new(None) };
 }
 
-/// The embedded bundle, if the component was built with one.
+/// The embed slot: [`scorelet::bundle::packed::EMBED_MAGIC`], then where a packed bundle sits in
+/// linear memory. It is zero in the component cargo builds; `scorelet build` adds the packed
+/// bundle to the component's memory image as a new data segment and writes its address and
+/// length here, so embedding a model needs no compiler.
+#[repr(C)]
+pub struct EmbedSlot {
+    // Found by `scorelet build` in the binary; never read here.
+    #[allow(dead_code)]
+    magic: [u8; 24],
+    ptr: u32,
+    len: u32,
+}
+
+#[used]
+#[unsafe(no_mangle)]
+static SCORELET_EMBED_SLOT: EmbedSlot = EmbedSlot { magic: *scorelet::bundle::packed::EMBED_MAGIC, ptr: 0, len: 0 };
+
+/// The embedded bundle, if `scorelet build` put one in this component.
 pub fn embedded() -> Option<Result<Bundle>> {
-    let (first, rest) = embedded::FILES.split_first()?;
-    let files = rest.iter().map(|(n, b)| (n.to_string(), b.to_vec())).collect();
-    Some(Bundle::from_files(first.1, files))
+    // Volatile: the slot is filled in after compilation, so its zeros must not be folded in.
+    let slot = unsafe { std::ptr::read_volatile(&raw const SCORELET_EMBED_SLOT) };
+    if slot.len == 0 || !cfg!(target_family = "wasm") {
+        return None;
+    }
+    // SAFETY: `scorelet build` wrote `len` bytes at `ptr` as an active data segment of this
+    // module's memory, above everything the allocator hands out (see crates/host/src/embed.rs).
+    let packed = unsafe { std::slice::from_raw_parts(slot.ptr as usize as *const u8, slot.len as usize) };
+    Some(Bundle::from_packed(packed))
 }
 
 /// Answers one request: sets the service up on the instance's first request, loads the model
@@ -115,7 +122,7 @@ async fn load<P: Platform>(p: &P) -> Result<Scorer> {
     }
     let (Some(model), Some(base)) = (p.variable(variables::MODEL).await, p.variable(variables::REGISTRY_URL).await)
     else {
-        return Err(Error::Bundle(format!(
+        return Err(Error::Config(format!(
             "no model: this component has no embedded bundle, so set `{}`, or `{}` (NAME@VERSION or NAME@ALIAS) and `{}`",
             variables::BUNDLE_DIR,
             variables::MODEL,
@@ -123,10 +130,10 @@ async fn load<P: Platform>(p: &P) -> Result<Scorer> {
         )));
     };
     let r: ModelRef = model.parse()?;
-    let token = p.variable(variables::REGISTRY_TOKEN).await;
+    let token = p.variable(variables::REGISTRY_READ_TOKEN).await;
     let bundle = registry::fetch(&base, &r, |url| {
         let token = token.as_deref();
-        async move { p.get(&url, token).await.map_err(|e| Error::Bundle(format!("GET {url}: {e}"))) }
+        async move { p.get(&url, token).await.map_err(|message| Error::Fetch { url: url.clone(), message }) }
     })
     .await?;
     service::load(&bundle)

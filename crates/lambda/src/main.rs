@@ -8,7 +8,7 @@
 //!
 //! | variable | meaning |
 //! |---|---|
-//! | `SCORELET_MODEL`, `SCORELET_REGISTRY_URL`, `SCORELET_REGISTRY_TOKEN` | fetch `NAME@VERSION` / `NAME@ALIAS` at cold start |
+//! | `SCORELET_MODEL`, `SCORELET_REGISTRY_URL`, `SCORELET_REGISTRY_READ_TOKEN` | fetch `NAME@VERSION` / `NAME@ALIAS` at cold start |
 //! | `SCORELET_BUNDLE_DIR` | a bundle directory in the package (default: `bundle/` if present) |
 //! | `SCORELET_API_KEY` | required key on scoring routes |
 //! | `SCORELET_COMPONENT` | the component (default `$LAMBDA_TASK_ROOT/scorelet.wasm`) |
@@ -56,7 +56,7 @@ fn settings() -> Settings {
     };
     var("model", env("SCORELET_MODEL"));
     var("registry_url", env("SCORELET_REGISTRY_URL"));
-    var("registry_token", env("SCORELET_REGISTRY_TOKEN"));
+    var("registry_read_token", env("SCORELET_REGISTRY_READ_TOKEN"));
     var("api_key", env("SCORELET_API_KEY"));
     let bundle = env("SCORELET_BUNDLE_DIR").map(PathBuf::from).or_else(|| {
         let d = task_root().join("bundle");

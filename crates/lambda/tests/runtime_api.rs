@@ -23,8 +23,11 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+#[path = "../../../tests/support/mod.rs"]
+mod support;
+
 fn target_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_bootstrap")).parent().unwrap().parent().unwrap().to_path_buf()
+    support::target_dir()
 }
 
 fn telco() -> (Bundle, Vec<Json>) {
@@ -38,8 +41,7 @@ fn telco() -> (Bundle, Vec<Json>) {
     job.precision = Precision::Int8;
     let bundle = job.run(&table, &scorelet_train::progress::Progress::hidden()).unwrap().bundle;
     let records = table
-        .rows
-        .iter()
+        .rows()
         .take(100)
         .map(|r| {
             Json::Object(
@@ -195,11 +197,11 @@ fn start_bootstrap(api: &RuntimeApi, task: &Path) -> Child {
 
 #[test]
 fn bootstrap_answers_api_gateway_and_function_url_events_like_native_predict() {
+    let test = "bootstrap_answers_api_gateway_and_function_url_events_like_native_predict";
+    let Some(wasm) = support::spin_component(test, false) else { return };
     let (bundle, records) = telco();
     let task = tempfile::tempdir().unwrap();
     bundle.write_dir(task.path().join("bundle")).unwrap();
-    let wasm = target_dir().join("wasm32-wasip2/release/scorelet_spin.wasm");
-    assert!(wasm.is_file(), "{} is missing: run scripts/build-wasm.sh", wasm.display());
     std::fs::copy(&wasm, task.path().join("scorelet.wasm")).unwrap();
     // Package the compilation the way scripts/package-lambda.sh does (kept across runs).
     let compiled = target_dir().join("lambda-compiled");

@@ -54,7 +54,7 @@ struct ApiError(StatusCode, &'static str, String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut r = (self.0, Json(json!({"error": {"code": self.1, "message": self.2}}))).into_response();
+        let mut r = (self.0, Json(scorelet::error::error_body(self.1, &self.2))).into_response();
         if self.0 == StatusCode::UNAUTHORIZED {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"scorelet\""));
         }

@@ -134,21 +134,18 @@ fn data_err(m: impl Into<String>) -> TrainError {
 pub fn resolve_labels(table: &Table, target: &str, task: &TaskKind) -> Result<Labels, TrainError> {
     let t = table.column(target)?;
     let missing = scorelet::features::spec::DEFAULT_MISSING_TOKENS;
-    for (i, r) in table.rows.iter().enumerate() {
-        if missing.contains(&r[t].trim()) {
+    let target_cells = || (0..table.n_rows()).map(|r| table.cell(r, t));
+    for (i, cell) in target_cells().enumerate() {
+        if missing.contains(&cell.trim()) {
             return Err(data_err(format!(
-                "row {}: the target `{target}` is missing ({:?}); drop such rows first",
-                i + 1,
-                r[t]
+                "row {}: the target `{target}` is missing ({cell:?}); drop such rows first",
+                i + 1
             )));
         }
     }
-    let numeric: Option<Vec<f32>> = table
-        .rows
-        .iter()
-        .map(|r| r[t].trim().parse::<f64>().ok().filter(|v| v.is_finite()).map(|v| v as f32))
-        .collect();
-    let mut distinct: Vec<&str> = table.rows.iter().map(|r| r[t].as_str()).collect();
+    let numeric: Option<Vec<f32>> =
+        target_cells().map(|c| c.trim().parse::<f64>().ok().filter(|v| v.is_finite()).map(|v| v as f32)).collect();
+    let mut distinct: Vec<&str> = target_cells().collect();
     distinct.sort_unstable();
     distinct.dedup();
     let regression = match task {
@@ -158,15 +155,13 @@ pub fn resolve_labels(table: &Table, target: &str, task: &TaskKind) -> Result<La
     };
     if regression {
         let values = numeric.ok_or_else(|| {
-            let bad = table
-                .rows
-                .iter()
-                .position(|r| r[t].trim().parse::<f64>().map(|v| !v.is_finite()).unwrap_or(true))
+            let bad = target_cells()
+                .position(|c| c.trim().parse::<f64>().map(|v| !v.is_finite()).unwrap_or(true))
                 .unwrap_or(0);
             data_err(format!(
                 "row {}: the regression target `{target}` is {:?}, not a number",
                 bad + 1,
-                table.rows[bad][t]
+                table.cell(bad, t)
             ))
         })?;
         if values.iter().all(|v| *v == values[0]) {
@@ -207,47 +202,76 @@ pub fn resolve_labels(table: &Table, target: &str, task: &TaskKind) -> Result<La
         classes.swap(i, 1); // the positive class is class 1
     }
     let index: BTreeMap<&str, usize> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
-    let y = table.rows.iter().map(|r| index[r[t].as_str()]).collect();
+    let y = target_cells().map(|c| index[c]).collect();
     Ok(Labels::Classes { classes, y })
+}
+
+/// The table's column index of each spec column.
+fn spec_columns(table: &Table, spec: &FeatureSpec) -> Result<Vec<usize>, TrainError> {
+    spec.columns.iter().map(|c| table.column(&c.name)).collect()
+}
+
+/// Row `r` of raw values in the spec's column order, into `out` (reused: the passes over the
+/// data build one row at a time, so memory stays at the table's own size).
+fn fill_row(table: &Table, cols: &[usize], r: usize, out: &mut Row) {
+    out.clear();
+    out.extend(cols.iter().map(|&c| Value::Text(table.cell(r, c).to_string())));
 }
 
 /// Rows of raw values in the spec's column order; errors cite the file's row numbers.
 pub fn rows_for(table: &Table, spec: &FeatureSpec, which: &[usize]) -> Result<Vec<Row>, TrainError> {
-    let cols: Vec<usize> = spec.columns.iter().map(|c| table.column(&c.name)).collect::<Result<_, _>>()?;
-    Ok(which.iter().map(|&r| cols.iter().map(|&c| Value::Text(table.rows[r][c].clone())).collect()).collect())
+    let cols = spec_columns(table, spec)?;
+    Ok(which
+        .iter()
+        .map(|&r| {
+            let mut row = Vec::with_capacity(cols.len());
+            fill_row(table, &cols, r, &mut row);
+            row
+        })
+        .collect())
 }
 
-/// Fits the feature pipeline on rows `which` of the table.
+/// Fits the feature pipeline on rows `which` of the table, one row at a time.
 pub fn fit_features_on(table: &Table, spec: &FeatureSpec, which: &[usize]) -> Result<FittedFeatures, TrainError> {
-    let rows = rows_for(table, spec, which)?;
+    let cols = spec_columns(table, spec)?;
     let mut f = scorelet::features::Fitter::new(spec)?;
-    for (row, &r) in rows.iter().zip(which) {
+    let mut row = Vec::with_capacity(cols.len());
+    for &r in which {
+        fill_row(table, &cols, r, &mut row);
         // Errors name the data row (1-based, after the header).
-        f.push(row, r + 1)?;
+        f.push(&row, r + 1)?;
     }
     Ok(f.finish()?)
 }
 
+/// The feature vectors of rows `which`, row-major f32: the only copy of the data training keeps
+/// besides the table.
 fn transform(p: &Pipeline, table: &Table, spec: &FeatureSpec, which: &[usize]) -> Result<Vec<f32>, TrainError> {
-    let rows = rows_for(table, spec, which)?;
-    let mut out = vec![0.0; rows.len() * p.width()];
-    for ((row, &r), chunk) in rows.iter().zip(which).zip(out.chunks_exact_mut(p.width())) {
-        p.transform_into(row, r + 1, chunk)?;
+    let cols = spec_columns(table, spec)?;
+    let mut out = vec![0.0; which.len() * p.width()];
+    let mut row = Vec::with_capacity(cols.len());
+    for (&r, chunk) in which.iter().zip(out.chunks_exact_mut(p.width())) {
+        fill_row(table, &cols, r, &mut row);
+        p.transform_into(&row, r + 1, chunk)?;
     }
     Ok(out)
 }
 
+/// Scores rows `which` through the whole serving path (raw cells → features → model → link),
+/// 4096 rows at a time.
 fn evaluate(
     scorer: &Scorer,
-    holdout_rows: &[Row],
+    table: &Table,
+    spec: &FeatureSpec,
     labels: &Labels,
     which: &[usize],
     threshold: f32,
     bytes: usize,
 ) -> Result<Evaluation, TrainError> {
-    let mut scores = Vec::with_capacity(holdout_rows.len());
-    for chunk in holdout_rows.chunks(4096) {
-        let (_, o) = scorer.score(chunk)?;
+    let mut scores = Vec::with_capacity(which.len());
+    for chunk in which.chunks(4096) {
+        let rows = rows_for(table, spec, chunk)?;
+        let (_, o) = scorer.score(&rows)?;
         scores.extend((0..chunk.len()).map(|i| o.row(i).to_vec()));
     }
     let metrics = match labels {
@@ -306,19 +330,19 @@ impl TrainJob {
         }
         let split = match &labels {
             Labels::Classes { y, .. } => stratified_split_k(y, self.seed),
-            Labels::Values(_) => stratified_split_k(&vec![0; table.rows.len()], self.seed),
+            Labels::Values(_) => stratified_split_k(&vec![0; table.n_rows()], self.seed),
         };
         if split.train.is_empty() || split.holdout.is_empty() {
             return Err(data_err(format!(
                 "{} rows are too few to split into train, validation and holdout",
-                table.rows.len()
+                table.n_rows()
             )));
         }
         progress.check_interrupted()?;
         let fitted = fit_features_on(table, &spec, &split.train)?;
         let pipeline = Pipeline::new(fitted.clone())?;
         let d = pipeline.width();
-        let all: Vec<usize> = (0..table.rows.len()).collect();
+        let all: Vec<usize> = (0..table.n_rows()).collect();
         let x = transform(&pipeline, table, &spec, &all)?;
         let (layers, head, fit_info) = self.fit_model(&x, d, &labels, &split, progress)?;
         let train_seconds = started.elapsed().as_secs_f64();
@@ -363,18 +387,17 @@ impl TrainJob {
             files: BTreeMap::new(),
         };
         let base_files = BTreeMap::from([(FEATURES.to_string(), fitted.to_json())]);
-        let holdout_rows = rows_for(table, &spec, &split.holdout)?;
         let scorer_for = |model: &[u8], precision: Precision| -> Result<Scorer, TrainError> {
             let mut files = base_files.clone();
             files.insert("model.onnx".into(), model.to_vec());
             Ok(Scorer::from_bundle(&Bundle::assemble(manifest(precision), files)?)?)
         };
         let float_scorer = scorer_for(&float_model, Precision::Float32)?;
-        let float = evaluate(&float_scorer, &holdout_rows, &labels, &split.holdout, THRESHOLD, float_model.len())?;
+        let float = evaluate(&float_scorer, table, &spec, &labels, &split.holdout, THRESHOLD, float_model.len())?;
         let int8 = match &int8_model {
             Some(m) => {
                 let s = scorer_for(m, Precision::Int8)?;
-                let e = evaluate(&s, &holdout_rows, &labels, &split.holdout, THRESHOLD, m.len())?;
+                let e = evaluate(&s, table, &spec, &labels, &split.holdout, THRESHOLD, m.len())?;
                 quantization_gate(&float.metrics, &e.metrics, self.max_quantization_loss)?;
                 Some(e)
             }
@@ -390,7 +413,7 @@ impl TrainJob {
         let golden = Golden {
             rows: split.holdout[..g]
                 .iter()
-                .map(|&r| table.header.iter().cloned().zip(table.rows[r].iter().map(|c| json!(c))).collect())
+                .map(|&r| table.header.iter().cloned().zip(table.row(r).map(|c| json!(c))).collect())
                 .collect(),
             features: split.holdout[..g].iter().map(|r| x[r * d..(r + 1) * d].to_vec()).collect(),
             outputs: served_eval.scores[..g].to_vec(),
@@ -399,7 +422,7 @@ impl TrainJob {
         let mut m = manifest(self.precision);
         m.metrics = served_eval.metrics.clone();
         m.lineage = json!({
-            "training_data": { "sha256": table.sha256, "rows": table.rows.len(), "source": table.source },
+            "training_data": { "sha256": table.sha256, "rows": table.n_rows(), "source": table.source },
             "target": self.target,
             "model": self.model.name(),
             "parameters": self.parameters(),

@@ -121,3 +121,33 @@ fn axpy(a: f64, x: &[f64], y: &mut [f64]) {
         *yi += a * xi;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cholesky_solves_a_symmetric_positive_definite_system() {
+        // A = [[4, 2, 0.4], [2, 5, 1], [0.4, 1, 3]], x = [1, -2, 0.5].
+        let a = [4.0, 2.0, 0.4, 2.0, 5.0, 1.0, 0.4, 1.0, 3.0];
+        let x = [1.0, -2.0, 0.5];
+        let b: Vec<f64> = (0..3).map(|i| (0..3).map(|k| a[i * 3 + k] * x[k]).sum()).collect();
+        let got = cholesky_solve(&mut a.clone(), &b, 3);
+        for (g, w) in got.iter().zip(x) {
+            assert!((g - w).abs() < 1e-12, "{got:?}");
+        }
+    }
+
+    #[test]
+    fn lbfgs_finds_the_minimum_of_the_rosenbrock_function() {
+        let mut x = [-1.2, 1.0];
+        let iters = lbfgs(&mut x, 500, 1e-10, |x, g| {
+            let (a, b) = (x[0], x[1]);
+            g[0] = -2.0 * (1.0 - a) - 400.0 * a * (b - a * a);
+            g[1] = 200.0 * (b - a * a);
+            (1.0 - a).powi(2) + 100.0 * (b - a * a).powi(2)
+        });
+        assert!((x[0] - 1.0).abs() < 1e-4 && (x[1] - 1.0).abs() < 1e-4, "{x:?} after {iters} iterations");
+        assert!(iters < 500, "converged before the limit");
+    }
+}

@@ -293,3 +293,74 @@ pub fn export(layers: &[Dense], head: Head, calibration: Option<&Calibration>) -
     };
     model.encode_to_vec()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two inputs → two hidden ReLU units → one logit.
+    fn layers() -> Vec<Dense> {
+        vec![
+            Dense { inputs: 2, outputs: 2, w: vec![1.0, -1.0, 0.5, 2.0], b: vec![0.0, 0.25] },
+            Dense { inputs: 2, outputs: 1, w: vec![1.5, -0.5], b: vec![0.1] },
+        ]
+    }
+
+    fn reference(x: [f32; 2]) -> f32 {
+        let h0 = (x[0] * 1.0 + x[1] * 0.5).max(0.0);
+        let h1 = (x[0] * -1.0 + x[1] * 2.0 + 0.25).max(0.0);
+        h0 * 1.5 + h1 * -0.5 + 0.1
+    }
+
+    fn run(onnx: &[u8], x: &[f32]) -> Vec<f32> {
+        scorelet::model::Model::load(onnx, 2, "logits").unwrap().run(x, x.len() / 2).unwrap().data
+    }
+
+    #[test]
+    fn a_float_export_computes_the_dense_stack() {
+        let onnx = export(&layers(), Head::Binary, None);
+        let m = ModelProto::decode(&onnx[..]).unwrap();
+        assert_eq!(m.opset_import[0].version, OPSET);
+        let g = m.graph.unwrap();
+        assert_eq!((g.input[0].name.as_str(), g.output[0].name.as_str()), (INPUT, "logits"));
+        let ops: Vec<&str> = g.node.iter().map(|n| n.op_type.as_str()).collect();
+        assert_eq!(ops, ["MatMul", "Add", "Relu", "MatMul", "Add", "Identity"]);
+        let x = [0.5, 1.0, -2.0, 0.25, 3.0, 3.0];
+        let got = run(&onnx, &x);
+        for (i, g) in got.iter().enumerate() {
+            let want = reference([x[2 * i], x[2 * i + 1]]);
+            assert!((g - want).abs() < 1e-6, "row {i}: {g} vs {want}");
+        }
+    }
+
+    #[test]
+    fn an_int8_export_quantizes_with_the_calibrated_ranges_and_stays_close() {
+        let x: Vec<f32> = (0..64).flat_map(|i| [(i as f32 / 16.0) - 2.0, 1.0 - i as f32 / 32.0]).collect();
+        let cal = calibrate(&layers(), &x);
+        assert_eq!(cal.ranges.len(), 2);
+        assert_eq!(cal.ranges[0], (-2.0, 1.9375), "the input range of the first layer");
+        let onnx = export(&layers(), Head::Binary, Some(&cal));
+        let g = ModelProto::decode(&onnx[..]).unwrap().graph.unwrap();
+        let ops: Vec<&str> = g.node.iter().map(|n| n.op_type.as_str()).collect();
+        assert!(ops.contains(&"QuantizeLinear") && ops.contains(&"MatMulInteger"), "{ops:?}");
+        assert!(!ops.contains(&"DynamicQuantizeLinear"), "activations are quantized with fixed constants");
+        let got = run(&onnx, &x);
+        for (i, g) in got.iter().enumerate() {
+            let want = reference([x[2 * i], x[2 * i + 1]]);
+            assert!((g - want).abs() < 0.05, "row {i}: {g} vs {want}");
+        }
+        // Batch independence: a row alone scores exactly as in the batch.
+        assert_eq!(run(&onnx, &x[10..12])[0].to_bits(), got[5].to_bits());
+    }
+
+    #[test]
+    fn symmetric_quantization_scales_each_column_to_127() {
+        let (q, s) = quantize_symmetric(&[0.9, -0.5, -2.0, 0.2, 0.0, 0.0], 2);
+        assert_eq!(s, [2.0 / 127.0, 0.5 / 127.0]);
+        assert_eq!(q, [57, -127, -127, 51, 0, 0]);
+        let (q, s) = quantize_symmetric(&[0.0, 0.0], 1);
+        assert_eq!((q, s), (vec![0, 0], vec![1.0]), "an all-zero column keeps scale 1");
+        assert_eq!(u8_params(-1.0, 3.0), (4.0 / 255.0, 64));
+        assert_eq!(u8_params(0.5, 2.0).1, 0, "the range always covers 0");
+    }
+}

@@ -5,18 +5,39 @@ use std::collections::BTreeMap;
 use js_sys::{Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 
-/// Any error as a JS `Error` with the same message the server would send.
-pub fn js_err(e: impl std::fmt::Display) -> JsError {
-    JsError::new(&e.to_string())
+/// What the package's calls reject with: a JS `Error` (see [`js_err`]).
+pub type JsResult<T> = Result<T, JsValue>;
+
+/// A core error as a JS `Error`: the message the server would send, and the fields of its JSON
+/// body as properties (`code`, and `row`/`column` for bad input), so callers need not parse
+/// messages.
+pub fn js_err(e: scorelet::Error) -> JsValue {
+    let err = js_sys::Error::new(&e.to_string());
+    let set = |k: &str, v: JsValue| {
+        let _ = Reflect::set(&err, &k.into(), &v);
+    };
+    set("code", e.code().into());
+    if let Some(row) = e.row() {
+        set("row", (row as f64).into());
+    }
+    if let Some(column) = e.column() {
+        set("column", column.into());
+    }
+    err.into()
+}
+
+/// A malformed call (`code: "bad_request"`).
+pub fn bad_request(message: impl Into<String>) -> JsValue {
+    js_err(scorelet::Error::BadRequest(message.into()))
 }
 
 /// A JS value as JSON (what the server would have received).
-pub fn to_json(v: &JsValue, what: &str) -> Result<serde_json::Value, JsError> {
+pub fn to_json(v: &JsValue, what: &str) -> JsResult<serde_json::Value> {
     let text = js_sys::JSON::stringify(v)
         .ok()
         .and_then(|s| s.as_string())
-        .ok_or_else(|| js_err(format!("malformed request: {what} cannot be turned into JSON")))?;
-    serde_json::from_str(&text).map_err(|e| js_err(format!("malformed request: {e}")))
+        .ok_or_else(|| bad_request(format!("{what} cannot be turned into JSON")))?;
+    serde_json::from_str(&text).map_err(|e| bad_request(e.to_string()))
 }
 
 /// JSON as a JS value.

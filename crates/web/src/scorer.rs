@@ -5,7 +5,7 @@ use scorelet::api::RowReader;
 use wasm_bindgen::prelude::*;
 
 use crate::fetch::get;
-use crate::js::{bundle, from_json, js_err, to_json};
+use crate::js::{JsResult, bad_request, bundle, from_json, js_err, to_json};
 
 /// A loaded model: verified bundle, compiled features, optimized ONNX plan.
 #[wasm_bindgen]
@@ -16,16 +16,16 @@ pub struct Scorer {
 
 impl Scorer {
     /// A verified bundle → a scorer that passed the golden self-check.
-    fn load(bundle: &scorelet::Bundle) -> Result<Scorer, JsError> {
+    fn load(bundle: &scorelet::Bundle) -> JsResult<Scorer> {
         let inner = scorelet::service::load(bundle).map_err(js_err)?;
         let golden = scorelet::golden::Golden::from_bundle(bundle)
             .map_err(js_err)?
-            .ok_or_else(|| JsError::new("the bundle has no golden.json"))?;
+            .ok_or_else(|| js_err(scorelet::Error::Golden("the bundle has no golden.json".into())))?;
         Ok(Scorer { inner, golden })
     }
 
     /// One JS row as the core's row.
-    fn row(&self, row: &JsValue) -> Result<scorelet::Row, JsError> {
+    fn row(&self, row: &JsValue) -> JsResult<scorelet::Row> {
         RowReader::for_pipeline(self.inner.pipeline()).record(&to_json(row, "the row")?, 0).map_err(js_err)
     }
 }
@@ -38,7 +38,7 @@ impl Scorer {
     #[wasm_bindgen(js_name = fromBundle)]
     pub fn from_bundle(
         #[wasm_bindgen(unchecked_param_type = "Record<string, Uint8Array>")] files: &Object,
-    ) -> Result<Scorer, JsError> {
+    ) -> JsResult<Scorer> {
         Scorer::load(&bundle(files).map_err(js_err)?)
     }
 
@@ -46,7 +46,7 @@ impl Scorer {
     #[wasm_bindgen(js_name = fromFiles)]
     pub fn from_files(
         #[wasm_bindgen(unchecked_param_type = "Record<string, Uint8Array>")] files: &Object,
-    ) -> Result<Scorer, JsError> {
+    ) -> JsResult<Scorer> {
         Scorer::from_bundle(files)
     }
 
@@ -54,12 +54,14 @@ impl Scorer {
     /// every file against the manifest's sha256 and the golden vectors, and resolves to a
     /// scorer. Rejects with the reason (registry down, tampered file, unknown model).
     #[wasm_bindgen(js_name = fromRegistry)]
-    pub async fn from_registry(url: String, reference: String, token: Option<String>) -> Result<Scorer, JsError> {
+    pub async fn from_registry(url: String, reference: String, token: Option<String>) -> JsResult<Scorer> {
         let r: scorelet::registry::ModelRef = reference.parse().map_err(js_err)?;
         let token = token.filter(|t| !t.is_empty());
         let bundle = scorelet::registry::fetch(&url, &r, |u| {
             let token = token.clone();
-            async move { get(&u, token.as_deref()).await.map_err(|e| scorelet::Error::Bundle(format!("GET {u}: {e}"))) }
+            async move {
+                get(&u, token.as_deref()).await.map_err(|e| scorelet::Error::Fetch { url: u.clone(), message: e.to_string() })
+            }
         })
         .await
         .map_err(js_err)?;
@@ -68,7 +70,7 @@ impl Scorer {
 
     /// Scores one row.
     #[wasm_bindgen(unchecked_return_type = "Prediction")]
-    pub fn predict(&self, #[wasm_bindgen(unchecked_param_type = "Row")] row: JsValue) -> Result<JsValue, JsError> {
+    pub fn predict(&self, #[wasm_bindgen(unchecked_param_type = "Row")] row: JsValue) -> JsResult<JsValue> {
         let row = self.row(&row)?;
         let p = self.inner.predict(std::slice::from_ref(&row), scorelet::Options::default()).map_err(js_err)?;
         Ok(from_json(&p[0].to_json()))
@@ -79,9 +81,9 @@ impl Scorer {
     pub fn predict_batch(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Row[]")] rows: JsValue,
-    ) -> Result<JsValue, JsError> {
+    ) -> JsResult<JsValue> {
         let json = to_json(&rows, "the rows")?;
-        let items = json.as_array().ok_or_else(|| js_err("malformed request: rows must be an array of objects"))?;
+        let items = json.as_array().ok_or_else(|| bad_request("rows must be an array of objects"))?;
         let rows = RowReader::for_pipeline(self.inner.pipeline()).records(items).map_err(js_err)?;
         let p = self.inner.predict(&rows, scorelet::Options::default()).map_err(js_err)?;
         Ok(from_json(&serde_json::Value::Array(p.iter().map(|p| p.to_json()).collect())))
@@ -91,7 +93,7 @@ impl Scorer {
     pub fn features(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Row")] row: JsValue,
-    ) -> Result<Float32Array, JsError> {
+    ) -> JsResult<Float32Array> {
         let row = self.row(&row)?;
         let (f, _) = self.inner.score(std::slice::from_ref(&row)).map_err(js_err)?;
         Ok(Float32Array::from(f.as_slice()))
@@ -118,13 +120,13 @@ impl Scorer {
     /// Scores JSON lines (one record per line); returns JSON lines of
     /// `{"features", "outputs", "prediction"}`.
     #[wasm_bindgen(js_name = scoreLines)]
-    pub fn score_lines(&self, text: &str) -> Result<String, JsError> {
+    pub fn score_lines(&self, text: &str) -> JsResult<String> {
         scorelet::api::lines::score_lines(&self.inner, text).map_err(js_err)
     }
 
     /// Scores an MLflow `/invocations` body; returns the response JSON.
     #[wasm_bindgen(js_name = invocations)]
-    pub fn invocations(&self, body: &str) -> Result<String, JsError> {
+    pub fn invocations(&self, body: &str) -> JsResult<String> {
         let reader = scorelet::api::RowReader::for_pipeline(self.inner.pipeline());
         let req = scorelet::api::mlflow::parse(body.as_bytes(), &reader).map_err(js_err)?;
         let preds = self.inner.predict(&req.rows, req.options).map_err(js_err)?;
@@ -138,7 +140,7 @@ impl Scorer {
 
     /// Re-computes the bundle's golden vectors; returns a JSON report or throws.
     #[wasm_bindgen(js_name = selfCheck)]
-    pub fn self_check(&self) -> Result<String, JsError> {
+    pub fn self_check(&self) -> JsResult<String> {
         let r = self.golden.check(&self.inner).map_err(js_err)?;
         Ok(serde_json::to_string(&r).unwrap_or_default())
     }

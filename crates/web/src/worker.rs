@@ -36,7 +36,7 @@ export interface WorkerEnv {
   /** `NAME@VERSION` or `NAME@ALIAS` to fetch when no bundle is embedded. */
   SCORELET_MODEL?: string;
   SCORELET_REGISTRY_URL?: string;
-  SCORELET_REGISTRY_TOKEN?: string;
+  SCORELET_REGISTRY_READ_TOKEN?: string;
   /** When set, scoring and metadata routes need this key. */
   SCORELET_API_KEY?: string;
 }

@@ -6,6 +6,10 @@ use std::io::{BufRead, BufReader};
 use serde_json::{Value as Json, json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+
+#[path = "../../../../tests/support/mod.rs"]
+pub mod support;
 
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -90,7 +94,7 @@ impl Registry {
     pub fn cli(&self, args: &[&str]) -> String {
         let out = Command::new(env!("CARGO_BIN_EXE_scorelet"))
             .args(args)
-            .env("SCORELET_REGISTRY", &self.url)
+            .env("SCORELET_REGISTRY_URL", &self.url)
             .env("SCORELET_REGISTRY_TOKEN", TOKEN)
             .current_dir(repo())
             .output()
@@ -110,11 +114,16 @@ impl Drop for Registry {
 /// A build output of scripts/build-wasm.sh: `$VAR` when set, else `SUBDIR` of the target
 /// directory; asserts that `file` is in it.
 pub fn built(var: &str, subdir: &str, file: &str) -> PathBuf {
-    let dir = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_BIN_EXE_scorelet")).parent().unwrap().parent().unwrap().join(subdir)
-    });
+    let dir = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| support::target_dir().join(subdir));
     assert!(dir.join(file).is_file(), "{} is missing: run scripts/build-wasm.sh", dir.join(file).display());
     dir
+}
+
+/// Whether [`built`] would find `file`; if not, `test` is skipped (it fails under
+/// `SCORELET_TEST_ALL`, which `scripts/test.sh` sets).
+pub fn have_built(test: &str, var: &str, subdir: &str, file: &str) -> bool {
+    let dir = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| support::target_dir().join(subdir));
+    support::artifact(test, dir.join(file)).is_some()
 }
 
 /// `scorelet predict` on JSON records: one prediction per record.
@@ -232,5 +241,70 @@ pub fn assert_scores_like_native(base: &str, want: &[Json], records: &[Json], mo
     assert_eq!(probs.len(), want.len());
     for (i, (p, w)) in probs.iter().zip(want).enumerate() {
         assert_eq!(p, &w["probability"], "{what}: /infer row {i} differs from scorelet predict");
+    }
+}
+
+/// A running `scorelet serve`.
+pub struct Server {
+    child: Child,
+    pub url: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// `scorelet serve ARGS` (the binary cargo built), on a free port, with the test compile cache.
+    pub fn start(args: &[&str]) -> Server {
+        let cache = support::target_dir().join("component-cache");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_scorelet"));
+        cmd.arg("serve").args(["--cache", cache.to_str().unwrap()]).args(args).current_dir(repo());
+        Server::spawn(cmd)
+    }
+
+    /// Runs `cmd` (a `scorelet serve` with its arguments) on a free port and waits until it
+    /// listens; panics with its log if it does not.
+    pub fn spawn(mut cmd: Command) -> Server {
+        let mut child =
+            cmd.args(["--addr", "127.0.0.1:0"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let log = Arc::new(Mutex::new(String::new()));
+        let mut url = None;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            log.lock().unwrap().push_str(&format!("{line}\n"));
+            if let Some(rest) = line.strip_prefix("scoring on ") {
+                url = Some(rest.split_whitespace().next().unwrap().to_string());
+                break;
+            }
+        }
+        let Some(url) = url else {
+            let _ = child.wait();
+            panic!("{cmd:?} did not start:\n{}", log.lock().unwrap());
+        };
+        let l = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                l.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        Server { child, url, log }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Json) {
+        request("GET", &format!("{}{path}", self.url), &[], b"")
+    }
+
+    pub fn post(&self, path: &str, body: &Json) -> (u16, Json) {
+        post(&format!("{}{path}", self.url), body)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -1,0 +1,50 @@
+//! `scorelet build`: a scoring component with a bundle embedded (no network, no files at cold
+//! start). No compiler runs: the verified bundle is packed and written into a copy of the
+//! built-in component's memory image ([`crate::embed`]).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use scorelet::Bundle;
+
+use crate::embed::embed_bundle;
+use crate::serve::component_bytes;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Example:\n  scorelet build --bundle churn/ --output churn.wasm && scorelet serve --component churn.wasm")]
+pub struct BuildArgs {
+    /// The bundle directory to embed (verified first).
+    #[arg(long)]
+    pub bundle: PathBuf,
+    /// Where to write the component.
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// Build the WASI 0.2 component (spin-sdk 5.2, for Spin ≤ 4.0) instead of WASI 0.3.
+    #[arg(long)]
+    pub wasi_p2: bool,
+    /// Embed into this scoring component instead of the built-in one.
+    #[arg(long)]
+    pub component: Option<PathBuf>,
+}
+
+pub fn build(a: &BuildArgs) -> Result<()> {
+    let bundle =
+        Bundle::load_dir(&a.bundle).with_context(|| format!("cannot embed the bundle in {}", a.bundle.display()))?;
+    let (base, from) = component_bytes(a.component.as_deref(), a.wasi_p2)?;
+    let wasm = embed_bundle(&base, &bundle.to_packed()).with_context(|| format!("cannot embed into the {from} component"))?;
+    if let Some(parent) = a.output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    // Written beside the target and renamed: a failed build leaves no half-written component.
+    let tmp = a.output.with_extension("wasm.tmp");
+    std::fs::write(&tmp, &wasm).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &a.output).with_context(|| format!("cannot write {}", a.output.display()))?;
+    eprintln!(
+        "{}: {}@{} embedded in the {from} component, {} bytes",
+        a.output.display(),
+        bundle.manifest.name,
+        bundle.manifest.version.map_or("unpublished".into(), |v| v.to_string()),
+        wasm.len()
+    );
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! An installed `scorelet` is self-contained: the binary copied out of the target directory, run
+//! from a directory with no checkout, with cargo off the PATH and no target directory in sight,
+//! serves a bundle and builds a component with the bundle embedded, which then serves too.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{Server, assert_scores_like_native, predict, support, telco_records, train};
+
+/// `scorelet ARGS` from the installed copy, in `cwd`, with a minimal environment.
+fn installed(bin: &Path, home: &Path, cwd: &Path) -> Command {
+    let mut c = Command::new(bin);
+    c.env_clear().env("PATH", "/usr/bin:/bin").env("HOME", home).current_dir(cwd);
+    c
+}
+
+#[test]
+fn an_installed_binary_serves_and_builds_without_the_source_tree_or_cargo() {
+    let test = "an_installed_binary_serves_and_builds_without_the_source_tree_or_cargo";
+    if support::spin_component(test, false).is_none() || support::spin_component(test, true).is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = train(dir.path());
+    let records = telco_records(50);
+    let want = predict(&bundle, &records, dir.path());
+
+    let root = tempfile::tempdir().unwrap();
+    let bin = root.path().join("bin/scorelet");
+    std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_scorelet"), &bin).unwrap();
+    let (home, elsewhere) = (root.path().join("home"), root.path().join("work"));
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let no_cargo = Command::new("sh").args(["-c", "command -v cargo"]).env_clear().env("PATH", "/usr/bin:/bin").output();
+    assert!(!no_cargo.unwrap().status.success(), "cargo is reachable on the test's PATH");
+
+    let mut serve = installed(&bin, &home, &elsewhere);
+    serve.args(["serve", "--bundle", bundle.to_str().unwrap()]);
+    let server = Server::spawn(serve);
+    assert!(server.log().contains("built-in WASI 0.3"), "{}", server.log());
+    assert_scores_like_native(&server.url, &want, &records, "churn", "installed serve --bundle");
+    drop(server);
+
+    for (p2, name) in [(false, "m.wasm"), (true, "m-p2.wasm")] {
+        let mut build = installed(&bin, &home, &elsewhere);
+        build.args(["build", "--bundle", bundle.to_str().unwrap(), "--output", name]);
+        if p2 {
+            build.arg("--wasi-p2");
+        }
+        let out = build.output().unwrap();
+        assert!(out.status.success(), "build: {}", String::from_utf8_lossy(&out.stderr));
+        let wasm = elsewhere.join(name);
+        let mut serve = installed(&bin, &home, &elsewhere);
+        serve.args(["serve", "--component", wasm.to_str().unwrap()]);
+        let server = Server::spawn(serve);
+        assert_scores_like_native(&server.url, &want, &records, "churn", &format!("installed build {name}"));
+    }
+    // Embedding twice, or into something that is not a scoring component, says why.
+    let mut again = installed(&bin, &home, &elsewhere);
+    let out = again
+        .args(["build", "--bundle", bundle.to_str().unwrap(), "--component", "m.wasm", "--output", "twice.wasm"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already has an embedded bundle"));
+    std::fs::write(elsewhere.join("junk.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    let out = installed(&bin, &home, &elsewhere)
+        .args(["build", "--bundle", bundle.to_str().unwrap(), "--component", "junk.wasm", "--output", "x.wasm"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no embed slot"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!elsewhere.join("x.wasm").exists() && !elsewhere.join("twice.wasm").exists(), "nothing written on failure");
+}

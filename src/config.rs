@@ -1,0 +1,170 @@
+//! One vocabulary for configuration: every environment variable and every component variable
+//! (Spin application variables, the Lambda bootstrap's and the worker's bindings), each with one
+//! meaning, in one table ([`SETTINGS`]). `doc/configuration.md` is rendered from it
+//! ([`markdown`]; a test keeps the two equal) and the CLI's flags take their environment
+//! fallbacks from the same names (a test checks that too).
+//!
+//! The rule between the two kinds of name: a component variable `registry_url` is read from the
+//! environment variable `SCORELET_REGISTRY_URL` wherever a platform has no variables of its own
+//! (Lambda, the worker, `scorelet serve`).
+
+/// Component variables (Spin variables; `scorelet serve`, Lambda and the worker set them).
+pub mod var {
+    /// `NAME@VERSION` or `NAME@ALIAS` to fetch when no bundle is embedded or mounted.
+    pub const MODEL: &str = "model";
+    /// Base URL of the registry.
+    pub const REGISTRY_URL: &str = "registry_url";
+    /// Token sent to the registry on reads (`Authorization: Bearer`).
+    pub const REGISTRY_READ_TOKEN: &str = "registry_read_token";
+    /// Key the scoring and metadata routes require.
+    pub const API_KEY: &str = "api_key";
+    /// A bundle directory in the component's filesystem.
+    pub const BUNDLE_DIR: &str = "bundle_dir";
+}
+
+/// Who reads a setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The scoring function on every platform (component variable and environment variable).
+    Runtime,
+    /// The `scorelet` command line.
+    Cli,
+    /// The build and test scripts.
+    Scripts,
+}
+
+/// One setting.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    /// The environment variable.
+    pub env: &'static str,
+    /// The component variable, for runtime settings.
+    pub variable: Option<&'static str>,
+    pub scope: Scope,
+    /// Where it is read.
+    pub read_by: &'static str,
+    /// What it means: one meaning everywhere.
+    pub meaning: &'static str,
+}
+
+const fn runtime(env: &'static str, variable: &'static str, read_by: &'static str, meaning: &'static str) -> Setting {
+    Setting { env, variable: Some(variable), scope: Scope::Runtime, read_by, meaning }
+}
+
+const fn other(env: &'static str, scope: Scope, read_by: &'static str, meaning: &'static str) -> Setting {
+    Setting { env, variable: None, scope, read_by, meaning }
+}
+
+/// Every setting scorelet reads.
+pub const SETTINGS: &[Setting] = &[
+    runtime(
+        "SCORELET_MODEL",
+        var::MODEL,
+        "component, Lambda, worker, `serve --model`",
+        "`NAME@VERSION` or `NAME@ALIAS` to fetch from the registry at cold start",
+    ),
+    runtime(
+        "SCORELET_REGISTRY_URL",
+        var::REGISTRY_URL,
+        "component, Lambda, worker, every CLI registry command",
+        "base URL of the registry, e.g. `http://127.0.0.1:8700`",
+    ),
+    runtime(
+        "SCORELET_REGISTRY_READ_TOKEN",
+        var::REGISTRY_READ_TOKEN,
+        "component, Lambda, worker, `serve`, `registry serve`",
+        "the registry's read token: sent on reads by runtimes; required on reads by `registry serve` when set",
+    ),
+    runtime(
+        "SCORELET_API_KEY",
+        var::API_KEY,
+        "component, Lambda, worker, `serve`",
+        "key required on scoring and metadata routes (`Authorization: Bearer` or `X-API-Key`)",
+    ),
+    runtime(
+        "SCORELET_BUNDLE_DIR",
+        var::BUNDLE_DIR,
+        "component, Lambda, `serve --bundle`",
+        "a bundle directory to load instead of fetching (Lambda: default `bundle/` in the package)",
+    ),
+    other(
+        "SCORELET_REGISTRY_TOKEN",
+        Scope::Cli,
+        "`push`, `alias`, `promote`, `registry serve`",
+        "the registry's write token: sent by the write commands, required on writes by `registry serve`",
+    ),
+    other(
+        "SCORELET_COMPONENT",
+        Scope::Cli,
+        "`serve`, `build`, Lambda",
+        "a scoring component file to run instead of the built-in one (Lambda: default `scorelet.wasm`)",
+    ),
+    other("SCORELET_CACHE", Scope::Cli, "`serve`", "directory of compiled components (default `~/.cache/scorelet/compiled`)"),
+    other("SCORELET_LOG", Scope::Cli, "CLI, Lambda", "log filter, e.g. `info` or `scorelet=debug` (default `warn`)"),
+    other(
+        "SCORELET_COMPONENTS",
+        Scope::Scripts,
+        "building the CLI",
+        "directory of the components to build into `scorelet` (default: the target directory's)",
+    ),
+    other(
+        "CARGO_TARGET_DIR",
+        Scope::Scripts,
+        "scripts, tests",
+        "where builds go (scripts default: `~/.cache/scorelet/target`)",
+    ),
+    other("SCORELET_TOOLS", Scope::Scripts, "scripts", "where pinned tools are installed (`~/.cache/scorelet/tools`)"),
+    other(
+        "SCORELET_TEST_ALL",
+        Scope::Scripts,
+        "tests",
+        "set by `scripts/test.sh`: tests that need wasm builds, Node, Chromium or workerd fail instead of skipping",
+    ),
+    other("SCORELET_WASI_WASM", Scope::Scripts, "scripts, tests", "the built WASI command component"),
+    other("SCORELET_WEB_NODE", Scope::Scripts, "scripts, tests", "the built web package for Node"),
+    other("SCORELET_WEB_PKG", Scope::Scripts, "scripts, tests", "the built web packages for browsers and workers"),
+    other("SCORELET_SITE", Scope::Scripts, "scripts, tests", "the assembled demo page"),
+    other("SCORELET_WORKER", Scope::Scripts, "scripts", "the assembled worker"),
+    other("SCORELET_CHROMIUM", Scope::Scripts, "browser test and benchmark", "the Chromium binary (default `chromium`)"),
+    other(
+        "SCORELET_BENCH_BUNDLES",
+        Scope::Scripts,
+        "`cargo bench`",
+        "`label=DIR,…`: the bundles the criterion benches score",
+    ),
+];
+
+/// The setting named `env`, if scorelet reads it.
+pub fn setting(env: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.env == env)
+}
+
+/// The table as Markdown, as `doc/configuration.md` shows it.
+pub fn markdown() -> String {
+    let mut out = String::from(
+        "| environment variable | component variable | read by | meaning |\n|---|---|---|---|\n",
+    );
+    for s in SETTINGS {
+        let var = s.variable.map(|v| format!("`{v}`")).unwrap_or_default();
+        out.push_str(&format!("| `{}` | {var} | {} | {} |\n", s.env, s.read_by, s.meaning));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_follow_the_rule() {
+        for (i, s) in SETTINGS.iter().enumerate() {
+            assert!(SETTINGS[i + 1..].iter().all(|t| t.env != s.env), "{} twice", s.env);
+            if let Some(v) = s.variable {
+                assert_eq!(s.env, format!("SCORELET_{}", v.to_ascii_uppercase()), "the rule between names");
+            }
+            assert_eq!(s.variable.is_some(), s.scope == Scope::Runtime);
+        }
+        assert_eq!(setting("SCORELET_REGISTRY_URL").unwrap().variable, Some(var::REGISTRY_URL));
+        assert!(setting("SCORELET_REGISTRY").is_none(), "one name for the registry URL");
+    }
+}
