@@ -96,10 +96,15 @@ pub const SETTINGS: &[Setting] = &[
     other(
         "SCORELET_COMPONENT",
         Scope::Cli,
-        "`serve`, `build`, Lambda",
+        "`serve`, Lambda",
         "a scoring component file to run instead of the built-in one (Lambda: default `scorelet.wasm`)",
     ),
-    other("SCORELET_CACHE", Scope::Cli, "`serve`", "directory of compiled components (default `~/.cache/scorelet/compiled`)"),
+    other(
+        "SCORELET_CACHE",
+        Scope::Cli,
+        "`serve`",
+        "directory of compiled components (default `~/.cache/scorelet/compiled`)",
+    ),
     other("SCORELET_LOG", Scope::Cli, "CLI, Lambda", "log filter, e.g. `info` or `scorelet=debug` (default `warn`)"),
     other(
         "SCORELET_COMPONENTS",
@@ -125,7 +130,12 @@ pub const SETTINGS: &[Setting] = &[
     other("SCORELET_WEB_PKG", Scope::Scripts, "scripts, tests", "the built web packages for browsers and workers"),
     other("SCORELET_SITE", Scope::Scripts, "scripts, tests", "the assembled demo page"),
     other("SCORELET_WORKER", Scope::Scripts, "scripts", "the assembled worker"),
-    other("SCORELET_CHROMIUM", Scope::Scripts, "browser test and benchmark", "the Chromium binary (default `chromium`)"),
+    other(
+        "SCORELET_CHROMIUM",
+        Scope::Scripts,
+        "browser test and benchmark",
+        "the Chromium binary (default `chromium`)",
+    ),
     other(
         "SCORELET_BENCH_BUNDLES",
         Scope::Scripts,
@@ -141,9 +151,8 @@ pub fn setting(env: &str) -> Option<&'static Setting> {
 
 /// The table as Markdown, as `doc/configuration.md` shows it.
 pub fn markdown() -> String {
-    let mut out = String::from(
-        "| environment variable | component variable | read by | meaning |\n|---|---|---|---|\n",
-    );
+    let mut out =
+        String::from("| environment variable | component variable | read by | meaning |\n|---|---|---|---|\n");
     for s in SETTINGS {
         let var = s.variable.map(|v| format!("`{v}`")).unwrap_or_default();
         out.push_str(&format!("| `{}` | {var} | {} | {} |\n", s.env, s.read_by, s.meaning));

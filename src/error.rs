@@ -50,11 +50,24 @@ pub enum InputError {
     /// The model needs this column and the row does not have it.
     MissingColumn,
     /// The row has a column the model does not take (and does not ignore).
-    UnknownColumn { expected: String },
-    WrongType { expected: &'static str, got: String },
-    NonFinite { value: String },
-    OutOfDomain { value: String, transform: &'static str },
-    UnknownCategory { value: String, known: String },
+    UnknownColumn {
+        expected: String,
+    },
+    WrongType {
+        expected: &'static str,
+        got: String,
+    },
+    NonFinite {
+        value: String,
+    },
+    OutOfDomain {
+        value: String,
+        transform: &'static str,
+    },
+    UnknownCategory {
+        value: String,
+        known: String,
+    },
     /// The value is missing and the column's policy is `error`.
     MissingValue,
 }

@@ -125,8 +125,16 @@ pub fn parse_alias(body: &[u8]) -> Result<u64> {
 enum State {
     Alias,
     Manifest,
-    Files { manifest: Vec<u8>, parsed: Box<Manifest>, pending: Vec<String>, got: BTreeMap<String, Vec<u8>> },
-    Done { manifest: Vec<u8>, files: BTreeMap<String, Vec<u8>> },
+    Files {
+        manifest: Vec<u8>,
+        parsed: Box<Manifest>,
+        pending: Vec<String>,
+        got: BTreeMap<String, Vec<u8>>,
+    },
+    Done {
+        manifest: Vec<u8>,
+        files: BTreeMap<String, Vec<u8>>,
+    },
     /// A body was refused: the fetch is over, and says why from then on.
     Failed(Error),
 }
@@ -194,10 +202,7 @@ impl Fetch {
             State::Manifest => {
                 let parsed = Bundle::parse_manifest(&body)?;
                 if parsed.name != self.name {
-                    return Err(Error::Registry(format!(
-                        "it sent model {:?} for {:?}",
-                        parsed.name, self.name
-                    )));
+                    return Err(Error::Registry(format!("it sent model {:?} for {:?}", parsed.name, self.name)));
                 }
                 if parsed.version != self.version {
                     return Err(Error::Registry(format!(

@@ -206,8 +206,8 @@ impl Service {
                 self.authorized(req)
                     .and_then(|()| self.scoring(req, now_ms))
                     .and_then(|s| {
-                        let r =
-                            mlflow::parse(req.body, &RowReader::for_pipeline(s.pipeline())).map_err(|e| HttpResponse::error(&e))?;
+                        let r = mlflow::parse(req.body, &RowReader::for_pipeline(s.pipeline()))
+                            .map_err(|e| HttpResponse::error(&e))?;
                         let p = s.predict(&r.rows, r.options).map_err(|e| HttpResponse::error(&e))?;
                         Ok(HttpResponse::json(200, &mlflow::response(s, &p)))
                     })
@@ -230,7 +230,8 @@ impl Service {
                     .and_then(|()| self.model(name, now_ms))
                     .and_then(|s| self.json_body(req).map(|()| s))
                     .and_then(|s| {
-                        let r = oip::parse(req.body, &RowReader::for_pipeline(s.pipeline())).map_err(|e| HttpResponse::error(&e))?;
+                        let r = oip::parse(req.body, &RowReader::for_pipeline(s.pipeline()))
+                            .map_err(|e| HttpResponse::error(&e))?;
                         let p = s.predict(&r.rows, r.options).map_err(|e| HttpResponse::error(&e))?;
                         Ok(HttpResponse::json(200, &oip::response(s, r.id.as_deref(), &p)))
                     })

@@ -81,7 +81,10 @@ fn missing_extra_and_wrong_type_columns_name_row_and_column() {
     assert_eq!(e.to_json()["error"]["column"], "tenure");
 
     let e = invocations(&s, &records_body(&[with("favourite_color", json!("teal"))])).unwrap_err();
-    assert!(matches!(&e, Error::Input { column, kind: InputError::UnknownColumn { .. }, .. } if column == "favourite_color"), "{e}");
+    assert!(
+        matches!(&e, Error::Input { column, kind: InputError::UnknownColumn { .. }, .. } if column == "favourite_color"),
+        "{e}"
+    );
     assert!(e.to_string().contains("the model's inputs are: gender, SeniorCitizen"), "{e}");
     // The id and the target are known to the signature and accepted.
     invocations(&s, &records_body(&[with("customerID", json!("x")), with("Churn", json!("Yes"))])).unwrap();
@@ -100,7 +103,10 @@ fn non_finite_numbers_and_unknown_categories() {
     let s = scorer();
     for v in [json!("inf"), json!("-Infinity"), json!(1e39)] {
         let e = invocations(&s, &records_body(&[with("MonthlyCharges", v.clone())])).unwrap_err();
-        assert!(matches!(&e, Error::Input { column, kind: InputError::NonFinite { .. }, .. } if column == "MonthlyCharges"), "{v}: {e}");
+        assert!(
+            matches!(&e, Error::Input { column, kind: InputError::NonFinite { .. }, .. } if column == "MonthlyCharges"),
+            "{v}: {e}"
+        );
     }
     // A bare NaN or a number past f64 is not JSON at all.
     for body in [r#"{"dataframe_records": [{"tenure": NaN}]}"#, r#"{"dataframe_records": [{"tenure": 1e400}]}"#] {
@@ -117,7 +123,10 @@ fn non_finite_numbers_and_unknown_categories() {
     let mut r = common::records(&d.table, 1).remove(0);
     r["education"] = json!("Kindergarten");
     let e = invocations(&adult, &records_body(&[r])).unwrap_err();
-    assert!(matches!(&e, Error::Input { kind: InputError::UnknownCategory { value, .. }, .. } if value == "Kindergarten"), "{e}");
+    assert!(
+        matches!(&e, Error::Input { kind: InputError::UnknownCategory { value, .. }, .. } if value == "Kindergarten"),
+        "{e}"
+    );
     assert!(e.to_string().contains("known: \"Preschool\""), "{e}");
 }
 

@@ -77,16 +77,25 @@ fn numeric_bad_values_are_typed_errors() {
         vec![vec![t("1")], vec![t("10")]],
     );
     let e = p.transform(&[t("abc")], 4).unwrap_err();
-    assert!(matches!(&e, Error::Input { row: 4, column, kind: InputError::WrongType { .. } } if column == "amount"), "{e}");
+    assert!(
+        matches!(&e, Error::Input { row: 4, column, kind: InputError::WrongType { .. } } if column == "amount"),
+        "{e}"
+    );
     assert_eq!(e.to_string(), "row 4, column `amount`: expected a number, got string \"abc\"");
     assert!(matches!(p.transform(&[t("inf")], 0), Err(Error::Input { kind: InputError::NonFinite { .. }, .. })));
-    assert!(matches!(p.transform(&[Number(1e39)], 0), Err(Error::Input { kind: InputError::NonFinite { .. }, .. })), "overflows f32");
+    assert!(
+        matches!(p.transform(&[Number(1e39)], 0), Err(Error::Input { kind: InputError::NonFinite { .. }, .. })),
+        "overflows f32"
+    );
     assert!(matches!(p.transform(&[Bool(true)], 0), Err(Error::Input { kind: InputError::WrongType { .. }, .. })));
     let e = p.transform(&[Number(-3.0)], 1).unwrap_err();
     assert!(matches!(e, Error::Input { row: 1, kind: InputError::OutOfDomain { .. }, .. }), "{e}");
     let strict =
         fit("[[column]]\nname = \"a\"\nkind = \"numeric\"\nmissing = {strategy = \"error\"}\n", vec![vec![t("1")]]);
-    assert!(matches!(strict.transform(&[Missing], 2), Err(Error::Input { row: 2, kind: InputError::MissingValue, .. })));
+    assert!(matches!(
+        strict.transform(&[Missing], 2),
+        Err(Error::Input { row: 2, kind: InputError::MissingValue, .. })
+    ));
 }
 
 #[test]
@@ -107,7 +116,10 @@ fn one_hot_vocabulary_limits_and_unknowns() {
     );
     assert_eq!(p.feature_names(), ["k=a"]);
     let e = p.transform(&[t("b")], 3).unwrap_err();
-    assert!(matches!(&e, Error::Input { row: 3, kind: InputError::UnknownCategory { value, .. }, .. } if value == "b"), "{e}");
+    assert!(
+        matches!(&e, Error::Input { row: 3, kind: InputError::UnknownCategory { value, .. }, .. } if value == "b"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -37,8 +37,7 @@ fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
                 .join("\n");
             let deps = g.entry(module.clone()).or_default();
             for (i, _) in code.match_indices("crate::") {
-                let name: String =
-                    code[i + 7..].chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+                let name: String = code[i + 7..].chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
                 if !name.is_empty() && name != module {
                     deps.insert(name);
                 }

@@ -74,7 +74,10 @@ fn components_import_only_what_spin_provides() {
         ("scorelet_spin.wasm", "wasi:http/handler@0.3.0"),
         ("scorelet_spin_p2.wasm", "wasi:http/incoming-handler@0.2."),
     ] {
-        let Some(path) = support::artifact("components_import_only_what_spin_provides", target.join("wasm32-wasip2/release").join(wasm)) else {
+        let Some(path) = support::artifact(
+            "components_import_only_what_spin_provides",
+            target.join("wasm32-wasip2/release").join(wasm),
+        ) else {
             return;
         };
         let bytes = std::fs::read(&path).unwrap();

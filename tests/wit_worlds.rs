@@ -29,7 +29,10 @@ fn components_match_their_documented_worlds() {
     let engine = scorelet_host::component::engine(1, 1 << 30).unwrap();
     for (world_name, wasm) in [("scorer", "scorelet_spin.wasm"), ("scorer-p2", "scorelet_spin_p2.wasm")] {
         let (imports, exports) = world(&resolve, pkg, world_name);
-        let Some(path) = support::artifact("components_match_their_documented_worlds", target.join("wasm32-wasip2/release").join(wasm)) else {
+        let Some(path) = support::artifact(
+            "components_match_their_documented_worlds",
+            target.join("wasm32-wasip2/release").join(wasm),
+        ) else {
             return;
         };
         let bytes = std::fs::read(&path).unwrap();

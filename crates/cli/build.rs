@@ -30,7 +30,9 @@ fn main() {
             );
             "None".into()
         };
-        code.push_str(&format!("/// The built-in {what} scoring component.\npub const {name}: Option<&[u8]> = {value};\n"));
+        code.push_str(&format!(
+            "/// The built-in {what} scoring component.\npub const {name}: Option<&[u8]> = {value};\n"
+        ));
     }
     std::fs::write(out.join("components.rs"), code).expect("writing components.rs");
 }

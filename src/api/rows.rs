@@ -185,8 +185,11 @@ mod tests {
         let e = reader().record(&json!({"a": 1}), 3).unwrap_err();
         assert_eq!(e, Error::input(3, "b", InputError::MissingColumn));
         let e = reader().record(&json!({"a": 1, "b": 2, "colour": 3}), 0).unwrap_err();
-        assert!(matches!(&e, Error::Input { column, kind: InputError::UnknownColumn { expected }, .. }
-            if column == "colour" && expected == "a, b"), "{e}");
+        assert!(
+            matches!(&e, Error::Input { column, kind: InputError::UnknownColumn { expected }, .. }
+            if column == "colour" && expected == "a, b"),
+            "{e}"
+        );
         assert!(reader().record(&json!([1, 2]), 0).unwrap_err().to_string().contains("row 0 is not a JSON object"));
     }
 
@@ -211,7 +214,7 @@ mod tests {
         let rows = r.columnar([("b", b.iter().collect()), ("a", a.iter().collect())]).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0], vec![Value::Number(1.0), Value::Text("p".into())]);
-        let short = vec![json!(1)];
+        let short = [json!(1)];
         let e = r.columnar([("a", a.iter().collect()), ("b", short.iter().collect())]).unwrap_err();
         assert!(e.to_string().contains("has 1 values; other columns have 2"), "{e}");
     }

@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use super::fitted::{
     ColumnStats, ColumnTransform, FEATURES_FORMAT, FittedColumn, FittedEncoding, FittedFeatures, Step,
 };
+use super::read::{lower_set, read_bool, read_category, read_number};
 use super::spec::{
     ColumnSpec, ConstantValue, DEFAULT_MISSING_TOKENS, Encoding, FeatureSpec, Kind, MissingPolicy, Transform,
 };
-use super::read::{lower_set, read_bool, read_category, read_number};
 use crate::error::{Error, Result};
 use crate::value::{Value, number_as_category};
 

@@ -12,6 +12,6 @@ pub mod transform;
 pub use fit::Fitter;
 pub use fitted::{ColumnTransform, FittedColumn, FittedEncoding, FittedFeatures, Step};
 pub use infer::{ColumnReport, infer_spec};
-pub use spec::{ColumnSpec, Encoding, FeatureSpec, Kind, MissingPolicy, Transform, UnknownPolicy};
 pub use read::fnv1a;
+pub use spec::{ColumnSpec, Encoding, FeatureSpec, Kind, MissingPolicy, Transform, UnknownPolicy};
 pub use transform::Pipeline;

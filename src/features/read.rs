@@ -19,8 +19,9 @@ pub(crate) fn read_number(v: &Value, missing: &HashSet<String>, row: usize, colu
             }
             // Text goes through f64 exactly like a JSON number does, so "29.85" in a CSV and
             // 29.85 in JSON give the same f32.
-            t.parse::<f64>()
-                .map_err(|_| Error::input(row, column, InputError::WrongType { expected: "a number", got: v.describe() }))?
+            t.parse::<f64>().map_err(|_| {
+                Error::input(row, column, InputError::WrongType { expected: "a number", got: v.describe() })
+            })?
         }
         Value::Bool(_) => {
             return Err(Error::input(row, column, InputError::WrongType { expected: "a number", got: v.describe() }));

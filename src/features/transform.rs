@@ -224,7 +224,13 @@ impl CompiledColumn {
                     None => return Err(missing_err()),
                 };
                 for s in steps {
-                    x = s.apply(x).ok_or_else(|| Error::input(row, &self.name, InputError::OutOfDomain { value: format!("{x}"), transform: s.name() }))?;
+                    x = s.apply(x).ok_or_else(|| {
+                        Error::input(
+                            row,
+                            &self.name,
+                            InputError::OutOfDomain { value: format!("{x}"), transform: s.name() },
+                        )
+                    })?;
                 }
                 match edges {
                     Some(e) => out[e.partition_point(|edge| *edge <= x)] = 1.0,

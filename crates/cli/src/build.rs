@@ -11,7 +11,9 @@ use crate::embed::embed_bundle;
 use crate::serve::component_bytes;
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Example:\n  scorelet build --bundle churn/ --output churn.wasm && scorelet serve --component churn.wasm")]
+#[command(
+    after_help = "Example:\n  scorelet build --bundle churn/ --output churn.wasm && scorelet serve --component churn.wasm"
+)]
 pub struct BuildArgs {
     /// The bundle directory to embed (verified first).
     #[arg(long)]
@@ -31,7 +33,8 @@ pub fn build(a: &BuildArgs) -> Result<()> {
     let bundle =
         Bundle::load_dir(&a.bundle).with_context(|| format!("cannot embed the bundle in {}", a.bundle.display()))?;
     let (base, from) = component_bytes(a.component.as_deref(), a.wasi_p2)?;
-    let wasm = embed_bundle(&base, &bundle.to_packed()).with_context(|| format!("cannot embed into the {from} component"))?;
+    let wasm =
+        embed_bundle(&base, &bundle.to_packed()).with_context(|| format!("cannot embed into the {from} component"))?;
     if let Some(parent) = a.output.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
     }

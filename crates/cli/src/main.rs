@@ -35,7 +35,9 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Feature specs.
-    #[command(after_help = "Example:\n  scorelet spec infer data/telco-churn.csv --target Churn --output features.toml")]
+    #[command(
+        after_help = "Example:\n  scorelet spec infer data/telco-churn.csv --target Churn --output features.toml"
+    )]
     Spec {
         #[command(subcommand)]
         command: SpecCommand,
@@ -66,15 +68,21 @@ enum Command {
         bundle: PathBuf,
     },
     /// Train a model on a CSV or Parquet file into a bundle.
-    #[command(after_help = "Example:\n  scorelet train --data data/telco-churn.csv --target Churn --positive Yes --spec examples/telco.toml \\\n      --model mlp --name churn --output churn/")]
+    #[command(
+        after_help = "Example:\n  scorelet train --data data/telco-churn.csv --target Churn --positive Yes --spec examples/telco.toml \\\n      --model mlp --name churn --output churn/"
+    )]
     Train(Box<train::TrainArgs>),
     /// Serve a model over HTTP in the scoring component (the local equivalent of `spin up`).
-    #[command(after_help = "Example:\n  scorelet serve --bundle churn/ --addr 127.0.0.1:8080\n  scorelet serve --model churn@production --registry http://127.0.0.1:8700")]
+    #[command(
+        after_help = "Example:\n  scorelet serve --bundle churn/ --addr 127.0.0.1:8080\n  scorelet serve --model churn@production --registry http://127.0.0.1:8700"
+    )]
     Serve(Box<serve::ServeArgs>),
     /// Build a scoring component with a bundle embedded (no network at cold start).
     Build(build::BuildArgs),
     /// Run the model registry.
-    #[command(after_help = "Example:\n  scorelet registry serve --root registry/ --addr 127.0.0.1:8700 --token-file write.token")]
+    #[command(
+        after_help = "Example:\n  scorelet registry serve --root registry/ --addr 127.0.0.1:8700 --token-file write.token"
+    )]
     Registry {
         #[command(subcommand)]
         command: RegistryCommand,
@@ -121,7 +129,9 @@ enum Command {
         registry: registry::RegistryArgs,
     },
     /// Move an alias to a version if it passes a metric gate.
-    #[command(after_help = "Example:\n  scorelet promote churn 2 --to production --require 'roc_auc>=0.83' --not-worse-than production")]
+    #[command(
+        after_help = "Example:\n  scorelet promote churn 2 --to production --require 'roc_auc>=0.83' --not-worse-than production"
+    )]
     Promote {
         /// The model name.
         name: String,
@@ -152,7 +162,9 @@ enum RegistryCommand {
 #[derive(Debug, Subcommand)]
 enum SpecCommand {
     /// Propose a feature spec (TOML) from a CSV.
-    #[command(after_help = "Example:\n  scorelet spec infer data/telco-churn.csv --target Churn --output features.toml")]
+    #[command(
+        after_help = "Example:\n  scorelet spec infer data/telco-churn.csv --target Churn --output features.toml"
+    )]
     Infer {
         data: PathBuf,
         /// The label column (kept out of the inputs).
@@ -227,7 +239,10 @@ fn exit_code(e: &anyhow::Error) -> u8 {
         }
         if let Some(e) = c.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind::*;
-            return !matches!(e.kind(), NotFound | PermissionDenied | AlreadyExists | InvalidInput | InvalidData | AddrInUse);
+            return !matches!(
+                e.kind(),
+                NotFound | PermissionDenied | AlreadyExists | InvalidInput | InvalidData | AddrInUse
+            );
         }
         false
     });
@@ -255,7 +270,11 @@ mod tests {
             for a in c.get_arguments() {
                 if let Some(env) = a.get_env() {
                     let env = env.to_str().unwrap();
-                    assert!(scorelet::config::setting(env).is_some(), "`{}` reads {env}, which is not in SETTINGS", c.get_name());
+                    assert!(
+                        scorelet::config::setting(env).is_some(),
+                        "`{}` reads {env}, which is not in SETTINGS",
+                        c.get_name()
+                    );
                 }
             }
         }

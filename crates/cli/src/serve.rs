@@ -85,7 +85,9 @@ pub fn default_component(p2: bool) -> Result<&'static [u8]> {
 /// The component to run: `--component FILE`, or the built-in one.
 pub fn component_bytes(file: Option<&Path>, p2: bool) -> Result<(std::borrow::Cow<'static, [u8]>, String)> {
     Ok(match file {
-        Some(f) => (std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?.into(), f.display().to_string()),
+        Some(f) => {
+            (std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?.into(), f.display().to_string())
+        }
         None => (default_component(p2)?.into(), format!("built-in {}", if p2 { "WASI 0.2" } else { "WASI 0.3" })),
     })
 }

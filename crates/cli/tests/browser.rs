@@ -9,7 +9,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Registry, built, have_built, support, free_port, predict, repo, telco_records, train};
+use common::{Registry, built, free_port, have_built, predict, repo, support, telco_records, train};
 use serde_json::{Value as Json, json};
 
 /// A Telco record as the page's form holds it: booleans as true/false, numbers as numbers (blank

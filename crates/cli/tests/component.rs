@@ -9,9 +9,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::{
-    Server, support,
-    Registry, assert_scores_like_native, free_port, oip_request, ok, predict, request, telco_records, train,
-    train_with,
+    Registry, Server, assert_scores_like_native, free_port, oip_request, ok, predict, request, support, telco_records,
+    train, train_with,
 };
 use serde_json::{Value as Json, json};
 

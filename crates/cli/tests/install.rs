@@ -34,7 +34,8 @@ fn an_installed_binary_serves_and_builds_without_the_source_tree_or_cargo() {
     let (home, elsewhere) = (root.path().join("home"), root.path().join("work"));
     std::fs::create_dir_all(&home).unwrap();
     std::fs::create_dir_all(&elsewhere).unwrap();
-    let no_cargo = Command::new("sh").args(["-c", "command -v cargo"]).env_clear().env("PATH", "/usr/bin:/bin").output();
+    let no_cargo =
+        Command::new("sh").args(["-c", "command -v cargo"]).env_clear().env("PATH", "/usr/bin:/bin").output();
     assert!(!no_cargo.unwrap().status.success(), "cargo is reachable on the test's PATH");
 
     let mut serve = installed(&bin, &home, &elsewhere);

@@ -7,7 +7,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Registry, built, have_built, support, free_port, ok, predict, repo, telco_records, train};
+use common::{Registry, built, free_port, have_built, ok, predict, repo, support, telco_records, train};
 use serde_json::Value as Json;
 
 fn package() -> PathBuf {
@@ -17,7 +17,8 @@ fn package() -> PathBuf {
 #[test]
 fn js_api_scores_like_predict_and_rejects_bad_input_with_the_servers_messages() {
     let test = "js_api_scores_like_predict_and_rejects_bad_input_with_the_servers_messages";
-    if !have_built(test, "SCORELET_WEB_NODE", "web-node", "scorelet_web.js") || support::program(test, "node").is_none() {
+    if !have_built(test, "SCORELET_WEB_NODE", "web-node", "scorelet_web.js") || support::program(test, "node").is_none()
+    {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -11,7 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    Registry, assert_scores_like_native, built, have_built, support, free_port, node_bin, post, predict, repo, request, telco_records, train,
+    Registry, assert_scores_like_native, built, free_port, have_built, node_bin, post, predict, repo, request, support,
+    telco_records, train,
 };
 use serde_json::json;
 

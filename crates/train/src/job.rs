@@ -12,8 +12,8 @@ use scorelet::value::f32_json;
 use scorelet::{Bundle, Row, Scorer, Value};
 use serde_json::json;
 
-pub use crate::metrics::{Evaluation, Labels};
 use crate::metrics::{self, Metrics};
+pub use crate::metrics::{Evaluation, Labels};
 use crate::mlp::{self, MlpOptions, Targets};
 use crate::onnx::{self, Dense, Head, Precision};
 use crate::progress::Progress;

@@ -43,50 +43,53 @@ pub fn fit_binary(
 ) -> Result<Dense, crate::TrainError> {
     let n = y.len();
     let p = d + 1; // intercept last
-    // The design matrix in f64 with the intercept column, once.
-    let mut xa = vec![1.0f64; n * p];
-    for i in 0..n {
-        for j in 0..d {
-            xa[i * p + j] = x[i * d + j] as f64;
-        }
-    }
+    // The √s-weighted design rows of one block, in f64; the Hessian XᵀSX is accumulated block by
+    // block, so memory stays at one block however many rows there are.
+    const BLOCK: usize = 4096;
+    let mut xw = vec![0.0f64; BLOCK.min(n) * p];
     let mut beta = vec![0.0f64; p];
-    let mut xw = vec![0.0f64; n * p];
     progress.start("logistic reg.", opt.max_iter as u64);
     for it in 0..opt.max_iter {
         progress.check_interrupted()?;
         let mut grad = vec![0.0f64; p];
-        for i in 0..n {
-            let row = &xa[i * p..(i + 1) * p];
-            let mu = sigmoid(row.iter().zip(&beta).map(|(a, b)| a * b).sum());
-            let w = weights[y[i]] as f64;
-            let r = w * (mu - (y[i] == 1) as u8 as f64);
-            let sw = (w * (mu * (1.0 - mu)).max(1e-12)).sqrt();
-            for (a, v) in row.iter().enumerate() {
-                grad[a] += r * v;
-                xw[i * p + a] = sw * v;
-            }
-        }
-        // Hessian XᵀSX as one dgemm of the √s-weighted rows.
         let mut hess = vec![0.0f64; p * p];
-        // SAFETY: xw holds n·p values, hess p·p; strides describe xwᵀ (p×n) and xw (n×p).
-        unsafe {
-            matrixmultiply::dgemm(
-                p,
-                n,
-                p,
-                1.0,
-                xw.as_ptr(),
-                1,
-                p as isize,
-                xw.as_ptr(),
-                p as isize,
-                1,
-                0.0,
-                hess.as_mut_ptr(),
-                p as isize,
-                1,
-            );
+        for start in (0..n).step_by(BLOCK) {
+            let m = BLOCK.min(n - start);
+            for (i, out) in (start..start + m).zip(xw.chunks_exact_mut(p)) {
+                let row = &x[i * d..(i + 1) * d];
+                let z: f64 = row.iter().zip(&beta).map(|(a, b)| *a as f64 * b).sum::<f64>() + beta[d];
+                let mu = sigmoid(z);
+                let w = weights[y[i]] as f64;
+                let r = w * (mu - (y[i] == 1) as u8 as f64);
+                let sw = (w * (mu * (1.0 - mu)).max(1e-12)).sqrt();
+                for (a, v) in row.iter().enumerate() {
+                    let v = *v as f64;
+                    grad[a] += r * v;
+                    out[a] = sw * v;
+                }
+                grad[d] += r;
+                out[d] = sw;
+            }
+            // SAFETY: xw holds at least m·p values, hess p·p; strides describe the block's
+            // transpose (p×m) and the block (m×p); beta = 1 accumulates into hess.
+            unsafe {
+                matrixmultiply::dgemm(
+                    p,
+                    m,
+                    p,
+                    1.0,
+                    xw.as_ptr(),
+                    1,
+                    p as isize,
+                    xw.as_ptr(),
+                    p as isize,
+                    1,
+                    1.0,
+                    hess.as_mut_ptr(),
+                    p as isize,
+                    1,
+                );
+            }
         }
         for a in 0..d {
             grad[a] += opt.l2 * beta[a];

@@ -60,7 +60,9 @@ impl Scorer {
         let bundle = scorelet::registry::fetch(&url, &r, |u| {
             let token = token.clone();
             async move {
-                get(&u, token.as_deref()).await.map_err(|e| scorelet::Error::Fetch { url: u.clone(), message: e.to_string() })
+                get(&u, token.as_deref())
+                    .await
+                    .map_err(|e| scorelet::Error::Fetch { url: u.clone(), message: e.to_string() })
             }
         })
         .await
@@ -78,10 +80,7 @@ impl Scorer {
 
     /// Scores many rows at once (faster than one `predict` per row).
     #[wasm_bindgen(js_name = predictBatch, unchecked_return_type = "Prediction[]")]
-    pub fn predict_batch(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "Row[]")] rows: JsValue,
-    ) -> JsResult<JsValue> {
+    pub fn predict_batch(&self, #[wasm_bindgen(unchecked_param_type = "Row[]")] rows: JsValue) -> JsResult<JsValue> {
         let json = to_json(&rows, "the rows")?;
         let items = json.as_array().ok_or_else(|| bad_request("rows must be an array of objects"))?;
         let rows = RowReader::for_pipeline(self.inner.pipeline()).records(items).map_err(js_err)?;
@@ -90,10 +89,7 @@ impl Scorer {
     }
 
     /// The feature vector the model sees for one row.
-    pub fn features(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "Row")] row: JsValue,
-    ) -> JsResult<Float32Array> {
+    pub fn features(&self, #[wasm_bindgen(unchecked_param_type = "Row")] row: JsValue) -> JsResult<Float32Array> {
         let row = self.row(&row)?;
         let (f, _) = self.inner.score(std::slice::from_ref(&row)).map_err(js_err)?;
         Ok(Float32Array::from(f.as_slice()))
