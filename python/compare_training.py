@@ -24,7 +24,7 @@ def scorelet(binary, data, model, out):
                   "--spec", "examples/adult.toml"],
     }[data]
     t = time.perf_counter()
-    subprocess.run([binary, "train", *args, "--model", model, "--name", f"{data}-{model}", "--out", str(out), "-q"],
+    subprocess.run([binary, "train", *args, "--model", model, "--name", f"{data}-{model}", "--output", str(out), "-q"],
                    cwd=ROOT, check=True, capture_output=True)
     wall = time.perf_counter() - t
     m = json.loads((out / "manifest.json").read_text())

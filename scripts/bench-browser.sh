@@ -37,7 +37,7 @@ version=0
 for model in logreg mlp; do
   version=$((version + 1))
   "$scorelet" train --data data/telco-churn.csv --target Churn --positive Yes --spec examples/telco.toml \
-    --model "$model" --name churn --out "$work/$model" -q >&2
+    --model "$model" --name churn --output "$work/$model" -q >&2
   "$scorelet" push --bundle "$work/$model" >&2
   echo -e "\n## Telco $model (INT8)\n" >> "$out/browser.md"
   node js/bench-browser.mjs --site "$SCORELET_REGISTRY_URL/" --name churn --version "$version" --rows "$work/rows.json" \

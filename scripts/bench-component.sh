@@ -11,7 +11,7 @@ scorelet="$CARGO_TARGET_DIR/release/scorelet"
 dir=out/bench/component
 rm -rf "$dir" && mkdir -p "$dir"
 "$scorelet" train --quiet --data data/telco-churn.csv --target Churn --positive Yes \
-  --spec examples/telco.toml --model mlp --name churn --out "$dir/churn" >/dev/null
+  --spec examples/telco.toml --model mlp --name churn --output "$dir/churn" >/dev/null
 "$scorelet" build --bundle "$dir/churn" -o "$dir/churn.wasm" 2>&1 | tail -1
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 "$CARGO_TARGET_DIR/release/examples/cold_start" "$dir/churn" "$dir/churn.wasm" "${1:-10}"

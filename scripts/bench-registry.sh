@@ -13,7 +13,7 @@ work=$(mktemp -d)
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
 export SCORELET_REGISTRY_TOKEN=bench-token-0123456789
 "$bin/scorelet" train --data data/telco-churn.csv --target Churn --positive Yes --spec examples/telco.toml \
-  --model mlp --name churn --out "$work/bundle" -q 2>/dev/null
+  --model mlp --name churn --output "$work/bundle" -q 2>/dev/null
 "$bin/scorelet" registry serve --root "$work/store" --addr 127.0.0.1:0 2> "$work/log" &
 server=$!
 for _ in $(seq 50); do grep -q "registry on" "$work/log" && break; sleep 0.1; done

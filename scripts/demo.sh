@@ -15,7 +15,7 @@ out=out/demo
 rm -rf "$out" && mkdir -p "$out"
 echo "== train: data/telco-churn.csv → $out/churn (MLP, INT8, gated against float)"
 "$scorelet" train --data data/telco-churn.csv --target Churn --positive Yes \
-  --spec examples/telco.toml --model mlp --name churn --out "$out/churn"
+  --spec examples/telco.toml --model mlp --name churn --output "$out/churn"
 
 echo "== publish to a local registry and promote to production"
 export SCORELET_REGISTRY_TOKEN=demo-token-0123456789
@@ -28,7 +28,7 @@ export SCORELET_REGISTRY_URL=$(grep -o 'http://[0-9.:]*' "$out/registry.log" | h
 "$scorelet" push --bundle "$out/churn"
 "$scorelet" promote churn 1 --to production --require 'roc_auc>=0.83' --not-worse-than production
 "$scorelet" versions churn
-"$scorelet" pull churn@production --out "$out/pulled"
+"$scorelet" pull churn@production --output "$out/pulled"
 "$scorelet" check --bundle "$out/pulled"
 
 echo "== score 5 rows natively"

@@ -7,18 +7,27 @@ start=$(date +%s)
 # Tests that need the wasm builds, Node, Chromium or workerd fail here if those are missing,
 # instead of skipping as they do under a plain `cargo test` (tests/support/mod.rs).
 export SCORELET_TEST_ALL=1
+# Each step's time on stderr at the end, so a slow CI run says where its minutes went.
+times=()
+step() {
+  local t=$(date +%s)
+  "$@"
+  times+=("$(( $(date +%s) - t ))s  $*")
+}
 
-scripts/setup.sh
-cargo fmt --all --check
-scripts/build-wasm.sh
-cargo clippy --release --locked --workspace --all-targets -- -D warnings
-cargo test --release --locked --workspace
+step scripts/setup.sh
+step cargo fmt --all --check
+step scripts/build-wasm.sh
+step cargo clippy --release --locked --workspace --all-targets -- -D warnings
+step cargo test --release --locked --workspace --no-run
+step cargo test --release --locked --workspace
 # The Lambda package carries an executable bootstrap and a precompiled component (the bootstrap
 # the tests just built: a `-p scorelet-lambda` build would resolve features anew and recompile).
-scripts/package-lambda.sh --bootstrap "$CARGO_TARGET_DIR/release/bootstrap" \
+step scripts/package-lambda.sh --bootstrap "$CARGO_TARGET_DIR/release/bootstrap" \
   --component "$CARGO_TARGET_DIR/wasm32-wasip2/release/scorelet_spin.wasm" \
   --out "$CARGO_TARGET_DIR/lambda-test.zip" >/dev/null
 # The benchmark suite, every step briefly, so it cannot rot (its numbers mean nothing).
-scripts/bench.sh --smoke --out "$CARGO_TARGET_DIR/bench-smoke" >/dev/null
+step scripts/bench.sh --smoke --out "$CARGO_TARGET_DIR/bench-smoke" >/dev/null
 
+printf '  %s\n' "${times[@]}" >&2
 echo "scripts/test.sh: all passed in $(( $(date +%s) - start ))s"

@@ -14,7 +14,8 @@
 //! paths `SCORELET_WASI_WASM` and `SCORELET_WEB_NODE` name; without them the tests are skipped.
 
 mod common;
-mod support;
+
+use common::support;
 
 use std::io::Write;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! components they point at, and those components need nothing from a Spin host beyond WASI,
 //! WASI HTTP and Spin's variables.
 
-mod support;
+mod common;
 
 use std::path::{Path, PathBuf};
 
@@ -68,21 +68,14 @@ fn spin_provides(import: &str) -> bool {
 
 #[test]
 fn components_import_only_what_spin_provides() {
-    let target = support::target_dir();
-    let engine = scorelet_host::component::engine(1, 1 << 30).unwrap();
     for (wasm, export) in [
         ("scorelet_spin.wasm", "wasi:http/handler@0.3.0"),
         ("scorelet_spin_p2.wasm", "wasi:http/incoming-handler@0.2."),
     ] {
-        let Some(path) = support::artifact(
-            "components_import_only_what_spin_provides",
-            target.join("wasm32-wasip2/release").join(wasm),
-        ) else {
+        let Some((imports, exports)) = common::component_interfaces("components_import_only_what_spin_provides", wasm)
+        else {
             return;
         };
-        let bytes = std::fs::read(&path).unwrap();
-        let component = scorelet_host::load_cached(&engine, &bytes, Some(&target.join("component-cache"))).unwrap();
-        let (imports, exports) = scorelet_host::component::interfaces(&engine, &component);
         let foreign: Vec<&String> = imports.iter().filter(|i| !spin_provides(i)).collect();
         assert!(foreign.is_empty(), "{wasm} imports what Spin does not provide: {foreign:?}");
         assert!(exports.iter().any(|e| e.starts_with(export)), "{wasm} exports {exports:?}");

@@ -1,7 +1,7 @@
 //! The worlds in wit/ describe the built components: each component imports only interfaces its
 //! world imports, and exports the world's HTTP handler (up to the patch version).
 
-mod support;
+mod common;
 
 use std::path::Path;
 
@@ -25,19 +25,13 @@ fn components_match_their_documented_worlds() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut resolve = Resolve::default();
     let (pkg, _) = resolve.push_dir(repo.join("wit")).unwrap();
-    let target = support::target_dir();
-    let engine = scorelet_host::component::engine(1, 1 << 30).unwrap();
     for (world_name, wasm) in [("scorer", "scorelet_spin.wasm"), ("scorer-p2", "scorelet_spin_p2.wasm")] {
         let (imports, exports) = world(&resolve, pkg, world_name);
-        let Some(path) = support::artifact(
-            "components_match_their_documented_worlds",
-            target.join("wasm32-wasip2/release").join(wasm),
-        ) else {
+        let Some((c_imports, c_exports)) =
+            common::component_interfaces("components_match_their_documented_worlds", wasm)
+        else {
             return;
         };
-        let bytes = std::fs::read(&path).unwrap();
-        let component = scorelet_host::load_cached(&engine, &bytes, Some(&target.join("component-cache"))).unwrap();
-        let (c_imports, c_exports) = scorelet_host::component::interfaces(&engine, &component);
         let outside: Vec<&String> = c_imports.iter().filter(|i| !imports.contains(i)).collect();
         assert!(outside.is_empty(), "{wasm} imports {outside:?}, which world `{world_name}` does not");
         // WASI versions are semver: hosts link `@0.2.0` and `@0.2.6` alike, so compare the export

@@ -100,7 +100,7 @@ def train(out, model, precision):
         shutil.rmtree(d, ignore_errors=True)
         run([SCORELET, "train", "--data", REPO / "data/telco-churn.csv", "--target", "Churn", "--positive", "Yes",
              "--spec", REPO / "examples/telco.toml", "--model", model, "--precision", precision, "--name", "churn",
-             "--out", d, "-q"])
+             "--output", d, "-q"])
     return d
 
 

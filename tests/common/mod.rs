@@ -1,6 +1,9 @@
 //! Helpers shared by the integration tests: the repository's data sets, specs and test models.
 #![allow(dead_code)]
 
+#[path = "../support/mod.rs"]
+pub mod support;
+
 use std::path::PathBuf;
 
 use scorelet::Bundle;
@@ -117,4 +120,15 @@ pub fn records(table: &Table, n: usize) -> Vec<Json> {
 
 pub fn jsonl(records: &[Json]) -> String {
     records.iter().map(|r| format!("{r}\n")).collect()
+}
+
+/// The interfaces the built scoring component `wasm` (`scorelet_spin.wasm`,
+/// `scorelet_spin_p2.wasm`) imports and exports, or `None` after a skip.
+pub fn component_interfaces(test: &str, wasm: &str) -> Option<(Vec<String>, Vec<String>)> {
+    let target = support::target_dir();
+    let path = support::artifact(test, target.join("wasm32-wasip2/release").join(wasm))?;
+    let engine = scorelet_host::component::engine(1, 1 << 30).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let component = scorelet_host::load_cached(&engine, &bytes, Some(&target.join("component-cache"))).unwrap();
+    Some(scorelet_host::component::interfaces(&engine, &component))
 }

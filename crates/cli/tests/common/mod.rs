@@ -25,9 +25,12 @@ pub fn ok(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Runs `scorelet ARGS`, which must fail as a user error (exit status 2), without a panic;
+/// returns its stderr.
 pub fn fails(args: &[&str]) -> String {
     let out = scorelet(args);
     assert!(!out.status.success(), "scorelet {args:?} should fail");
+    assert_eq!(out.status.code(), Some(2), "scorelet {args:?}: a user error exits 2: {}", String::from_utf8_lossy(&out.stderr));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(!err.contains("panicked"), "{err}");
     err
@@ -53,7 +56,7 @@ pub fn train_with(dir: &Path, extra: &[&str]) -> PathBuf {
         "examples/telco.toml",
         "--name",
         "churn",
-        "--out",
+        "--output",
         b.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
