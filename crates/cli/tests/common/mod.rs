@@ -30,7 +30,12 @@ pub fn ok(args: &[&str]) -> String {
 pub fn fails(args: &[&str]) -> String {
     let out = scorelet(args);
     assert!(!out.status.success(), "scorelet {args:?} should fail");
-    assert_eq!(out.status.code(), Some(2), "scorelet {args:?}: a user error exits 2: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "scorelet {args:?}: a user error exits 2: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(!err.contains("panicked"), "{err}");
     err
