@@ -70,6 +70,11 @@ impl Scorer {
         self.max_batch
     }
 
+    /// Which engine runs the model: `"compiled"` or `"tract"`.
+    pub fn engine(&self) -> &'static str {
+        self.model.engine()
+    }
+
     /// The model's name.
     pub fn name(&self) -> &str {
         &self.manifest.name

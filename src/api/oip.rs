@@ -181,6 +181,7 @@ pub fn metadata(scorer: &Scorer) -> Json {
             "signature": m.signature,
             "created": m.created,
             "precision": m.model.precision,
+            "engine": scorer.engine(),
             "feature_names": scorer.pipeline().feature_names(),
         }
     })

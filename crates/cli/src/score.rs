@@ -152,9 +152,10 @@ pub fn check(bundle: &Path) -> Result<()> {
         bail!("no golden rows");
     }
     println!(
-        "{}@{}: {} golden rows match (features bit-identical; {} outputs bit-identical, max output difference {:e})",
+        "{}@{} ({} engine): {} golden rows match (features bit-identical; {} outputs bit-identical, max output difference {:e})",
         scorer.name(),
         scorer.version(),
+        scorer.engine(),
         report.rows,
         report.exact_outputs,
         report.max_output_diff

@@ -1,4 +1,5 @@
-//! The model runtime: an ONNX model loaded once with tract, run on row-major f32 batches.
+//! The tract engine: an ONNX model loaded once with tract, run on row-major f32 batches. It runs
+//! every graph the compiled engine does not take.
 //!
 //! Loading parses, types, declutters and optimizes the graph for this machine (`into_optimized`)
 //! with a symbolic batch dimension, so one plan serves every batch size. `with_ignore_value_info`
@@ -11,42 +12,29 @@ use tract_onnx::prelude::*;
 
 use crate::error::{Error, Result};
 
+use super::Outputs;
+
 /// A loaded, optimized model with one f32 `[N, n_features]` input and one selected f32 output.
 #[derive(Debug, Clone)]
-pub struct Model {
+pub struct Tract {
     plan: Arc<TypedSimplePlan>,
     n_features: usize,
-}
-
-/// A batch of model outputs: `rows × width`, row-major.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Outputs {
-    pub rows: usize,
-    pub width: usize,
-    pub data: Vec<f32>,
-}
-
-impl Outputs {
-    /// The outputs of one row.
-    pub fn row(&self, i: usize) -> &[f32] {
-        &self.data[i * self.width..(i + 1) * self.width]
-    }
 }
 
 fn model_err(e: impl std::fmt::Display) -> Error {
     Error::Model(format!("{e:#}"))
 }
 
-impl Model {
+impl Tract {
     /// Loads ONNX bytes, keeping only `output` (an ONNX output or tensor name) as the result.
     /// A model that makes tract panic is reported as an error, not propagated (where the target
     /// unwinds: native and WASI builds).
-    pub fn load(onnx: &[u8], n_features: usize, output: &str) -> Result<Model> {
+    pub fn load(onnx: &[u8], n_features: usize, output: &str) -> Result<Tract> {
         std::panic::catch_unwind(|| Self::load_inner(onnx, n_features, output))
             .unwrap_or_else(|_| Err(Error::Model("the ONNX model crashed the loader; it is malformed".into())))
     }
 
-    fn load_inner(onnx: &[u8], n_features: usize, output: &str) -> Result<Model> {
+    fn load_inner(onnx: &[u8], n_features: usize, output: &str) -> Result<Tract> {
         if n_features == 0 {
             return Err(Error::Model("the model needs at least one input feature".into()));
         }
@@ -68,23 +56,11 @@ impl Model {
             .into_optimized()
             .and_then(|m| m.into_runnable())
             .map_err(|e| Error::Model(format!("cannot prepare the model: {e:#}")))?;
-        Ok(Model { plan, n_features })
+        Ok(Tract { plan, n_features })
     }
 
-    /// Width of the input rows.
-    pub fn n_features(&self) -> usize {
-        self.n_features
-    }
-
-    /// Runs a row-major `rows × n_features` batch.
+    /// Runs a row-major `rows × n_features` batch (its size checked by the caller).
     pub fn run(&self, batch: &[f32], rows: usize) -> Result<Outputs> {
-        if rows == 0 || batch.len() != rows * self.n_features {
-            return Err(Error::Model(format!(
-                "batch of {} values is not {rows} rows of {} features",
-                batch.len(),
-                self.n_features
-            )));
-        }
         let input = Tensor::from_shape(&[rows, self.n_features], batch).map_err(model_err)?;
         let plan = &self.plan;
         let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || plan.run(tvec!(input.into_tvalue()))))
