@@ -20,6 +20,8 @@ pub mod var {
     pub const API_KEY: &str = "api_key";
     /// A bundle directory in the component's filesystem.
     pub const BUNDLE_DIR: &str = "bundle_dir";
+    /// Which engine runs the model: `auto`, `compiled` or `tract` (`scorelet::model::Engine`).
+    pub const ENGINE: &str = "engine";
 }
 
 /// Who reads a setting.
@@ -86,6 +88,12 @@ pub const SETTINGS: &[Setting] = &[
         var::BUNDLE_DIR,
         "component, Lambda, `serve --bundle`",
         "a bundle directory to load instead of fetching (Lambda: default `bundle/` in the package)",
+    ),
+    runtime(
+        "SCORELET_ENGINE",
+        var::ENGINE,
+        "component, Lambda, worker, `serve`, `predict`, `features`, `check`",
+        "the engine that runs the model: `auto` (default: compiled when the graph allows, else tract), `compiled` (an error naming the node it lacks) or `tract`",
     ),
     other(
         "SCORELET_REGISTRY_TOKEN",

@@ -5,7 +5,7 @@
 use crate::bundle::{Bundle, FEATURES, Manifest, Task};
 use crate::error::{Error, Result};
 use crate::features::{FittedFeatures, Pipeline};
-use crate::model::{Model, Outputs};
+use crate::model::{Engine, Model, Outputs};
 pub use crate::prediction::{Options, Prediction};
 use crate::value::Row;
 
@@ -24,6 +24,11 @@ pub struct Scorer {
 impl Scorer {
     /// Builds a scorer from a verified bundle; checks that manifest, features and model agree.
     pub fn from_bundle(bundle: &Bundle) -> Result<Scorer> {
+        Self::from_bundle_with(bundle, Engine::Auto)
+    }
+
+    /// [`Scorer::from_bundle`] with the model on the given engine.
+    pub fn from_bundle_with(bundle: &Bundle, engine: Engine) -> Result<Scorer> {
         let manifest = bundle.manifest.clone();
         let fitted =
             FittedFeatures::from_json(bundle.file(FEATURES).ok_or_else(|| Error::Bundle("no features.json".into()))?)?;
@@ -48,7 +53,7 @@ impl Scorer {
             return Err(Error::Bundle(format!("positive class {positive_class:?} is not one of {classes:?}")));
         }
         let onnx = bundle.file(&manifest.model.file).ok_or_else(|| Error::Bundle("no model file".into()))?;
-        let model = Model::load(onnx, pipeline.width(), &manifest.model.output)?;
+        let model = Model::load_with(onnx, pipeline.width(), &manifest.model.output, engine)?;
         Ok(Scorer { manifest, pipeline, model, max_batch: DEFAULT_MAX_BATCH })
     }
 

@@ -136,7 +136,12 @@ impl Default for Service {
 
 /// Loads a bundle into a scorer and runs its golden self-check; the only way to become ready.
 pub fn load(bundle: &Bundle) -> Result<Scorer> {
-    let scorer = Scorer::from_bundle(bundle)?;
+    load_with(bundle, crate::model::Engine::Auto)
+}
+
+/// [`load`] with the model on the given engine.
+pub fn load_with(bundle: &Bundle, engine: crate::model::Engine) -> Result<Scorer> {
+    let scorer = Scorer::from_bundle_with(bundle, engine)?;
     crate::golden::self_check(&scorer, bundle)?;
     Ok(scorer)
 }

@@ -68,8 +68,7 @@ fn an_unsupported_node_falls_back_to_tract_and_forcing_compiled_names_it() {
     let dir = repo().join("tests/fixtures/external");
     let bytes = std::fs::read(dir.join("lr.onnx")).unwrap();
     let width: usize = {
-        let cases: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(dir.join("cases.json")).unwrap()).unwrap();
+        let cases: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("cases.json")).unwrap()).unwrap();
         cases["n_features"].as_u64().unwrap() as usize
     };
     let auto = Model::load(&bytes, width, "probabilities").unwrap();

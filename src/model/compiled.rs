@@ -46,9 +46,10 @@ fn decode_const(t: &Tensor) -> std::result::Result<Const, String> {
     let mut n: usize = 1;
     for &d in &t.dims {
         let d = usize::try_from(d).map_err(|_| format!("tensor `{}` has a negative dimension", t.name))?;
-        n = n.checked_mul(d).filter(|n| *n <= MAX_ELEMENTS).ok_or_else(|| {
-            format!("tensor `{}` declares {:?} elements, more than {MAX_ELEMENTS}", t.name, t.dims)
-        })?;
+        n = n
+            .checked_mul(d)
+            .filter(|n| *n <= MAX_ELEMENTS)
+            .ok_or_else(|| format!("tensor `{}` declares {:?} elements, more than {MAX_ELEMENTS}", t.name, t.dims))?;
         dims.push(d);
     }
     let size = |elem: usize, typed: usize| -> std::result::Result<bool, String> {
@@ -82,12 +83,16 @@ fn decode_const(t: &Tensor) -> std::result::Result<Const, String> {
             Const::F32 { dims, data }
         }
         dtype::INT8 => {
-            let data =
-                if size(1, t.int32s.len())? { t.raw.iter().map(|b| *b as i8).collect() } else { t.int32s.iter().map(|v| *v as i8).collect() };
+            let data = if size(1, t.int32s.len())? {
+                t.raw.iter().map(|b| *b as i8).collect()
+            } else {
+                t.int32s.iter().map(|v| *v as i8).collect()
+            };
             Const::I8 { dims, data }
         }
         dtype::UINT8 => {
-            let data = if size(1, t.int32s.len())? { t.raw.clone() } else { t.int32s.iter().map(|v| *v as u8).collect() };
+            let data =
+                if size(1, t.int32s.len())? { t.raw.clone() } else { t.int32s.iter().map(|v| *v as u8).collect() };
             Const::U8 { dims, data }
         }
         dtype::INT64 => {
@@ -98,7 +103,12 @@ fn decode_const(t: &Tensor) -> std::result::Result<Const, String> {
             };
             Const::I64 { dims, data }
         }
-        other => return Err(format!("tensor `{}` has element type {other}, which the compiled engine does not take", t.name)),
+        other => {
+            return Err(format!(
+                "tensor `{}` has element type {other}, which the compiled engine does not take",
+                t.name
+            ));
+        }
     })
 }
 
@@ -122,25 +132,77 @@ struct Value {
 #[derive(Debug, Clone)]
 enum Step {
     /// `y = x · W`, `W` prepacked as `[out][in]` so each dot product reads contiguously.
-    MatMul { x: usize, y: usize, inputs: usize, outputs: usize, wt: Vec<f32> },
+    MatMul {
+        x: usize,
+        y: usize,
+        inputs: usize,
+        outputs: usize,
+        wt: Vec<f32>,
+    },
     /// `y = Σ (x − zx)(w − zw)` in i32, `W` prepacked as `[out][in]` in i32 with `zw` subtracted.
-    MatMulInteger { x: usize, y: usize, inputs: usize, outputs: usize, zx: i32, wt: Vec<i32> },
+    MatMulInteger {
+        x: usize,
+        y: usize,
+        inputs: usize,
+        outputs: usize,
+        zx: i32,
+        wt: Vec<i32>,
+    },
     /// `y = x ⊙ c` or `x + c` with `c` broadcast over rows (`c.len() == width`) or a scalar.
-    MulConst { x: usize, y: usize, width: usize, c: Vec<f32> },
-    AddConst { x: usize, y: usize, width: usize, c: Vec<f32> },
+    MulConst {
+        x: usize,
+        y: usize,
+        width: usize,
+        c: Vec<f32>,
+    },
+    AddConst {
+        x: usize,
+        y: usize,
+        width: usize,
+        c: Vec<f32>,
+    },
     /// `y = x + z`, both runtime values of the same width.
-    Add { x: usize, z: usize, y: usize },
-    Relu { x: usize, y: usize },
-    Sigmoid { x: usize, y: usize },
-    Tanh { x: usize, y: usize },
-    Softmax { x: usize, y: usize, width: usize },
+    Add {
+        x: usize,
+        z: usize,
+        y: usize,
+    },
+    Relu {
+        x: usize,
+        y: usize,
+    },
+    Sigmoid {
+        x: usize,
+        y: usize,
+    },
+    Tanh {
+        x: usize,
+        y: usize,
+    },
+    Softmax {
+        x: usize,
+        y: usize,
+        width: usize,
+    },
     /// `q = saturate(round_ties_even(x · (1 / scale)) + zero)` as u8: multiplying by the
     /// reciprocal, as tract does, so the compiled engine reproduces the golden vectors every
     /// existing bundle was made with (ONNX's text says `x / scale`; they differ only on ties).
-    Quantize { x: usize, y: usize, inv_scale: f32, zero: i32 },
+    Quantize {
+        x: usize,
+        y: usize,
+        inv_scale: f32,
+        zero: i32,
+    },
     /// i32 or u8 → f32.
-    ToF32 { x: usize, y: usize, from: Kind },
-    Copy { x: usize, y: usize },
+    ToF32 {
+        x: usize,
+        y: usize,
+        from: Kind,
+    },
+    Copy {
+        x: usize,
+        y: usize,
+    },
 }
 
 /// A compiled model: the plan and its widths.
@@ -194,9 +256,14 @@ impl<'a> Builder<'a> {
         let Const::F32 { dims, data } = self.konst(node, i, name)? else {
             return Err(unsupported(node, i, format!("`{name}` is not a float constant")));
         };
-        let ok = data.len() == 1 || (data.len() == width && dims.last() == Some(&width) && dims.iter().rev().skip(1).all(|d| *d == 1));
+        let ok = data.len() == 1
+            || (data.len() == width && dims.last() == Some(&width) && dims.iter().rev().skip(1).all(|d| *d == 1));
         if !ok {
-            return Err(unsupported(node, i, format!("constant `{name}` of shape {dims:?} does not broadcast over rows of {width}")));
+            return Err(unsupported(
+                node,
+                i,
+                format!("constant `{name}` of shape {dims:?} does not broadcast over rows of {width}"),
+            ));
         }
         Ok(if data.len() == 1 { vec![data[0]; width] } else { data.clone() })
     }
@@ -218,7 +285,11 @@ impl<'a> Builder<'a> {
             _ => return Err(unsupported(node, i, format!("weights `{name}` have shape {dims:?}; expected a matrix"))),
         };
         if k != inputs || m == 0 {
-            return Err(unsupported(node, i, format!("weights `{name}` of shape {dims:?} do not take {inputs} inputs")));
+            return Err(unsupported(
+                node,
+                i,
+                format!("weights `{name}` of shape {dims:?} do not take {inputs} inputs"),
+            ));
         }
         // Prepack as [out][in].
         let mut wt = vec![0f32; k * m];
@@ -319,7 +390,8 @@ impl<'a> Builder<'a> {
                             return Err(unsupported(node, i, "the shape is not an int64 constant"));
                         };
                         let w = x.width as i64;
-                        let keeps = matches!(data.as_slice(), [-1, m] | [0, m] if *m == w) || data.as_slice() == [-1] && w == 1;
+                        let keeps =
+                            matches!(data.as_slice(), [-1, m] | [0, m] if *m == w) || data.as_slice() == [-1] && w == 1;
                         if !keeps {
                             return Err(unsupported(node, i, format!("shape {data:?} does not keep [batch, {w}]")));
                         }
@@ -371,9 +443,19 @@ impl<'a> Builder<'a> {
                 let x = self.value(node, i, need(0)?)?;
                 expect_kind(node, i, x, Kind::U8)?;
                 let (k, m, w) = match self.konst(node, i, need(1)?)? {
-                    Const::I8 { dims, data } if dims.len() == 2 => (dims[0], dims[1], data.iter().map(|v| *v as i32).collect::<Vec<_>>()),
-                    Const::U8 { dims, data } if dims.len() == 2 => (dims[0], dims[1], data.iter().map(|v| *v as i32).collect()),
-                    c => return Err(unsupported(node, i, format!("weights of shape {:?} are not an 8-bit matrix", c.dims()))),
+                    Const::I8 { dims, data } if dims.len() == 2 => {
+                        (dims[0], dims[1], data.iter().map(|v| *v as i32).collect::<Vec<_>>())
+                    }
+                    Const::U8 { dims, data } if dims.len() == 2 => {
+                        (dims[0], dims[1], data.iter().map(|v| *v as i32).collect())
+                    }
+                    c => {
+                        return Err(unsupported(
+                            node,
+                            i,
+                            format!("weights of shape {:?} are not an 8-bit matrix", c.dims()),
+                        ));
+                    }
                 };
                 if k != x.width || m == 0 {
                     return Err(unsupported(node, i, format!("weights [{k}, {m}] do not take {} inputs", x.width)));
@@ -445,7 +527,10 @@ impl Compiled {
         }
         for (i, n) in g.nodes.iter().enumerate() {
             if keep[i] && n.op_type == "Constant" {
-                let t = n.attr("value").and_then(|a| a.t.as_ref()).ok_or_else(|| unsupported(n, i, "a Constant without a tensor `value`"))?;
+                let t = n
+                    .attr("value")
+                    .and_then(|a| a.t.as_ref())
+                    .ok_or_else(|| unsupported(n, i, "a Constant without a tensor `value`"))?;
                 let c = decode_const(t).map_err(|e| unsupported(n, i, e))?;
                 b.consts.insert(n.outputs.first().map(String::as_str).unwrap_or(""), c);
             }
@@ -457,7 +542,10 @@ impl Compiled {
                 b.add(n, i)?;
             }
         }
-        let out = *b.values.get(output).ok_or_else(|| Error::Model(format!("output `{output}` is a constant, not computed from the input")))?;
+        let out = *b
+            .values
+            .get(output)
+            .ok_or_else(|| Error::Model(format!("output `{output}` is a constant, not computed from the input")))?;
         if out.kind != Kind::F32 || out.width == 0 {
             return Err(Error::Model(format!("output `{output}` is not a float batch")));
         }
@@ -573,9 +661,16 @@ mod tests {
 
     #[test]
     fn absurd_and_inconsistent_tensors_are_refused_before_allocating() {
-        let huge = Tensor { name: "w".into(), dims: vec![1 << 20, 1 << 20], data_type: dtype::FLOAT, ..Default::default() };
+        let huge =
+            Tensor { name: "w".into(), dims: vec![1 << 20, 1 << 20], data_type: dtype::FLOAT, ..Default::default() };
         assert!(decode_const(&huge).unwrap_err().contains("more than"));
-        let short = Tensor { name: "w".into(), dims: vec![2, 2], data_type: dtype::FLOAT, raw: vec![0; 12], ..Default::default() };
+        let short = Tensor {
+            name: "w".into(),
+            dims: vec![2, 2],
+            data_type: dtype::FLOAT,
+            raw: vec![0; 12],
+            ..Default::default()
+        };
         assert!(decode_const(&short).unwrap_err().contains("12 bytes of data for 4 elements"));
         let neg = Tensor { name: "w".into(), dims: vec![-1], data_type: dtype::FLOAT, ..Default::default() };
         assert!(decode_const(&neg).unwrap_err().contains("negative"));

@@ -77,7 +77,11 @@ impl Node {
 
     /// How errors name this node: its name, or its op and position.
     pub fn label(&self, index: usize) -> String {
-        if self.name.is_empty() { format!("#{index} ({})", self.op_type) } else { format!("`{}` ({})", self.name, self.op_type) }
+        if self.name.is_empty() {
+            format!("#{index} ({})", self.op_type)
+        } else {
+            format!("`{}` ({})", self.name, self.op_type)
+        }
     }
 }
 

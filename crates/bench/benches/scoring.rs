@@ -2,7 +2,8 @@
 //! `/invocations` path (JSON body → rows → features → model → JSON answer):
 //! - `native`: the core's `Service` compiled for the host;
 //! - `wasmtime`: the Spin component (`scorelet_spin.wasm`) in the embedded wasmtime, a warm
-//!   instance, no sockets.
+//!   instance, no sockets;
+//! - `model-compiled`, `model-tract`: the model alone on a ready feature matrix, on each engine.
 //!
 //! `SCORELET_BENCH_BUNDLES=label=DIR,… cargo bench -p scorelet-bench --bench scoring`
 
@@ -11,6 +12,7 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use scorelet::model::{Engine, Model};
 use scorelet::service::{self, Service};
 use scorelet_bench::{bundles, invocations_body};
 use scorelet_host::{HttpComponent, Settings};
@@ -64,6 +66,16 @@ fn scoring(c: &mut Criterion) {
                     r
                 })
             });
+            // The model alone on a ready feature matrix, on each engine (same ONNX file).
+            let m = &bundle.manifest.model;
+            let onnx = bundle.file(&m.file).unwrap();
+            let x: Vec<f32> = (0..rows * m.n_features).map(|i| ((i * 7919) % 13) as f32 / 6.5 - 1.0).collect();
+            for engine in [Engine::Compiled, Engine::Tract] {
+                let model = Model::load_with(onnx, m.n_features, &m.output, engine).unwrap();
+                group.bench_function(format!("model-{}/{rows}", model.engine()), |b| {
+                    b.iter(|| model.run(black_box(&x), rows).unwrap())
+                });
+            }
         }
         group.finish();
     }

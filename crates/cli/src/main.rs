@@ -66,6 +66,8 @@ enum Command {
         /// The bundle directory.
         #[arg(long)]
         bundle: PathBuf,
+        #[command(flatten)]
+        engine: score::EngineArg,
     },
     /// Train a model on a CSV or Parquet file into a bundle.
     #[command(
@@ -193,7 +195,7 @@ fn main() -> ExitCode {
         }
         Command::Features { input, with_names } => score::features(input, *with_names),
         Command::Predict { input, with_features } => score::predict(input, *with_features, cli.quiet),
-        Command::Check { bundle } => score::check(bundle),
+        Command::Check { bundle, engine } => score::check(bundle, engine.engine),
         Command::Train(a) => train::run(a, cli.quiet),
         Command::Serve(a) => serve::serve(a),
         Command::Build(a) => build::build(a),

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use scorelet::api::RowReader;
+use scorelet::model::Engine;
 use scorelet::{Bundle, Options, Scorer};
 
 use crate::input::{Format, for_each_chunk};
@@ -13,11 +14,24 @@ use crate::input::{Format, for_each_chunk};
 /// Rows scored per model call.
 const CHUNK: usize = 4096;
 
-/// Loads and verifies a bundle (digests), builds its scorer and runs the golden self-check, as
-/// every runtime does before it scores.
-pub fn load(bundle: &Path) -> Result<Scorer> {
+/// Loads and verifies a bundle (digests), builds its scorer on `engine` and runs the golden
+/// self-check, as every runtime does before it scores.
+pub fn load(bundle: &Path, engine: Engine) -> Result<Scorer> {
     let b = Bundle::load_dir(bundle).with_context(|| format!("loading bundle {}", bundle.display()))?;
-    scorelet::service::load(&b).with_context(|| format!("loading model of {}", bundle.display()))
+    scorelet::service::load_with(&b, engine).with_context(|| format!("loading model of {}", bundle.display()))
+}
+
+/// The engine flag of `features`, `predict` and `check`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EngineArg {
+    /// The engine that runs the model: auto (compiled when the graph allows, else tract),
+    /// compiled or tract.
+    #[arg(long, env = "SCORELET_ENGINE", default_value = "auto", value_parser = parse_engine)]
+    pub engine: Engine,
+}
+
+fn parse_engine(s: &str) -> Result<Engine, String> {
+    s.parse().map_err(|e: scorelet::Error| e.to_string())
 }
 
 fn progress(path: &Path) -> ProgressBar {
@@ -92,11 +106,13 @@ pub struct InputArgs {
     /// Write here instead of stdout.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineArg,
 }
 
 /// `scorelet predict`: one prediction JSON object per input row.
 pub fn predict(args: &InputArgs, with_features: bool, quiet: bool) -> Result<()> {
-    let scorer = load(&args.bundle)?;
+    let scorer = load(&args.bundle, args.engine.engine)?;
     let reader = RowReader::for_pipeline(scorer.pipeline());
     let format = args.format.unwrap_or_else(|| Format::guess(&args.input));
     let bar = if quiet { ProgressBar::hidden() } else { progress(&args.input) };
@@ -117,7 +133,7 @@ pub fn predict(args: &InputArgs, with_features: bool, quiet: bool) -> Result<()>
 
 /// `scorelet features`: one feature vector (JSON array) per input row.
 pub fn features(args: &InputArgs, names: bool) -> Result<()> {
-    let scorer = load(&args.bundle)?;
+    let scorer = load(&args.bundle, args.engine.engine)?;
     let reader = RowReader::for_pipeline(scorer.pipeline());
     let format = args.format.unwrap_or_else(|| Format::guess(&args.input));
     let mut sink = Sink::new(args.output.as_deref())?;
@@ -144,9 +160,10 @@ pub fn features(args: &InputArgs, names: bool) -> Result<()> {
 }
 
 /// `scorelet check`: verifies a bundle and re-computes its golden vectors.
-pub fn check(bundle: &Path) -> Result<()> {
+pub fn check(bundle: &Path, engine: Engine) -> Result<()> {
     let b = Bundle::load_dir(bundle).with_context(|| format!("loading bundle {}", bundle.display()))?;
-    let scorer = Scorer::from_bundle(&b).with_context(|| format!("loading model of {}", bundle.display()))?;
+    let scorer =
+        Scorer::from_bundle_with(&b, engine).with_context(|| format!("loading model of {}", bundle.display()))?;
     let report = scorelet::golden::self_check(&scorer, &b)?;
     if report.rows < 1 {
         bail!("no golden rows");

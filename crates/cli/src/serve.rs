@@ -58,6 +58,9 @@ pub struct ServeArgs {
     /// Where compiled components are cached.
     #[arg(long, env = "SCORELET_CACHE")]
     pub cache: Option<PathBuf>,
+    /// The engine that runs the model inside the component: auto, compiled or tract.
+    #[arg(long, env = "SCORELET_ENGINE", default_value = "auto")]
+    pub engine: String,
 }
 
 /// The default compile cache.
@@ -122,6 +125,8 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
         }
         (None, None) => "the model embedded in the component".into(),
     };
+    let _: scorelet::model::Engine = a.engine.parse()?;
+    settings.variables.insert(var::ENGINE.into(), a.engine.clone());
     if let Some(k) = &a.api_key {
         settings.variables.insert(var::API_KEY.into(), k.clone());
     }

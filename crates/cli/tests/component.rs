@@ -36,8 +36,19 @@ fn served_predictions_equal_predict_bit_for_bit_on_both_wasi_versions() {
         let (status, meta) = server.get("/v2/models/churn");
         assert_eq!(status, 200);
         assert_eq!(meta["name"], "churn");
+        assert_eq!(meta["parameters"]["engine"], "compiled", "our exports run on the compiled engine");
         assert!(meta["parameters"]["metrics"]["roc_auc"].as_f64().unwrap() > 0.8, "{meta}");
     }
+    // The engine variable reaches the component: forced onto tract, the INT8 model scores the
+    // same bits; an unknown engine is refused before anything starts.
+    let c = built[0].to_str().unwrap();
+    let server = Server::start(&["--bundle", bundle.to_str().unwrap(), "--component", c, "--engine", "tract"]);
+    assert_eq!(server.get("/v2/models/churn").1["parameters"]["engine"], "tract");
+    assert_scores_like_native(&server.url, &want, &records, "churn", "tract engine");
+    drop(server);
+    let out = common::scorelet(&["serve", "--bundle", bundle.to_str().unwrap(), "--engine", "fast"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("auto, compiled, tract"));
 }
 
 #[test]

@@ -57,6 +57,9 @@ fn js_api_scores_like_predict_and_rejects_bad_input_with_the_servers_messages() 
     assert_eq!(bits(&got["features"]), bits(&first), "features() differs from scorelet features");
     assert_eq!(got["featureNames"].as_array().unwrap().len(), first.as_array().unwrap().len());
     assert!(got["metadata"]["parameters"]["metrics"]["roc_auc"].as_f64().unwrap() > 0.8);
+    assert_eq!((got["engine"].as_str(), got["tractEngine"].as_str()), (Some("compiled"), Some("tract")));
+    assert_eq!(got["metadata"]["parameters"]["engine"], "compiled");
+    assert!(got["badEngine"].as_str().unwrap().contains("auto, compiled, tract"), "{}", got["badEngine"]);
 
     let e = &got["errors"];
     let msg = |k: &str| e[k].as_str().unwrap_or_else(|| panic!("`{k}` was not rejected: {e}")).to_string();

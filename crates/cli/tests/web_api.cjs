@@ -44,6 +44,9 @@ const details = async (f) => {
   out.features = Array.from(scorer.features(rows[0]));
   out.featureNames = scorer.featureNames();
   out.metadata = scorer.metadata();
+  out.engine = scorer.engine;
+  out.tractEngine = Scorer.fromBundle(files(), 'tract').engine;
+  out.badEngine = await message(() => Scorer.fromBundle(files(), 'fast'));
   const fetched = await Scorer.fromRegistry(registry, 'churn@production');
   out.registryVersion = fetched.version;
   out.registry = fetched.predictBatch(rows);

@@ -112,13 +112,14 @@ pub async fn handle<P: Platform>(p: &P, req: HttpRequest<'_>) -> HttpResponse {
     SERVICE.with_borrow(|s| s.as_ref().expect("set above").handle(&req, p.now_ms()))
 }
 
-/// Loads the embedded bundle, or fetches the configured one.
+/// Loads the embedded bundle, or fetches the configured one, on the configured engine.
 async fn load<P: Platform>(p: &P) -> Result<Scorer> {
+    let engine: scorelet::model::Engine = p.variable(variables::ENGINE).await.unwrap_or_default().parse()?;
     if let Some(bundle) = embedded().or_else(|| p.bundle()) {
-        return service::load(&bundle?);
+        return service::load_with(&bundle?, engine);
     }
     if let Some(dir) = p.variable(variables::BUNDLE_DIR).await {
-        return service::load(&Bundle::load_dir(&dir)?);
+        return service::load_with(&Bundle::load_dir(&dir)?, engine);
     }
     let (Some(model), Some(base)) = (p.variable(variables::MODEL).await, p.variable(variables::REGISTRY_URL).await)
     else {
@@ -136,5 +137,5 @@ async fn load<P: Platform>(p: &P) -> Result<Scorer> {
         async move { p.get(&url, token).await.map_err(|message| Error::Fetch { url: url.clone(), message }) }
     })
     .await?;
-    service::load(&bundle)
+    service::load_with(&bundle, engine)
 }

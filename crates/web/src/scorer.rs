@@ -15,9 +15,11 @@ pub struct Scorer {
 }
 
 impl Scorer {
-    /// A verified bundle → a scorer that passed the golden self-check.
-    fn load(bundle: &scorelet::Bundle) -> JsResult<Scorer> {
-        let inner = scorelet::service::load(bundle).map_err(js_err)?;
+    /// A verified bundle → a scorer on `engine` (`auto` when absent) that passed the golden
+    /// self-check.
+    fn load(bundle: &scorelet::Bundle, engine: Option<String>) -> JsResult<Scorer> {
+        let engine: scorelet::model::Engine = engine.unwrap_or_default().parse().map_err(js_err)?;
+        let inner = scorelet::service::load_with(bundle, engine).map_err(js_err)?;
         let golden = scorelet::golden::Golden::from_bundle(bundle)
             .map_err(js_err)?
             .ok_or_else(|| js_err(scorelet::Error::Golden("the bundle has no golden.json".into())))?;
@@ -34,12 +36,14 @@ impl Scorer {
 impl Scorer {
     /// Loads a bundle from its files: `{ "manifest.json": Uint8Array, "model.onnx": …, … }`.
     /// Every file is checked against the manifest's sha256, and the golden self-check runs: the
-    /// scorer exists only if the model reproduces the trainer's outputs here.
+    /// scorer exists only if the model reproduces the trainer's outputs here. `engine`: `"auto"`
+    /// (default), `"compiled"` or `"tract"`.
     #[wasm_bindgen(js_name = fromBundle)]
     pub fn from_bundle(
         #[wasm_bindgen(unchecked_param_type = "Record<string, Uint8Array>")] files: &Object,
+        engine: Option<String>,
     ) -> JsResult<Scorer> {
-        Scorer::load(&bundle(files).map_err(js_err)?)
+        Scorer::load(&bundle(files).map_err(js_err)?, engine)
     }
 
     /// The same as `fromBundle` (digests and golden self-check), under its older name.
@@ -47,14 +51,19 @@ impl Scorer {
     pub fn from_files(
         #[wasm_bindgen(unchecked_param_type = "Record<string, Uint8Array>")] files: &Object,
     ) -> JsResult<Scorer> {
-        Scorer::from_bundle(files)
+        Scorer::from_bundle(files, None)
     }
 
     /// Fetches `NAME@VERSION` or `NAME@ALIAS` from the registry at `url` with `fetch()`, checks
     /// every file against the manifest's sha256 and the golden vectors, and resolves to a
     /// scorer. Rejects with the reason (registry down, tampered file, unknown model).
     #[wasm_bindgen(js_name = fromRegistry)]
-    pub async fn from_registry(url: String, reference: String, token: Option<String>) -> JsResult<Scorer> {
+    pub async fn from_registry(
+        url: String,
+        reference: String,
+        token: Option<String>,
+        engine: Option<String>,
+    ) -> JsResult<Scorer> {
         let r: scorelet::registry::ModelRef = reference.parse().map_err(js_err)?;
         let token = token.filter(|t| !t.is_empty());
         let bundle = scorelet::registry::fetch(&url, &r, |u| {
@@ -67,7 +76,7 @@ impl Scorer {
         })
         .await
         .map_err(js_err)?;
-        Scorer::load(&bundle)
+        Scorer::load(&bundle, engine)
     }
 
     /// Scores one row.
@@ -127,6 +136,12 @@ impl Scorer {
         let req = scorelet::api::mlflow::parse(body.as_bytes(), &reader).map_err(js_err)?;
         let preds = self.inner.predict(&req.rows, req.options).map_err(js_err)?;
         Ok(scorelet::api::mlflow::response(&self.inner, &preds).to_string())
+    }
+
+    /// Which engine runs the model: `"compiled"` or `"tract"`.
+    #[wasm_bindgen(getter)]
+    pub fn engine(&self) -> String {
+        self.inner.engine().into()
     }
 
     /// Model metadata: the Open Inference Protocol v2 shape plus signature, task and metrics.

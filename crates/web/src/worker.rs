@@ -39,6 +39,7 @@ export interface WorkerEnv {
   SCORELET_REGISTRY_READ_TOKEN?: string;
   /** When set, scoring and metadata routes need this key. */
   SCORELET_API_KEY?: string;
+  SCORELET_ENGINE?: "auto" | "compiled" | "tract";
 }
 "#;
 
