@@ -108,10 +108,9 @@ impl InputError {
 }
 
 /// The JSON error body every scorelet endpoint answers with (scoring function, registry, hosts):
-/// `{"error": {"code", "message"}}`. [`Error::to_json`] adds `row` and `column` for bad input.
-pub fn error_body(code: &str, message: &str) -> Json {
-    json!({ "error": { "code": code, "message": message } })
-}
+/// `{"error": {"code", "message"}}`, defined once in `scorelet-envelope`. [`Error::to_json`] adds
+/// `row` and `column` for bad input.
+pub use scorelet_envelope::error_body;
 
 impl Error {
     /// An input error at `row`, `column`.

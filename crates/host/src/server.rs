@@ -32,9 +32,9 @@ impl Default for Limits {
     }
 }
 
-/// The error body every scorelet endpoint uses ([`scorelet::error::error_body`]), as text.
+/// The error body every scorelet endpoint uses (`scorelet_envelope::error_body`), as text.
 pub fn error_body(code: &str, message: &str) -> String {
-    scorelet::error::error_body(code, message).to_string()
+    scorelet_envelope::error_body(code, message).to_string()
 }
 
 fn json_error(status: u16, code: &str, message: &str) -> http::Response<Full<Bytes>> {
