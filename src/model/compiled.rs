@@ -5,12 +5,18 @@
 //! `Identity`, `Flatten`, `Reshape` of the batch, `Cast` to float); any other node makes it refuse
 //! the graph, naming the node, and the caller falls back to tract.
 //!
-//! Every kernel is scalar Rust with one fixed order of operations (dot products summed from the
-//! first input to the last, no FMA contraction), so a model scores bit-identically on every
-//! target. Tree ensembles will be further step kinds here.
+//! After building, elementwise steps that only consume a dense step's output (bias `Add`,
+//! rescale `Mul`, `Relu`, the `Cast` after `MatMulInteger`) are fused into it ([`kernels::Post`]).
+//! A run uses buffers kept per thread and sized once per batch size, so scoring does not allocate.
+//!
+//! The dense kernels ([`kernels`]) have one fixed order of operations on every target (each
+//! output summed from the first input to the last, no FMA contraction), so a model scores
+//! bit-identically on native, wasmtime and V8. Tree ensembles will be further step kinds here.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
+use super::kernels::{self, DenseF32, DenseI8, Post};
 use super::pb::{self, Node, Tensor, dtype};
 use crate::error::{Error, Result};
 
@@ -131,22 +137,17 @@ struct Value {
 /// One step of the plan. Inputs and outputs are slots; widths are fixed at load time.
 #[derive(Debug, Clone)]
 enum Step {
-    /// `y = x · W`, `W` prepacked as `[out][in]` so each dot product reads contiguously.
+    /// `y = post(x · W)` in f32.
     MatMul {
         x: usize,
         y: usize,
-        inputs: usize,
-        outputs: usize,
-        wt: Vec<f32>,
+        d: DenseF32,
     },
-    /// `y = Σ (x − zx)(w − zw)` in i32, `W` prepacked as `[out][in]` in i32 with `zw` subtracted.
+    /// `y = Σ (x − zx)(w − zw)` in i32, or `post(f32(…))` once a `Cast` is fused in.
     MatMulInteger {
         x: usize,
         y: usize,
-        inputs: usize,
-        outputs: usize,
-        zx: i32,
-        wt: Vec<i32>,
+        d: DenseI8,
     },
     /// `y = x ⊙ c` or `x + c` with `c` broadcast over rows (`c.len() == width`) or a scalar.
     MulConst {
@@ -202,38 +203,70 @@ enum Step {
     Copy {
         x: usize,
         y: usize,
+        kind: Kind,
     },
 }
 
-/// A compiled model: the plan and its widths.
+impl Step {
+    /// The slots a step reads.
+    fn reads(&self) -> [Option<usize>; 2] {
+        match self {
+            Step::Add { x, z, .. } => [Some(*x), Some(*z)],
+            Step::MatMul { x, .. }
+            | Step::MatMulInteger { x, .. }
+            | Step::MulConst { x, .. }
+            | Step::AddConst { x, .. }
+            | Step::Relu { x, .. }
+            | Step::Sigmoid { x, .. }
+            | Step::Tanh { x, .. }
+            | Step::Softmax { x, .. }
+            | Step::Quantize { x, .. }
+            | Step::ToF32 { x, .. }
+            | Step::Copy { x, .. } => [Some(*x), None],
+        }
+    }
+}
+
+/// A compiled model: the plan and its widths. Slot 0 is the input batch.
 #[derive(Debug, Clone)]
 pub struct Compiled {
     steps: Vec<Step>,
-    slots: Vec<Kind>,
+    /// Kind and row width of every slot.
+    slots: Vec<(Kind, usize)>,
     input_width: usize,
     output: Value,
 }
 
-/// Slot storage for one run.
-#[derive(Debug, Clone, Default)]
-enum Buf {
-    #[default]
-    Empty,
-    F32(Vec<f32>),
-    U8(Vec<u8>),
-    I32(Vec<i32>),
+/// Storage for one slot: whichever of the three its kind uses.
+#[derive(Debug, Default)]
+struct Buf {
+    f: Vec<f32>,
+    u: Vec<u8>,
+    i: Vec<i32>,
+}
+
+/// The buffers of a run, kept per thread and only ever grown: after the first batch of a size,
+/// scoring does not allocate.
+#[derive(Debug, Default)]
+struct Workspace {
+    bufs: Vec<Buf>,
+    pairs: Vec<i32>,
+}
+
+thread_local! {
+    static WORKSPACE: RefCell<Workspace> = RefCell::default();
 }
 
 struct Builder<'a> {
     consts: HashMap<&'a str, Const>,
     values: HashMap<&'a str, Value>,
-    slots: Vec<Kind>,
+    slots: Vec<(Kind, usize)>,
     steps: Vec<Step>,
 }
 
 impl<'a> Builder<'a> {
     fn new_value(&mut self, kind: Kind, width: usize) -> Value {
-        self.slots.push(kind);
+        self.slots.push((kind, width));
         Value { slot: self.slots.len() - 1, kind, width }
     }
 
@@ -275,7 +308,15 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn weights(&self, node: &Node, i: usize, name: &str, inputs: usize, transposed: bool) -> Result<(usize, Vec<f32>)> {
+    fn weights(
+        &self,
+        node: &Node,
+        i: usize,
+        name: &str,
+        inputs: usize,
+        transposed: bool,
+        alpha: f32,
+    ) -> Result<DenseF32> {
         let Const::F32 { dims, data } = self.konst(node, i, name)? else {
             return Err(unsupported(node, i, format!("weights `{name}` are not float")));
         };
@@ -291,14 +332,8 @@ impl<'a> Builder<'a> {
                 format!("weights `{name}` of shape {dims:?} do not take {inputs} inputs"),
             ));
         }
-        // Prepack as [out][in].
-        let mut wt = vec![0f32; k * m];
-        for kk in 0..k {
-            for j in 0..m {
-                wt[j * k + kk] = if transposed { data[j * k + kk] } else { data[kk * m + j] };
-            }
-        }
-        Ok((m, wt))
+        let at = |kk: usize, j: usize| if transposed { data[j * k + kk] } else { data[kk * m + j] };
+        Ok(if alpha == 1.0 { DenseF32::new(k, m, at) } else { DenseF32::new(k, m, |kk, j| at(kk, j) * alpha) })
     }
 
     fn add(&mut self, node: &'a Node, i: usize) -> Result<()> {
@@ -313,9 +348,9 @@ impl<'a> Builder<'a> {
             "MatMul" => {
                 let x = self.value(node, i, need(0)?)?;
                 expect_kind(node, i, x, Kind::F32)?;
-                let (m, wt) = self.weights(node, i, need(1)?, x.width, false)?;
-                let y = self.new_value(Kind::F32, m);
-                self.steps.push(Step::MatMul { x: x.slot, y: y.slot, inputs: x.width, outputs: m, wt });
+                let d = self.weights(node, i, need(1)?, x.width, false, 1.0)?;
+                let y = self.new_value(Kind::F32, d.m);
+                self.steps.push(Step::MatMul { x: x.slot, y: y.slot, d });
                 y
             }
             "Gemm" => {
@@ -326,13 +361,10 @@ impl<'a> Builder<'a> {
                 }
                 let x = self.value(node, i, need(0)?)?;
                 expect_kind(node, i, x, Kind::F32)?;
-                let (m, mut wt) = self.weights(node, i, need(1)?, x.width, attr_i("transB", 0) != 0)?;
-                let alpha = attr_f("alpha", 1.0);
-                if alpha != 1.0 {
-                    wt.iter_mut().for_each(|w| *w *= alpha);
-                }
+                let d = self.weights(node, i, need(1)?, x.width, attr_i("transB", 0) != 0, attr_f("alpha", 1.0))?;
+                let m = d.m;
                 let mut y = self.new_value(Kind::F32, m);
-                self.steps.push(Step::MatMul { x: x.slot, y: y.slot, inputs: x.width, outputs: m, wt });
+                self.steps.push(Step::MatMul { x: x.slot, y: y.slot, d });
                 if let Some(c) = inp(2) {
                     let mut c = self.row_const(node, i, c, m)?;
                     let beta = attr_f("beta", 1.0);
@@ -404,7 +436,7 @@ impl<'a> Builder<'a> {
                     "Sigmoid" => Step::Sigmoid { x: x.slot, y: y.slot },
                     "Tanh" => Step::Tanh { x: x.slot, y: y.slot },
                     "Softmax" => Step::Softmax { x: x.slot, y: y.slot, width: x.width },
-                    _ => Step::Copy { x: x.slot, y: y.slot },
+                    _ => Step::Copy { x: x.slot, y: y.slot, kind: x.kind },
                 });
                 y
             }
@@ -416,7 +448,7 @@ impl<'a> Builder<'a> {
                 }
                 let y = self.new_value(Kind::F32, x.width);
                 self.steps.push(match x.kind {
-                    Kind::F32 => Step::Copy { x: x.slot, y: y.slot },
+                    Kind::F32 => Step::Copy { x: x.slot, y: y.slot, kind: Kind::F32 },
                     from => Step::ToF32 { x: x.slot, y: y.slot, from },
                 });
                 y
@@ -471,14 +503,9 @@ impl<'a> Builder<'a> {
                     }
                 };
                 let (zx, zw) = (zero(2)?, zero(3)?);
-                let mut wt = vec![0i32; k * m];
-                for kk in 0..k {
-                    for j in 0..m {
-                        wt[j * k + kk] = w[kk * m + j] - zw;
-                    }
-                }
+                let d = DenseI8::new(k, m, zx, |kk, j| w[kk * m + j] - zw);
                 let y = self.new_value(Kind::I32, m);
-                self.steps.push(Step::MatMulInteger { x: x.slot, y: y.slot, inputs: k, outputs: m, zx, wt });
+                self.steps.push(Step::MatMulInteger { x: x.slot, y: y.slot, d });
                 y
             }
             _ => return Err(unsupported(node, i, "this operator is not implemented")),
@@ -549,7 +576,9 @@ impl Compiled {
         if out.kind != Kind::F32 || out.width == 0 {
             return Err(Error::Model(format!("output `{output}` is not a float batch")));
         }
-        Ok(Compiled { steps: b.steps, slots: b.slots, input_width: n_features, output: out })
+        let (mut steps, mut slots) = (b.steps, b.slots);
+        fuse(&mut steps, &mut slots, out.slot);
+        Ok(Compiled { steps, slots, input_width: n_features, output: out })
     }
 
     /// Width of the output rows.
@@ -559,99 +588,205 @@ impl Compiled {
 
     /// Runs a row-major `rows × n_features` batch; returns the output rows.
     pub fn run(&self, batch: &[f32], rows: usize) -> Vec<f32> {
+        let mut out = Vec::new();
+        self.run_into(batch, rows, &mut out);
+        out
+    }
+
+    /// Runs a batch into `out` (cleared first). Uses this thread's buffers: after the first
+    /// batch of a size, it allocates nothing (nor does it into an `out` with the capacity).
+    pub fn run_into(&self, batch: &[f32], rows: usize, out: &mut Vec<f32>) {
         debug_assert_eq!(batch.len(), rows * self.input_width);
-        let mut bufs: Vec<Buf> = vec![Buf::Empty; self.slots.len()];
-        bufs[0] = Buf::F32(batch.to_vec());
+        WORKSPACE.with(|w| match w.try_borrow_mut() {
+            Ok(mut w) => self.run_in(&mut w, batch, rows, out),
+            // Only if a kernel ever re-entered scoring on this thread: correct, just not reused.
+            Err(_) => self.run_in(&mut Workspace::default(), batch, rows, out),
+        });
+    }
+
+    fn run_in(&self, w: &mut Workspace, batch: &[f32], rows: usize, out: &mut Vec<f32>) {
+        if w.bufs.len() < self.slots.len() {
+            w.bufs.resize_with(self.slots.len(), Buf::default);
+        }
+        for (b, (kind, width)) in w.bufs.iter_mut().zip(&self.slots).skip(1) {
+            let n = rows * width;
+            match kind {
+                Kind::F32 => b.f.resize(n, 0.0),
+                Kind::U8 => b.u.resize(n, 0),
+                Kind::I32 => b.i.resize(n, 0),
+            }
+        }
         for step in &self.steps {
-            run_step(step, &mut bufs, rows);
+            run_step(step, w, batch, rows);
         }
-        match std::mem::take(&mut bufs[self.output.slot]) {
-            Buf::F32(v) => v,
-            _ => unreachable!("the output is checked to be f32 at compile time"),
-        }
+        out.clear();
+        out.extend_from_slice(&w.bufs[self.output.slot].f[..rows * self.output.width]);
     }
 }
 
-fn f32s(bufs: &[Buf], s: usize) -> &[f32] {
-    match &bufs[s] {
-        Buf::F32(v) => v,
-        _ => unreachable!("slot kinds are checked at compile time"),
+/// Folds elementwise steps into the dense step whose output they alone consume: `Cast` to f32
+/// after `MatMulInteger`, then any run of constant `Mul`/`Add` and `Relu`. Same operations per
+/// element in the same order, so the same bits; the batch is written once instead of per step.
+fn fuse(steps: &mut Vec<Step>, slots: &mut [(Kind, usize)], output: usize) {
+    let mut i = 0;
+    while i < steps.len() {
+        while let Step::MatMul { y, .. } | Step::MatMulInteger { y, .. } = &steps[i] {
+            let y = *y;
+            if y == output {
+                break;
+            }
+            let readers: Vec<usize> = (0..steps.len())
+                .filter(|j| steps[*j].reads().iter().flatten().filter(|s| **s == y).count() > 0)
+                .collect();
+            let [j] = readers.as_slice() else { break };
+            let j = *j;
+            if steps[j].reads().iter().flatten().filter(|s| **s == y).count() != 1 {
+                break;
+            }
+            let (post, to_f32, z) = match &steps[j] {
+                Step::MulConst { c, y, .. } => (Some(Post::Mul(pad(c))), false, *y),
+                Step::AddConst { c, y, .. } => (Some(Post::Add(pad(c))), false, *y),
+                Step::Relu { y, .. } => (Some(Post::Relu), false, *y),
+                Step::ToF32 { from: Kind::I32, y, .. } => (None, true, *y),
+                _ => break,
+            };
+            let ok = match &mut steps[i] {
+                Step::MatMul { d, y, .. } if !to_f32 => {
+                    d.post.extend(post);
+                    *y = z;
+                    true
+                }
+                Step::MatMulInteger { d, y, .. } if to_f32 && !d.to_f32 => {
+                    d.to_f32 = true;
+                    *y = z;
+                    true
+                }
+                Step::MatMulInteger { d, y, .. } if !to_f32 && d.to_f32 => {
+                    d.post.extend(post);
+                    *y = z;
+                    true
+                }
+                _ => false,
+            };
+            if !ok {
+                break;
+            }
+            // The fused-away intermediate slot keeps no buffer.
+            slots[y].1 = 0;
+            steps.remove(j);
+            if j < i {
+                i -= 1;
+            }
+        }
+        i += 1;
     }
 }
 
-fn map(bufs: &mut [Buf], x: usize, y: usize, f: impl Fn(f32) -> f32) {
-    let out: Vec<f32> = f32s(bufs, x).iter().map(|v| f(*v)).collect();
-    bufs[y] = Buf::F32(out);
+/// A per-output constant padded to the kernels' lane multiple.
+fn pad(c: &[f32]) -> Vec<f32> {
+    let mut v = c.to_vec();
+    v.resize(kernels::padded(c.len()), 0.0);
+    v
 }
 
-fn run_step(step: &Step, bufs: &mut [Buf], rows: usize) {
+/// Takes slot `y`'s float buffer out of the workspace for writing (put back with [`put_f32`]),
+/// so inputs can be borrowed from the workspace at the same time.
+fn take_f32(w: &mut Workspace, y: usize) -> Vec<f32> {
+    std::mem::take(&mut w.bufs[y].f)
+}
+
+fn put_f32(w: &mut Workspace, y: usize, v: Vec<f32>) {
+    w.bufs[y].f = v;
+}
+
+/// Slot `x` as floats: the input batch for slot 0.
+fn f32s<'a>(w: &'a Workspace, batch: &'a [f32], x: usize) -> &'a [f32] {
+    if x == 0 { batch } else { &w.bufs[x].f }
+}
+
+fn map(w: &mut Workspace, batch: &[f32], x: usize, y: usize, f: impl Fn(f32) -> f32) {
+    let mut out = take_f32(w, y);
+    for (o, v) in out.iter_mut().zip(f32s(w, batch, x)) {
+        *o = f(*v);
+    }
+    put_f32(w, y, out);
+}
+
+fn run_step(step: &Step, w: &mut Workspace, batch: &[f32], rows: usize) {
     match step {
-        Step::MatMul { x, y, inputs, outputs, wt } => {
-            let xs = f32s(bufs, *x);
-            let mut out = vec![0f32; rows * outputs];
-            for (r, o) in xs.chunks_exact(*inputs).zip(out.chunks_exact_mut(*outputs)) {
-                for (j, w) in wt.chunks_exact(*inputs).enumerate() {
-                    let mut acc = 0f32;
-                    for (a, b) in r.iter().zip(w) {
-                        acc += a * b;
-                    }
-                    o[j] = acc;
-                }
-            }
-            bufs[*y] = Buf::F32(out);
+        Step::MatMul { x, y, d } => {
+            let mut out = take_f32(w, *y);
+            d.run(f32s(w, batch, *x), rows, &mut out);
+            put_f32(w, *y, out);
         }
-        Step::MatMulInteger { x, y, inputs, outputs, zx, wt } => {
-            let Buf::U8(xs) = &bufs[*x] else { unreachable!("checked at compile time") };
-            let mut out = vec![0i32; rows * outputs];
-            let mut xi = vec![0i32; *inputs];
-            for (r, o) in xs.chunks_exact(*inputs).zip(out.chunks_exact_mut(*outputs)) {
-                for (d, s) in xi.iter_mut().zip(r) {
-                    *d = *s as i32 - zx;
-                }
-                for (j, w) in wt.chunks_exact(*inputs).enumerate() {
-                    o[j] = xi.iter().zip(w).map(|(a, b)| a * b).sum();
-                }
-            }
-            bufs[*y] = Buf::I32(out);
+        Step::MatMulInteger { x, y, d } => {
+            let (mut yf, mut yi, mut pairs) =
+                (take_f32(w, *y), std::mem::take(&mut w.bufs[*y].i), std::mem::take(&mut w.pairs));
+            d.run(&w.bufs[*x].u, rows, &mut pairs, &mut yf, &mut yi);
+            (w.bufs[*y].f, w.bufs[*y].i, w.pairs) = (yf, yi, pairs);
         }
         Step::MulConst { x, y, width, c } => {
-            let out = f32s(bufs, *x).chunks_exact(*width).flat_map(|r| r.iter().zip(c).map(|(a, b)| a * b)).collect();
-            bufs[*y] = Buf::F32(out);
+            let mut out = take_f32(w, *y);
+            for (o, r) in out.chunks_exact_mut(*width).zip(f32s(w, batch, *x).chunks_exact(*width)) {
+                o.iter_mut().zip(r).zip(c).for_each(|((o, a), b)| *o = a * b);
+            }
+            put_f32(w, *y, out);
         }
         Step::AddConst { x, y, width, c } => {
-            let out = f32s(bufs, *x).chunks_exact(*width).flat_map(|r| r.iter().zip(c).map(|(a, b)| a + b)).collect();
-            bufs[*y] = Buf::F32(out);
+            let mut out = take_f32(w, *y);
+            for (o, r) in out.chunks_exact_mut(*width).zip(f32s(w, batch, *x).chunks_exact(*width)) {
+                o.iter_mut().zip(r).zip(c).for_each(|((o, a), b)| *o = a + b);
+            }
+            put_f32(w, *y, out);
         }
         Step::Add { x, z, y } => {
-            let out = f32s(bufs, *x).iter().zip(f32s(bufs, *z)).map(|(a, b)| a + b).collect();
-            bufs[*y] = Buf::F32(out);
+            let mut out = take_f32(w, *y);
+            let (a, b) = (f32s(w, batch, *x), f32s(w, batch, *z));
+            out.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (a, b))| *o = a + b);
+            put_f32(w, *y, out);
         }
-        Step::Relu { x, y } => map(bufs, *x, *y, |v| v.max(0.0)),
-        Step::Sigmoid { x, y } => map(bufs, *x, *y, crate::link::sigmoid),
-        Step::Tanh { x, y } => map(bufs, *x, *y, libm::tanhf),
+        Step::Relu { x, y } => map(w, batch, *x, *y, kernels::scalar::relu),
+        Step::Sigmoid { x, y } => map(w, batch, *x, *y, crate::link::sigmoid),
+        Step::Tanh { x, y } => map(w, batch, *x, *y, libm::tanhf),
         Step::Softmax { x, y, width } => {
-            let mut out = Vec::with_capacity(rows * width);
-            for r in f32s(bufs, *x).chunks_exact(*width) {
+            let mut out = take_f32(w, *y);
+            out.clear();
+            for r in f32s(w, batch, *x).chunks_exact(*width).take(rows) {
                 crate::link::Link::Softmax.apply(r, &mut out);
             }
-            bufs[*y] = Buf::F32(out);
+            put_f32(w, *y, out);
         }
         Step::Quantize { x, y, inv_scale, zero } => {
-            let out = f32s(bufs, *x)
-                .iter()
-                .map(|v| ((v * inv_scale).round_ties_even() as i32).saturating_add(*zero).clamp(0, 255) as u8)
-                .collect();
-            bufs[*y] = Buf::U8(out);
+            let mut out = std::mem::take(&mut w.bufs[*y].u);
+            kernels::quantize(f32s(w, batch, *x), *inv_scale, *zero, &mut out);
+            w.bufs[*y].u = out;
         }
         Step::ToF32 { x, y, from } => {
-            let out = match (&bufs[*x], from) {
-                (Buf::I32(v), Kind::I32) => v.iter().map(|a| *a as f32).collect(),
-                (Buf::U8(v), Kind::U8) => v.iter().map(|a| *a as f32).collect(),
-                _ => unreachable!("checked at compile time"),
-            };
-            bufs[*y] = Buf::F32(out);
+            let mut out = take_f32(w, *y);
+            match from {
+                Kind::I32 => out.iter_mut().zip(&w.bufs[*x].i).for_each(|(o, a)| *o = *a as f32),
+                Kind::U8 => out.iter_mut().zip(&w.bufs[*x].u).for_each(|(o, a)| *o = *a as f32),
+                Kind::F32 => unreachable!("a cast from f32 compiles to a copy"),
+            }
+            put_f32(w, *y, out);
         }
-        Step::Copy { x, y } => bufs[*y] = bufs[*x].clone(),
+        Step::Copy { x, y, kind } => match kind {
+            Kind::F32 => {
+                let mut out = take_f32(w, *y);
+                out.copy_from_slice(f32s(w, batch, *x));
+                put_f32(w, *y, out);
+            }
+            Kind::U8 => {
+                let mut out = std::mem::take(&mut w.bufs[*y].u);
+                out.copy_from_slice(&w.bufs[*x].u);
+                w.bufs[*y].u = out;
+            }
+            Kind::I32 => {
+                let mut out = std::mem::take(&mut w.bufs[*y].i);
+                out.copy_from_slice(&w.bufs[*x].i);
+                w.bufs[*y].i = out;
+            }
+        },
     }
 }
 

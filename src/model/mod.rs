@@ -2,8 +2,8 @@
 //! runs row-major f32 batches.
 //!
 //! - [`compiled`]: ours. The graph is read with a small protobuf decoder ([`pb`]) into a flat
-//!   plan of dense steps with prepacked weights; fixed-order scalar kernels, so every target
-//!   computes the same bits.
+//!   plan of dense steps with prepacked weights and fused epilogues; fixed-order SIMD and scalar
+//!   kernels ([`kernels`]), so every target computes the same bits.
 //! - [`tract`]: the general interpreter, for every graph the compiled engine does not take.
 //!
 //! [`Engine::Auto`] picks per model from the graph itself (the ONNX file stays the contract):
@@ -12,6 +12,7 @@
 //! node. [`Model::engine`] says which one serves.
 
 pub mod compiled;
+pub mod kernels;
 pub mod pb;
 pub mod tract;
 

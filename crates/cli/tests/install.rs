@@ -1,10 +1,16 @@
-//! An installed `scorelet` is self-contained: the binary copied out of the target directory, run
-//! from a directory with no checkout, with cargo off the PATH and no target directory in sight,
-//! serves a bundle and builds a component with the bundle embedded, which then serves too.
+//! An installed `scorelet` is self-contained: `cargo install --path crates/cli --root TMP`, then
+//! the installed binary, run from a directory with no checkout, with cargo off the PATH and no
+//! target directory in sight, serves a bundle and builds a component with the bundle embedded,
+//! which then serves too.
+//!
+//! The install shares the tests' target directory. `cargo install` resolves features for the CLI
+//! alone, so its first run compiles part of the dependency tree again (about 10 minutes on 2 cores);
+//! later runs find those units built. It runs under `scripts/test.sh` (CI); a plain `cargo test`
+//! copies the binary it built instead and says so.
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{Server, assert_scores_like_native, predict, support, telco_records, train};
@@ -14,6 +20,36 @@ fn installed(bin: &Path, home: &Path, cwd: &Path) -> Command {
     let mut c = Command::new(bin);
     c.env_clear().env("PATH", "/usr/bin:/bin").env("HOME", home).current_dir(cwd);
     c
+}
+
+/// Installs the CLI into `root` with `cargo install` (under `scripts/test.sh`), or copies the
+/// built binary there (see the module doc). Returns the installed binary.
+fn install(test: &str, root: &Path) -> PathBuf {
+    let bin = root.join("bin/scorelet");
+    let workspace = support::workspace();
+    if !support::must_run_all() {
+        support::skip(
+            &format!("{test} (cargo install part)"),
+            "`cargo install` compiles the CLI's dependencies again, so the built binary is copied instead",
+            "set SCORELET_TEST_ALL=1",
+        );
+        std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+        std::fs::copy(env!("CARGO_BIN_EXE_scorelet"), &bin).unwrap();
+        return bin;
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["install", "--locked", "--offline", "--path"])
+        .arg(workspace.join("crates/cli"))
+        .arg("--root")
+        .arg(root)
+        .env("CARGO_TARGET_DIR", support::target_dir())
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "cargo install failed:\n{log}");
+    assert!(bin.is_file(), "cargo install did not write {}:\n{log}", bin.display());
+    bin
 }
 
 #[test]
@@ -28,9 +64,7 @@ fn an_installed_binary_serves_and_builds_without_the_source_tree_or_cargo() {
     let want = predict(&bundle, &records, dir.path());
 
     let root = tempfile::tempdir().unwrap();
-    let bin = root.path().join("bin/scorelet");
-    std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
-    std::fs::copy(env!("CARGO_BIN_EXE_scorelet"), &bin).unwrap();
+    let bin = install(test, root.path());
     let (home, elsewhere) = (root.path().join("home"), root.path().join("work"));
     std::fs::create_dir_all(&home).unwrap();
     std::fs::create_dir_all(&elsewhere).unwrap();
