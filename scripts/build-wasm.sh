@@ -2,10 +2,14 @@
 # Builds the core for both wasm targets and assembles what the JS engines load:
 #   wasm32-wasip2:          $SCORELET_WASI_WASM   (the WASI command component)
 #                           scorelet_spin.wasm, scorelet_spin_p2.wasm (the HTTP scoring components,
-#                           WASI 0.3 and 0.2; `scorelet serve` runs them)
-#   wasm32-unknown-unknown: size-optimized (profile wasm-size: opt-level "s", fat LTO), twice:
-#                           `+simd128` (.cargo/config.toml; tract's Wasm SIMD kernels are
-#                           compile-time) and a baseline without SIMD for older engines
+#                           WASI 0.3 and 0.2; `scorelet serve` runs them), and their lean builds
+#                           without tract, scorelet_spin_lean.wasm, scorelet_spin_p2_lean.wasm
+#                           (`scorelet build`/`serve --bundle` pick them when the model runs on
+#                           the compiled engine)
+#   wasm32-unknown-unknown: size-optimized (profile wasm-size: opt-level "s", fat LTO), without
+#                           tract (the browser package is compiled-engine only), twice: `+simd128`
+#                           (.cargo/config.toml; the kernels' Wasm SIMD paths are compile-time)
+#                           and a baseline without SIMD for older engines
 #     $SCORELET_WEB_NODE/            the package for Node (baseline)
 #     $SCORELET_WEB_PKG/{baseline,simd128}/   the ES-module package for browsers and workers
 #     $SCORELET_SITE/                the demo page (www/) with both builds and onnxruntime-web,
@@ -16,6 +20,12 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 
 cargo build --release --locked -p scorelet-wasi -p scorelet-spin -p scorelet-spin-p2 --target wasm32-wasip2
+# The lean components resolve features without tract, so they build in their own directory.
+cargo build --release --locked -p scorelet-spin -p scorelet-spin-p2 --target wasm32-wasip2 --no-default-features \
+  --target-dir "$CARGO_TARGET_DIR/lean"
+for c in scorelet_spin scorelet_spin_p2; do
+  cp "$CARGO_TARGET_DIR/lean/wasm32-wasip2/release/$c.wasm" "$CARGO_TARGET_DIR/wasm32-wasip2/release/${c}_lean.wasm"
+done
 
 web() { cargo build --profile wasm-size --locked -p scorelet-web --target wasm32-unknown-unknown "$@"; }
 web

@@ -100,17 +100,30 @@ impl Scorer {
             return Err(Error::BatchTooLarge { rows: rows.len(), max: self.max_batch });
         }
         let features = self.pipeline.transform_batch(rows)?;
-        let raw = self.model.run(&features, rows.len())?;
+        let scores = self.score_features(&features, rows.len())?;
+        Ok((features, scores))
+    }
+
+    /// Runs the model on a ready row-major feature matrix (`rows × pipeline().width()`, what the
+    /// pipeline computes) and applies the manifest's link: the scores, as in [`Scorer::score`].
+    pub fn score_features(&self, features: &[f32], rows: usize) -> Result<Outputs> {
+        if rows == 0 {
+            return Err(Error::EmptyBatch);
+        }
+        if rows > self.max_batch {
+            return Err(Error::BatchTooLarge { rows, max: self.max_batch });
+        }
+        let raw = self.model.run(features, rows)?;
         let link = self.manifest.model.link;
         if link == crate::link::Link::Identity {
-            return Ok((features, raw));
+            return Ok(raw);
         }
         let width = link.score_width(raw.width)?;
-        let mut data = Vec::with_capacity(rows.len() * width);
-        for i in 0..rows.len() {
+        let mut data = Vec::with_capacity(rows * width);
+        for i in 0..rows {
             link.apply(raw.row(i), &mut data);
         }
-        Ok((features, Outputs { rows: rows.len(), width, data }))
+        Ok(Outputs { rows, width, data })
     }
 
     /// Scores rows into predictions.

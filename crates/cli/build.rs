@@ -1,6 +1,7 @@
 //! Puts the default scoring components (`scorelet_spin.wasm`, WASI 0.3, and
-//! `scorelet_spin_p2.wasm`, WASI 0.2, from `scripts/build-wasm.sh`) inside the `scorelet` binary,
-//! so an installed or copied binary serves and builds without the source tree or cargo.
+//! `scorelet_spin_p2.wasm`, WASI 0.2, from `scripts/build-wasm.sh`), and their lean variants
+//! without tract (`*_lean.wasm`), inside the `scorelet` binary, so an installed or copied binary
+//! serves and builds without the source tree or cargo.
 //!
 //! They are looked up in `$SCORELET_COMPONENTS`, else `$CARGO_TARGET_DIR/wasm32-wasip2/release`,
 //! else the target directory this build runs in. A component that is not built is left out with a
@@ -18,7 +19,12 @@ fn main() {
         .or_else(|| out.ancestors().map(|a| a.join("wasm32-wasip2/release")).find(|d| d.is_dir()))
         .unwrap_or_default();
     let mut code = String::new();
-    for (name, file, what) in [("P3", "scorelet_spin.wasm", "WASI 0.3"), ("P2", "scorelet_spin_p2.wasm", "WASI 0.2")] {
+    for (name, file, what) in [
+        ("P3", "scorelet_spin.wasm", "WASI 0.3"),
+        ("P2", "scorelet_spin_p2.wasm", "WASI 0.2"),
+        ("P3_LEAN", "scorelet_spin_lean.wasm", "lean WASI 0.3"),
+        ("P2_LEAN", "scorelet_spin_p2_lean.wasm", "lean WASI 0.2"),
+    ] {
         let path = dir.join(file);
         println!("cargo:rerun-if-changed={}", path.display());
         let value = if path.is_file() {

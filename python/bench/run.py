@@ -112,10 +112,11 @@ def criterion(bundles, smoke):
                    stdout=subprocess.DEVNULL if smoke else sys.stderr)
     out = {}
     for label in bundles:
-        for engine in ("native", "wasmtime"):
+        for engine in ("native", "wasmtime", "model-compiled", "model-tract"):
             for rows in (1, 100):
-                est = json.loads((TARGET / "criterion" / label / f"{engine}_{rows}" / "new/estimates.json").read_text())
-                out[f"{label}/{engine}/{rows}"] = est["mean"]["point_estimate"] / 1e3  # µs
+                f = TARGET / "criterion" / label / f"{engine}_{rows}" / "new/estimates.json"
+                if f.is_file():
+                    out[f"{label}/{engine}/{rows}"] = json.loads(f.read_text())["mean"]["point_estimate"] / 1e3  # µs
     return out
 
 
@@ -323,6 +324,13 @@ def ratios(res):
             for engine in ("native", "wasmtime"):
                 out.append(("in process, µs per call", f"{label}, {rows} row{'s' if rows > 1 else ''}, scorelet {engine}",
                             c[f"{label}/{engine}/{rows}"], o[label][key], "µs", "onnxruntime + pandas"))
+    for label in res["onnxruntime_us"]:
+        for rows, key in ((1, "model_row_us"), (100, "model_batch100_us")):
+            for engine in ("compiled", "tract"):
+                k = f"{label}/model-{engine}/{rows}"
+                if k in c and key in o[label]:
+                    out.append(("model only, ready float32 feature matrix, µs per call", f"{label}, {rows} row{'s' if rows > 1 else ''}, scorelet {engine} engine",
+                                c[k], o[label][key], "µs", "onnxruntime session.run"))
     for key, h in res["http"].items():
         m, name = key.split("/")
         if name == "scorelet":

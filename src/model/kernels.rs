@@ -16,6 +16,7 @@
 pub const LANES: usize = 8;
 
 /// Rows of a batch the SIMD kernels process at once (independent accumulators hide latency).
+#[cfg(target_arch = "x86_64")]
 const ROW_TILE: usize = 4;
 
 /// An elementwise operation on each output after its dot product, fused into the dense step.

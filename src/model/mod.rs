@@ -4,7 +4,8 @@
 //! - [`compiled`]: ours. The graph is read with a small protobuf decoder ([`pb`]) into a flat
 //!   plan of dense steps with prepacked weights and fused epilogues; fixed-order SIMD and scalar
 //!   kernels ([`kernels`]), so every target computes the same bits.
-//! - [`tract`]: the general interpreter, for every graph the compiled engine does not take.
+//! - [`tract`]: the general interpreter, for every graph the compiled engine does not take. Behind
+//!   the `tract` cargo feature (on by default); without it, a graph that needs tract is an error.
 //!
 //! [`Engine::Auto`] picks per model from the graph itself (the ONNX file stays the contract):
 //! compiled when every node the output needs is one it implements, tract otherwise. A caller can
@@ -14,6 +15,10 @@
 pub mod compiled;
 pub mod kernels;
 pub mod pb;
+#[cfg(not(feature = "tract"))]
+#[path = "no_tract.rs"]
+pub mod tract;
+#[cfg(feature = "tract")]
 pub mod tract;
 
 use crate::error::{Error, Result};
@@ -88,10 +93,18 @@ impl Model {
             Engine::Tract => Inner::Tract(tract::Tract::load(onnx, n_features, output)?),
             Engine::Auto => match compiled() {
                 Ok(c) => Inner::Compiled(c.into()),
+                Err(e) if !cfg!(feature = "tract") => {
+                    return Err(Error::Model(format!("{e}; {}", tract_missing())));
+                }
                 Err(_) => Inner::Tract(tract::Tract::load(onnx, n_features, output)?),
             },
         };
         Ok(Model { inner, n_features })
+    }
+
+    /// Whether this build has the tract engine (the `tract` feature).
+    pub fn has_tract() -> bool {
+        cfg!(feature = "tract")
     }
 
     /// `"compiled"` or `"tract"`: which engine serves this model.
@@ -107,8 +120,21 @@ impl Model {
         self.n_features
     }
 
-    /// Runs a row-major `rows × n_features` batch.
-    pub fn run(&self, batch: &[f32], rows: usize) -> Result<Outputs> {
+    /// Runs a batch into `out`, reusing its buffer: with the compiled engine, scoring the same
+    /// batch size again allocates nothing.
+    pub fn run_into(&self, batch: &[f32], rows: usize, out: &mut Outputs) -> Result<()> {
+        self.check(batch, rows)?;
+        match &self.inner {
+            Inner::Compiled(c) => {
+                c.run_into(batch, rows, &mut out.data);
+                (out.rows, out.width) = (rows, c.output_width());
+            }
+            Inner::Tract(t) => *out = t.run(batch, rows)?,
+        }
+        Ok(())
+    }
+
+    fn check(&self, batch: &[f32], rows: usize) -> Result<()> {
         if rows == 0 || batch.len() != rows * self.n_features {
             return Err(Error::Model(format!(
                 "batch of {} values is not {rows} rows of {} features",
@@ -116,9 +142,23 @@ impl Model {
                 self.n_features
             )));
         }
+        Ok(())
+    }
+
+    /// Runs a row-major `rows × n_features` batch.
+    pub fn run(&self, batch: &[f32], rows: usize) -> Result<Outputs> {
+        self.check(batch, rows)?;
         match &self.inner {
             Inner::Compiled(c) => Ok(Outputs { rows, width: c.output_width(), data: c.run(batch, rows) }),
             Inner::Tract(t) => t.run(batch, rows),
         }
     }
+}
+
+/// Why a model cannot load in a build without tract.
+fn tract_missing() -> &'static str {
+    #[cfg(not(feature = "tract"))]
+    return tract::MISSING;
+    #[cfg(feature = "tract")]
+    unreachable!("only asked in builds without tract")
 }

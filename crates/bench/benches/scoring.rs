@@ -72,8 +72,9 @@ fn scoring(c: &mut Criterion) {
             let x: Vec<f32> = (0..rows * m.n_features).map(|i| ((i * 7919) % 13) as f32 / 6.5 - 1.0).collect();
             for engine in [Engine::Compiled, Engine::Tract] {
                 let model = Model::load_with(onnx, m.n_features, &m.output, engine).unwrap();
+                let mut out = model.run(&x, rows).unwrap();
                 group.bench_function(format!("model-{}/{rows}", model.engine()), |b| {
-                    b.iter(|| model.run(black_box(&x), rows).unwrap())
+                    b.iter(|| model.run_into(black_box(&x), rows, &mut out).unwrap())
                 });
             }
         }

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use scorelet::Bundle;
 
 use crate::embed::embed_bundle;
-use crate::serve::component_bytes;
+use crate::serve::{component_bytes, runs_compiled};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -27,12 +27,17 @@ pub struct BuildArgs {
     /// Embed into this scoring component instead of the built-in one.
     #[arg(long)]
     pub component: Option<PathBuf>,
+    /// Use the full built-in component (with tract) even when the model runs on the compiled
+    /// engine; by default such a model gets the lean component, a fraction of the size.
+    #[arg(long)]
+    pub full: bool,
 }
 
 pub fn build(a: &BuildArgs) -> Result<()> {
     let bundle =
         Bundle::load_dir(&a.bundle).with_context(|| format!("cannot embed the bundle in {}", a.bundle.display()))?;
-    let (base, from) = component_bytes(a.component.as_deref(), a.wasi_p2)?;
+    let lean = !a.full && runs_compiled(&bundle);
+    let (base, from) = component_bytes(a.component.as_deref(), a.wasi_p2, lean)?;
     let wasm =
         embed_bundle(&base, &bundle.to_packed()).with_context(|| format!("cannot embed into the {from} component"))?;
     if let Some(parent) = a.output.parent().filter(|p| !p.as_os_str().is_empty()) {

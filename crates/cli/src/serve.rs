@@ -74,29 +74,50 @@ mod builtin {
     include!(concat!(env!("OUT_DIR"), "/components.rs"));
 }
 
-/// The scoring component built into this binary (see `crates/cli/build.rs`): WASI 0.3, or 0.2.
-pub fn default_component(p2: bool) -> Result<&'static [u8]> {
-    let (c, what) = if p2 { (builtin::P2, "WASI 0.2") } else { (builtin::P3, "WASI 0.3") };
-    c.with_context(|| {
+/// The scoring component built into this binary (see `crates/cli/build.rs`): WASI 0.3, or 0.2;
+/// `lean` asks for the build without tract (taken when it is built in, else the full one).
+/// Returns the bytes and whether they are the lean build.
+pub fn default_component(p2: bool, lean: bool) -> Result<(&'static [u8], bool)> {
+    let (c, lean_c, what) =
+        if p2 { (builtin::P2, builtin::P2_LEAN, "WASI 0.2") } else { (builtin::P3, builtin::P3_LEAN, "WASI 0.3") };
+    if let Some(l) = lean_c.filter(|_| lean) {
+        return Ok((l, true));
+    }
+    let c = c.with_context(|| {
         format!(
             "this scorelet binary was built without the {what} component: run scripts/build-wasm.sh and rebuild \
              scorelet (scripts/build.sh), or pass --component FILE"
         )
-    })
+    })?;
+    Ok((c, false))
 }
 
-/// The component to run: `--component FILE`, or the built-in one.
-pub fn component_bytes(file: Option<&Path>, p2: bool) -> Result<(std::borrow::Cow<'static, [u8]>, String)> {
+/// The component to run: `--component FILE`, or the built-in one (lean if `lean` and built in).
+pub fn component_bytes(file: Option<&Path>, p2: bool, lean: bool) -> Result<(std::borrow::Cow<'static, [u8]>, String)> {
     Ok(match file {
         Some(f) => {
             (std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?.into(), f.display().to_string())
         }
-        None => (default_component(p2)?.into(), format!("built-in {}", if p2 { "WASI 0.2" } else { "WASI 0.3" })),
+        None => {
+            let (c, lean) = default_component(p2, lean)?;
+            let what = if p2 { "WASI 0.2" } else { "WASI 0.3" };
+            (c.into(), format!("built-in {what}{}", if lean { " (lean: compiled engine, no tract)" } else { "" }))
+        }
+    })
+}
+
+/// Whether a bundle's model runs on the compiled engine, so the lean component (no tract) serves
+/// it: the same decision `Engine::Auto` makes inside the component.
+pub fn runs_compiled(bundle: &Bundle) -> bool {
+    let m = &bundle.manifest.model;
+    bundle.file(&m.file).is_ok_and(|onnx| {
+        scorelet::model::Model::load_with(onnx, m.n_features, &m.output, scorelet::model::Engine::Compiled).is_ok()
     })
 }
 
 pub fn serve(a: &ServeArgs) -> Result<()> {
-    let (wasm, component_path) = component_bytes(a.component.as_deref(), false)?;
+    // A bundle whose model runs on the compiled engine is served by the lean component.
+    let mut lean = false;
     let mut settings = Settings {
         max_instances: a.instances.max(1),
         request_timeout: Duration::from_secs(a.timeout.max(1)),
@@ -105,6 +126,7 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
     let source = match (&a.source.bundle, &a.source.model) {
         (Some(dir), _) => {
             let b = Bundle::load_dir(dir).with_context(|| format!("cannot serve the bundle in {}", dir.display()))?;
+            lean = a.engine != "tract" && runs_compiled(&b);
             settings.dirs.push((dir.canonicalize()?, "/bundle".into()));
             settings.variables.insert(var::BUNDLE_DIR.into(), "/bundle".into());
             format!(
@@ -127,6 +149,7 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
     };
     let _: scorelet::model::Engine = a.engine.parse()?;
     settings.variables.insert(var::ENGINE.into(), a.engine.clone());
+    let (wasm, component_path) = component_bytes(a.component.as_deref(), false, lean)?;
     if let Some(k) = &a.api_key {
         settings.variables.insert(var::API_KEY.into(), k.clone());
     }

@@ -86,8 +86,12 @@ fn an_installed_binary_serves_and_builds_without_the_source_tree_or_cargo() {
             build.arg("--wasi-p2");
         }
         let out = build.output().unwrap();
-        assert!(out.status.success(), "build: {}", String::from_utf8_lossy(&out.stderr));
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "build: {log}");
         let wasm = elsewhere.join(name);
+        // The model runs on the compiled engine, so it gets the lean component (no tract).
+        let size = std::fs::metadata(&wasm).unwrap().len();
+        assert!(log.contains("lean") && size <= 3_000_000, "{name}: {size} bytes; {log}");
         let mut serve = installed(&bin, &home, &elsewhere);
         serve.args(["serve", "--component", wasm.to_str().unwrap()]);
         let server = Server::spawn(serve);

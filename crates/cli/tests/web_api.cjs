@@ -43,9 +43,32 @@ const details = async (f) => {
   out.batch = scorer.predictBatch(rows);
   out.features = Array.from(scorer.features(rows[0]));
   out.featureNames = scorer.featureNames();
+  // Columns without JSON: numeric columns as Float64Array, the rest as plain arrays.
+  const cols = {};
+  for (const k of Object.keys(rows[0])) {
+    const v = rows.map((r) => r[k]);
+    cols[k] = v.every((x) => typeof x === 'number') ? Float64Array.from(v) : v;
+  }
+  out.columns = Array.from(scorer.predictColumns(cols));
+  const width = out.featureNames.length;
+  const feats = new Float32Array(rows.length * width);
+  rows.forEach((r, i) => feats.set(scorer.features(r), i * width));
+  out.fromFeatures = Array.from(scorer.predictFeatures(feats, rows.length));
+  const numeric = Object.keys(cols).find((k) => cols[k] instanceof Float64Array);
+  const missing = { ...cols };
+  delete missing[numeric];
+  out.columnErrors = {
+    short: await message(() => scorer.predictColumns({ ...cols, [numeric]: cols[numeric].slice(1) })),
+    missing: await message(() => scorer.predictColumns(missing)),
+    unknown: await message(() => scorer.predictColumns({ ...cols, colour: rows.map(() => 'red') })),
+    notObject: await message(() => scorer.predictColumns(7)),
+    badCell: await message(() => scorer.predictColumns({ ...cols, [numeric]: rows.map(() => ({})) })),
+    featureCount: await message(() => scorer.predictFeatures(feats, rows.length + 1)),
+  };
   out.metadata = scorer.metadata();
   out.engine = scorer.engine;
-  out.tractEngine = Scorer.fromBundle(files(), 'tract').engine;
+  // The package is the lean build: forcing tract says so (and the compiled engine still serves).
+  out.tractEngine = await message(() => Scorer.fromBundle(files(), 'tract'));
   out.badEngine = await message(() => Scorer.fromBundle(files(), 'fast'));
   const fetched = await Scorer.fromRegistry(registry, 'churn@production');
   out.registryVersion = fetched.version;

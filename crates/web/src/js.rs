@@ -84,3 +84,72 @@ pub fn bundle(files: &Object) -> scorelet::Result<scorelet::Bundle> {
     let manifest = manifest.ok_or_else(|| bad("manifest.json is missing".into()))?;
     scorelet::Bundle::from_files(&manifest, map)
 }
+
+/// Rows from columns of equal length (`predictColumns`): each input column of the scorer's
+/// pipeline read straight from typed arrays or plain arrays, no JSON in between.
+pub fn column_rows(scorer: &scorelet::Scorer, columns: &JsValue) -> JsResult<Vec<scorelet::Row>> {
+    use scorelet::error::InputError;
+    use scorelet::{Error, Value};
+    if !columns.is_object() {
+        return Err(bad_request("columns must be an object of arrays"));
+    }
+    let names: Vec<&str> = scorer.pipeline().input_columns().collect();
+    let ignored = scorer.pipeline().ignored_columns();
+    for key in Object::keys(columns.unchecked_ref::<Object>()).iter().filter_map(|k| k.as_string()) {
+        if !names.contains(&key.as_str()) && !ignored.contains(&key) {
+            let expected = names.join(", ");
+            return Err(js_err(Error::input(0, key, InputError::UnknownColumn { expected })));
+        }
+    }
+    let mut rows: Option<Vec<scorelet::Row>> = None;
+    for (c, name) in names.iter().enumerate() {
+        let col = Reflect::get(columns, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
+        if col.is_undefined() {
+            return Err(js_err(Error::input(0, *name, InputError::MissingColumn)));
+        }
+        let values: Vec<Value> = if let Some(f) = col.dyn_ref::<js_sys::Float64Array>() {
+            f.to_vec().into_iter().map(Value::Number).collect()
+        } else if let Some(f) = col.dyn_ref::<js_sys::Float32Array>() {
+            f.to_vec().into_iter().map(|v| Value::Number(v.into())).collect()
+        } else if let Some(a) = col.dyn_ref::<js_sys::Array>() {
+            let mut out = Vec::with_capacity(a.length() as usize);
+            for (r, v) in a.iter().enumerate() {
+                out.push(if v.is_null() || v.is_undefined() {
+                    Value::Missing
+                } else if let Some(n) = v.as_f64() {
+                    Value::Number(n)
+                } else if let Some(s) = v.as_string() {
+                    Value::Text(s)
+                } else if let Some(b) = v.as_bool() {
+                    Value::Bool(b)
+                } else {
+                    return Err(js_err(Error::input(
+                        r,
+                        *name,
+                        InputError::WrongType {
+                            expected: "a number, string, boolean or null",
+                            got: "an object".into(),
+                        },
+                    )));
+                });
+            }
+            out
+        } else {
+            return Err(bad_request(format!("column `{name}` must be an array or a typed array")));
+        };
+        let rows = rows.get_or_insert_with(|| (0..values.len()).map(|_| Vec::with_capacity(names.len())).collect());
+        if rows.len() != values.len() {
+            return Err(bad_request(format!(
+                "column `{name}` has {} values; column `{}` has {}",
+                values.len(),
+                names[0],
+                rows.len()
+            )));
+        }
+        for (row, v) in rows.iter_mut().zip(values) {
+            debug_assert_eq!(row.len(), c);
+            row.push(v);
+        }
+    }
+    Ok(rows.unwrap_or_default())
+}

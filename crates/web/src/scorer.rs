@@ -97,6 +97,38 @@ impl Scorer {
         Ok(from_json(&serde_json::Value::Array(p.iter().map(|p| p.to_json()).collect())))
     }
 
+    /// Scores columns of equal length, without JSON: `{tenure: Float64Array | number[],
+    /// Contract: string[], …}` (typed arrays, or arrays of numbers, strings, booleans and
+    /// `null` for missing). Returns the scores row-major, `length / rows` per row (for a binary
+    /// model, one probability per class in the manifest's class order).
+    #[wasm_bindgen(js_name = predictColumns)]
+    pub fn predict_columns(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, ArrayLike<number | string | boolean | null>>")]
+        columns: &JsValue,
+    ) -> JsResult<Float32Array> {
+        let rows = crate::js::column_rows(&self.inner, columns)?;
+        let (_, scores) = self.inner.score(&rows).map_err(js_err)?;
+        Ok(Float32Array::from(scores.data.as_slice()))
+    }
+
+    /// Runs the model on a ready feature matrix: `features` holds `rows` rows of
+    /// `featureNames().length` values, row-major (what `features()` returns per row). Returns the
+    /// scores as `predictColumns` does. The fastest call: no row parsing, no feature code.
+    #[wasm_bindgen(js_name = predictFeatures)]
+    pub fn predict_features(&self, features: &Float32Array, rows: usize) -> JsResult<Float32Array> {
+        let width = self.inner.pipeline().width();
+        if features.length() as usize != rows * width {
+            return Err(bad_request(format!(
+                "features has {} values; {rows} rows of {width} features need {}",
+                features.length(),
+                rows * width
+            )));
+        }
+        let scores = self.inner.score_features(&features.to_vec(), rows).map_err(js_err)?;
+        Ok(Float32Array::from(scores.data.as_slice()))
+    }
+
     /// The feature vector the model sees for one row.
     pub fn features(&self, #[wasm_bindgen(unchecked_param_type = "Row")] row: JsValue) -> JsResult<Float32Array> {
         let row = self.row(&row)?;
