@@ -47,4 +47,115 @@ impl Prediction {
         }
         Json::Object(m)
     }
+
+    /// Appends [`Prediction::to_json`]'s text to `out` without building the JSON tree: the same
+    /// bytes (keys in the same sorted order, numbers through [`f32_json`]'s rule).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        let features = match self {
+            Prediction::Binary { features, .. }
+            | Prediction::Multiclass { features, .. }
+            | Prediction::Regression { features, .. } => features,
+        };
+        out.push(b'{');
+        if let Some(f) = features {
+            out.extend_from_slice(b"\"features\":[");
+            for (i, x) in f.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_f32(*x, out);
+            }
+            out.extend_from_slice(b"],");
+        }
+        match self {
+            Prediction::Binary { probability, label, .. } => {
+                out.extend_from_slice(b"\"label\":");
+                write_str(label, out);
+                out.extend_from_slice(b",\"probability\":");
+                write_f32(*probability, out);
+            }
+            Prediction::Multiclass { probabilities, label, .. } => {
+                out.extend_from_slice(b"\"label\":");
+                write_str(label, out);
+                out.extend_from_slice(b",\"probabilities\":{");
+                // A JSON object keeps one value per key, sorted, as `to_json`'s map does.
+                let mut sorted: Vec<&(String, f32)> = probabilities.iter().collect();
+                sorted.sort_by(|a, b| a.0.cmp(&b.0));
+                let mut first = true;
+                for (i, (c, p)) in sorted.iter().enumerate() {
+                    // A repeated key keeps its last value, as a map insert does.
+                    if sorted.get(i + 1).is_some_and(|n| n.0 == *c) {
+                        continue;
+                    }
+                    if !std::mem::take(&mut first) {
+                        out.push(b',');
+                    }
+                    write_str(c, out);
+                    out.push(b':');
+                    write_f32(*p, out);
+                }
+                out.push(b'}');
+            }
+            Prediction::Regression { value, .. } => {
+                out.extend_from_slice(b"\"value\":");
+                write_f32(*value, out);
+            }
+        }
+        out.push(b'}');
+    }
+}
+
+/// A JSON string with serde_json's escaping.
+pub fn write_str(s: &str, out: &mut Vec<u8>) {
+    serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+}
+
+/// An f32 as [`f32_json`] writes it (shortest round-trip text, as f64; NaN and ±inf as `null`),
+/// through a stack buffer instead of a `String`.
+pub fn write_f32(x: f32, out: &mut Vec<u8>) {
+    use std::fmt::Write;
+    struct Stack([u8; 64], usize);
+    impl Write for Stack {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            let end = self.1 + s.len();
+            self.0.get_mut(self.1..end).ok_or(std::fmt::Error)?.copy_from_slice(s.as_bytes());
+            self.1 = end;
+            Ok(())
+        }
+    }
+    let mut t = Stack([0; 64], 0);
+    let v = match write!(t, "{x}") {
+        Ok(()) => std::str::from_utf8(&t.0[..t.1]).ok().and_then(|s| s.parse::<f64>().ok()),
+        Err(_) => None,
+    };
+    match v.and_then(serde_json::Number::from_f64) {
+        Some(n) => serde_json::to_writer(&mut *out, &n).expect("writing to a Vec cannot fail"),
+        // Longer than the buffer (f32 text never is) or not finite: the tree's rule.
+        None => serde_json::to_writer(&mut *out, &f32_json(x)).expect("writing to a Vec cannot fail"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_json_is_the_trees_text_byte_for_byte() {
+        let odd = [0.1f32, 1.0, -0.0, 1e20, 3.4028235e38, 1e-45, f32::NAN, f32::INFINITY, 0.5357096, 7.0e-8];
+        let mut preds = vec![];
+        for &x in &odd {
+            preds.push(Prediction::Binary { probability: x, label: "Yes \"q\" é\n".into(), features: None });
+            preds.push(Prediction::Regression { value: x, features: Some(odd.to_vec()) });
+        }
+        preds.push(Prediction::Multiclass {
+            probabilities: vec![("b".into(), 0.25), ("a".into(), 0.5), ("c\u{1}".into(), 0.25), ("a".into(), 0.75)],
+            label: "a".into(),
+            features: Some(vec![]),
+        });
+        for p in &preds {
+            let mut out = Vec::new();
+            p.write_json(&mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), p.to_json().to_string(), "{p:?}");
+        }
+    }
 }

@@ -58,6 +58,11 @@ impl HttpResponse {
         HttpResponse { status, headers: Vec::new(), body: body.to_string().into_bytes() }
     }
 
+    /// A response whose JSON body is already written.
+    pub fn bytes(status: u16, body: Vec<u8>) -> HttpResponse {
+        HttpResponse { status, headers: Vec::new(), body }
+    }
+
     /// The JSON error body for `e`, with its status.
     pub fn error(e: &Error) -> HttpResponse {
         HttpResponse::json(e.http_status(), &e.to_json())
@@ -113,8 +118,8 @@ enum ModelState {
     Unloaded,
     /// A load is under way (fetches in an async adapter can interleave with requests).
     Loading,
-    /// Loaded, golden vectors checked.
-    Ready(Box<Scorer>),
+    /// Loaded, golden vectors checked; the row reader resolved once for its columns.
+    Ready(Box<(Scorer, RowReader)>),
     /// The last attempt failed; the next may start at `retry_at_ms` (milliseconds on the
     /// adapter's clock).
     Failed { error: Error, retry_at_ms: u64 },
@@ -159,7 +164,15 @@ impl Service {
     /// The loaded scorer, if ready.
     pub fn scorer(&self) -> Option<&Scorer> {
         match &self.state {
-            ModelState::Ready(s) => Some(s),
+            ModelState::Ready(s) => Some(&s.0),
+            _ => None,
+        }
+    }
+
+    /// The loaded scorer and its row reader, if ready.
+    fn ready_scorer(&self) -> Option<(&Scorer, &RowReader)> {
+        match &self.state {
+            ModelState::Ready(s) => Some((&s.0, &s.1)),
             _ => None,
         }
     }
@@ -185,7 +198,8 @@ impl Service {
         self.state = match result {
             Ok(s) => {
                 self.backoff = Backoff::default();
-                ModelState::Ready(Box::new(s))
+                let reader = RowReader::for_pipeline(s.pipeline());
+                ModelState::Ready(Box::new((s, reader)))
             }
             Err(error) => ModelState::Failed { error, retry_at_ms: now_ms.saturating_add(self.backoff.fail()) },
         };
@@ -210,11 +224,10 @@ impl Service {
             ["invocations"] => only(method, "POST", || {
                 self.authorized(req)
                     .and_then(|()| self.scoring(req, now_ms))
-                    .and_then(|s| {
-                        let r = mlflow::parse(req.body, &RowReader::for_pipeline(s.pipeline()))
-                            .map_err(|e| HttpResponse::error(&e))?;
+                    .and_then(|(s, reader)| {
+                        let r = mlflow::parse(req.body, reader).map_err(|e| HttpResponse::error(&e))?;
                         let p = s.predict(&r.rows, r.options).map_err(|e| HttpResponse::error(&e))?;
-                        Ok(HttpResponse::json(200, &mlflow::response(s, &p)))
+                        Ok(HttpResponse::bytes(200, mlflow::response_bytes(s, &p)))
                     })
                     .unwrap_or_else(|e| e)
             }),
@@ -249,6 +262,7 @@ impl Service {
     fn ready(&self, now_ms: u64) -> HttpResponse {
         match &self.state {
             ModelState::Ready(s) => {
+                let s = &s.0;
                 HttpResponse::json(200, &json!({"ready": true, "model": s.name(), "version": s.version()}))
             }
             _ => self.not_ready(now_ms),
@@ -293,10 +307,10 @@ impl Service {
         }
     }
 
-    /// The scorer for a scoring request, after the body checks.
-    fn scoring(&self, req: &HttpRequest, now_ms: u64) -> Result<&Scorer, HttpResponse> {
+    /// The scorer (and its reader) for a scoring request, after the body checks.
+    fn scoring(&self, req: &HttpRequest, now_ms: u64) -> Result<(&Scorer, &RowReader), HttpResponse> {
         self.json_body(req)?;
-        self.scorer().ok_or_else(|| self.not_ready(now_ms))
+        self.ready_scorer().ok_or_else(|| self.not_ready(now_ms))
     }
 
     fn json_body(&self, req: &HttpRequest) -> Result<(), HttpResponse> {

@@ -66,6 +66,16 @@ fn good_requests_in_every_mlflow_shape_agree() {
     let resp = mlflow::response(&s, &first);
     assert_eq!(resp["model"]["name"], "telco-logreg");
     assert!(resp["predictions"][0]["probability"].is_number());
+    // The response written without a JSON tree is the tree's text, byte for byte.
+    let with_features = s
+        .predict(
+            &mlflow::parse(bodies[0].as_bytes(), &RowReader::for_pipeline(s.pipeline())).unwrap().rows,
+            scorelet::Options { return_features: true },
+        )
+        .unwrap();
+    for p in [&first, &with_features] {
+        assert_eq!(String::from_utf8(mlflow::response_bytes(&s, p)).unwrap(), mlflow::response(&s, p).to_string());
+    }
 }
 
 #[test]
@@ -319,6 +329,40 @@ proptest! {
             Ok(p) => prop_assert_eq!(p.len(), 1),
             Err(e) => prop_assert!(e.http_status() == 400, "{e}"),
         }
+    }
+
+    /// The direct parser (no JSON tree) builds exactly the rows the tree parser builds, for every
+    /// shape, with any cells (scalars, nested values, duplicates, extra and ignored keys).
+    #[test]
+    fn direct_and_tree_parsers_build_the_same_rows(
+        cells in prop::collection::vec(arb_json(), 19),
+        shape in 0..5usize,
+        rows in 1..4usize,
+        extra in prop::option::of(("[a-z]{1,6}", arb_json())),
+    ) {
+        let s = scorer();
+        let reader = RowReader::for_pipeline(s.pipeline());
+        let cols: Vec<String> = s.pipeline().input_columns().map(String::from).collect();
+        let mut rec: serde_json::Map<String, Json> = cols.iter().cloned().zip(cells.iter().cloned()).collect();
+        if let Some((k, v)) = &extra {
+            rec.insert(k.clone(), v.clone());
+        }
+        let recs = vec![Json::Object(rec.clone()); rows];
+        let body = match shape {
+            0 => json!({ "dataframe_records": recs }),
+            1 => json!({ "instances": recs, "params": { "return_features": rows == 2 } }),
+            2 => json!({ "inputs": vec![Json::Array(cells.clone()); rows] }),
+            3 => json!({ "dataframe_split": { "index": [0], "columns": rec.keys().collect::<Vec<_>>(),
+                                              "data": vec![Json::Array(rec.values().cloned().collect()); rows] } }),
+            _ => json!({ "dataframe_records": [Json::Object(rec.clone()), Json::Array(cells.clone())] }),
+        };
+        let body = body.to_string();
+        let (direct, tree) = (mlflow::parse(body.as_bytes(), &reader), mlflow::parse_tree(body.as_bytes(), &reader));
+        prop_assert_eq!(direct, tree);
+        // Whitespace, escapes and key order do not change the answer either.
+        let pretty = serde_json::to_string_pretty(&serde_json::from_str::<Json>(&body).unwrap()).unwrap();
+        let escaped = pretty.replacen("\"tenure\"", "\"ten\\u0075re\"", 1);
+        prop_assert_eq!(mlflow::parse(escaped.as_bytes(), &reader), mlflow::parse_tree(escaped.as_bytes(), &reader));
     }
 
     #[test]

@@ -18,8 +18,18 @@ pub struct Request {
 
 const KEYS: &[&str] = &["dataframe_split", "dataframe_records", "instances", "inputs"];
 
-/// Parses an `/invocations` body.
+/// Parses an `/invocations` body: the common shapes straight into rows (no JSON tree), anything
+/// else, and every error, through [`parse_tree`].
 pub fn parse(body: &[u8], reader: &RowReader) -> Result<Request> {
+    match super::direct::parse(body, reader) {
+        Some((rows, options)) => Ok(Request { rows, options }),
+        None => parse_tree(body, reader),
+    }
+}
+
+/// Parses an `/invocations` body through a JSON tree: every shape, and the errors users see. The
+/// reference [`parse`]'s direct path is tested against.
+pub fn parse_tree(body: &[u8], reader: &RowReader) -> Result<Request> {
     let v = parse_json(body)?;
     let obj = v.as_object().ok_or_else(|| Error::BadRequest("the body must be a JSON object".into()))?;
     for k in obj.keys() {
@@ -77,6 +87,25 @@ pub fn parse(body: &[u8], reader: &RowReader) -> Result<Request> {
         return Err(Error::EmptyBatch);
     }
     Ok(Request { rows, options })
+}
+
+/// [`response`]'s bytes, written without the JSON tree.
+pub fn response_bytes(scorer: &Scorer, predictions: &[Prediction]) -> Vec<u8> {
+    use crate::prediction::write_str;
+    let mut out = Vec::with_capacity(64 + 48 * predictions.len());
+    out.extend_from_slice(b"{\"model\":{\"name\":");
+    write_str(scorer.name(), &mut out);
+    out.extend_from_slice(b",\"version\":");
+    write_str(&scorer.version(), &mut out);
+    out.extend_from_slice(b"},\"predictions\":[");
+    for (i, p) in predictions.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        p.write_json(&mut out);
+    }
+    out.extend_from_slice(b"]}");
+    out
 }
 
 /// `{"predictions": [...], "model": {"name", "version"}}`.

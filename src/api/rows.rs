@@ -8,6 +8,15 @@ use crate::error::{Error, InputError, Result};
 use crate::features::Pipeline;
 use crate::value::{Row, Value, truncate};
 
+/// What a column name in a request is to the model.
+pub(super) enum Slot {
+    /// The input column at this position.
+    Input(usize),
+    /// Accepted and dropped.
+    Ignored,
+    Unknown,
+}
+
 /// Reads JSON records, column arrays or positional arrays into rows in signature order.
 /// A column that is neither an input nor ignored is an error; so is a missing input column.
 #[derive(Debug, Clone)]
@@ -32,6 +41,15 @@ impl RowReader {
 
     pub fn columns(&self) -> &[String] {
         &self.columns
+    }
+
+    /// Where a named column goes.
+    pub(super) fn slot(&self, name: &str) -> Slot {
+        match self.index.get(name) {
+            Some(&i) => Slot::Input(i),
+            None if self.ignored.contains(name) => Slot::Ignored,
+            None => Slot::Unknown,
+        }
     }
 
     fn unknown(&self, row: usize, column: &str) -> Error {

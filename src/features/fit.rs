@@ -2,12 +2,12 @@
 //! readers the transform uses, and each numeric step is fitted on the output of the steps before
 //! it, computed by the transform's own [`Step::apply`]: one implementation, no skew.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use super::fitted::{
     ColumnStats, ColumnTransform, FEATURES_FORMAT, FittedColumn, FittedEncoding, FittedFeatures, Step,
 };
-use super::read::{lower_set, read_bool, read_category, read_number};
+use super::read::{TokenSet, lower_set, read_bool, read_category, read_number};
 use super::spec::{
     ColumnSpec, ConstantValue, DEFAULT_MISSING_TOKENS, Encoding, FeatureSpec, Kind, MissingPolicy, Transform,
 };
@@ -28,9 +28,9 @@ pub struct Fitter {
 
 struct Acc {
     missing_tokens: Vec<String>,
-    missing_set: HashSet<String>,
-    truthy: HashSet<String>,
-    falsy: HashSet<String>,
+    missing_set: TokenSet,
+    truthy: TokenSet,
+    falsy: TokenSet,
     missing: u64,
     numbers: Vec<f32>,
     counts: HashMap<String, u64>,
@@ -85,7 +85,12 @@ impl Fitter {
                     None => acc.missing += 1,
                 },
                 Kind::Categorical => match read_category(v, &acc.missing_set) {
-                    Some(c) => *acc.counts.entry(c).or_default() += 1,
+                    Some(c) => match acc.counts.get_mut(c.as_ref()) {
+                        Some(n) => *n += 1,
+                        None => {
+                            acc.counts.insert(c.into_owned(), 1);
+                        }
+                    },
                     None => acc.missing += 1,
                 },
                 Kind::Boolean => {

@@ -2,13 +2,43 @@
 //! same thing at training and at serving time (missing tokens, number parsing, boolean tokens,
 //! category text, the feature-hashing function).
 
-use std::collections::HashSet;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::error::{Error, InputError, Result};
 use crate::value::{Value, number_as_category};
 
+/// FNV-1a (64 bit) for the per-cell lookups (missing tokens, category indexes, boolean tokens):
+/// several times cheaper than std's SipHash on short keys. Flooding is not a concern: the tables
+/// come from the bundle, a request only looks keys up.
+#[derive(Debug, Clone, Copy)]
+pub struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A set of tokens looked up per cell.
+pub type TokenSet = HashSet<String, BuildHasherDefault<Fnv>>;
+/// A map from category text, looked up per cell.
+pub type TokenMap<V> = HashMap<String, V, BuildHasherDefault<Fnv>>;
+
 /// A parsed raw value of a numeric column: a number, or missing.
-pub(crate) fn read_number(v: &Value, missing: &HashSet<String>, row: usize, column: &str) -> Result<Option<f32>> {
+pub(crate) fn read_number(v: &Value, missing: &TokenSet, row: usize, column: &str) -> Result<Option<f32>> {
     let x = match v {
         Value::Missing => return Ok(None),
         Value::Number(n) => *n,
@@ -34,15 +64,16 @@ pub(crate) fn read_number(v: &Value, missing: &HashSet<String>, row: usize, colu
     Ok(Some(y))
 }
 
-/// A parsed raw value of a categorical column: its category text, or missing.
-pub(crate) fn read_category(v: &Value, missing: &HashSet<String>) -> Option<String> {
+/// A parsed raw value of a categorical column: its category text (borrowed from the cell when it
+/// is text), or missing.
+pub(crate) fn read_category<'a>(v: &'a Value, missing: &TokenSet) -> Option<Cow<'a, str>> {
     match v {
         Value::Missing => None,
-        Value::Number(n) => Some(number_as_category(*n)),
-        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(Cow::Owned(number_as_category(*n))),
+        Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
         Value::Text(s) => {
             let t = s.trim();
-            if missing.contains(t) { None } else { Some(t.to_string()) }
+            if missing.contains(t) { None } else { Some(Cow::Borrowed(t)) }
         }
     }
 }
@@ -50,9 +81,9 @@ pub(crate) fn read_category(v: &Value, missing: &HashSet<String>) -> Option<Stri
 /// A parsed raw value of a boolean column.
 pub(crate) fn read_bool(
     v: &Value,
-    missing: &HashSet<String>,
-    truthy: &HashSet<String>,
-    falsy: &HashSet<String>,
+    missing: &TokenSet,
+    truthy: &TokenSet,
+    falsy: &TokenSet,
     row: usize,
     column: &str,
 ) -> Result<Option<bool>> {
@@ -68,10 +99,20 @@ pub(crate) fn read_bool(
             if missing.contains(t) {
                 return Ok(None);
             }
-            let l = t.to_lowercase();
-            if truthy.contains(&l) {
+            // Short ASCII tokens are lowercased on the stack; anything else the Unicode way.
+            let mut buf = [0u8; 32];
+            let l: Cow<'_, str> = match buf.get_mut(..t.len()) {
+                Some(b) if t.is_ascii() => {
+                    b.copy_from_slice(t.as_bytes());
+                    b.make_ascii_lowercase();
+                    Cow::Borrowed(std::str::from_utf8(b).expect("ASCII"))
+                }
+                _ => Cow::Owned(t.to_lowercase()),
+            };
+            let l = l.as_ref();
+            if truthy.contains(l) {
                 Ok(Some(true))
-            } else if falsy.contains(&l) {
+            } else if falsy.contains(l) {
                 Ok(Some(false))
             } else {
                 Err(wrong())
@@ -91,6 +132,6 @@ pub fn fnv1a(s: &str) -> u32 {
     h
 }
 
-pub(crate) fn lower_set(tokens: &[String]) -> HashSet<String> {
+pub(crate) fn lower_set(tokens: &[String]) -> TokenSet {
     tokens.iter().map(|t| t.trim().to_lowercase()).collect()
 }

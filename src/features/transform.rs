@@ -2,10 +2,10 @@
 //! share; it computes in f32 with a fixed order of operations and `libm` for transcendental math,
 //! so its output is bit-identical on every target.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use super::fitted::{ColumnTransform, FittedEncoding, FittedFeatures, Step};
-use super::read::{fnv1a, lower_set, read_bool, read_category, read_number};
+use super::read::{TokenMap, TokenSet, fnv1a, lower_set, read_bool, read_category, read_number};
 use super::spec::UnknownPolicy;
 use crate::error::{Error, InputError, Result};
 use crate::value::{Row, Value, truncate};
@@ -22,7 +22,7 @@ pub struct Pipeline {
 #[derive(Debug, Clone)]
 pub(crate) struct CompiledColumn {
     pub(crate) name: String,
-    missing: HashSet<String>,
+    missing: TokenSet,
     kind: Compiled,
     width: usize,
 }
@@ -30,10 +30,10 @@ pub(crate) struct CompiledColumn {
 #[derive(Debug, Clone)]
 enum Compiled {
     Numeric { impute: Option<f32>, indicator: bool, steps: Vec<Step>, edges: Option<Vec<f32>> },
-    OneHot { impute: Option<String>, index: HashMap<String, usize>, n: usize, unknown: UnknownPolicy },
+    OneHot { impute: Option<String>, index: TokenMap<usize>, n: usize, unknown: UnknownPolicy },
     Hash { impute: Option<String>, buckets: u32 },
-    Ordinal { impute: Option<String>, index: HashMap<String, usize>, unknown: UnknownPolicy },
-    Boolean { impute: Option<bool>, indicator: bool, truthy: HashSet<String>, falsy: HashSet<String> },
+    Ordinal { impute: Option<String>, index: TokenMap<usize>, unknown: UnknownPolicy },
+    Boolean { impute: Option<bool>, indicator: bool, truthy: TokenSet, falsy: TokenSet },
 }
 
 impl Pipeline {
@@ -46,7 +46,7 @@ impl Pipeline {
             if !seen.insert(c.name.as_str()) {
                 return Err(Error::Bundle(format!("features.json lists column `{}` twice", c.name)));
             }
-            let missing: HashSet<String> = c.missing_tokens.iter().map(|t| t.trim().to_string()).collect();
+            let missing: TokenSet = c.missing_tokens.iter().map(|t| t.trim().to_string()).collect();
             let n0 = names.len();
             let kind = match &c.transform {
                 ColumnTransform::Numeric { impute, missing_indicator, steps } => {
@@ -196,15 +196,15 @@ impl Pipeline {
     }
 }
 
-fn index_of(categories: &[String], column: &str) -> Result<HashMap<String, usize>> {
-    let index: HashMap<String, usize> = categories.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect();
+fn index_of(categories: &[String], column: &str) -> Result<TokenMap<usize>> {
+    let index: TokenMap<usize> = categories.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect();
     if index.len() != categories.len() {
         return Err(Error::Bundle(format!("column `{column}`: duplicate categories")));
     }
     Ok(index)
 }
 
-fn known_list(index: &HashMap<String, usize>) -> String {
+fn known_list(index: &TokenMap<usize>) -> String {
     let mut v: Vec<(&usize, &String)> = index.iter().map(|(k, i)| (i, k)).collect();
     v.sort();
     let shown: Vec<String> = v.iter().take(10).map(|(_, k)| format!("{k:?}")).collect();
@@ -241,20 +241,26 @@ impl CompiledColumn {
                 }
             }
             Compiled::OneHot { impute, index, n, unknown } => {
-                let cat = read_category(v, &self.missing).or_else(|| impute.clone()).ok_or_else(missing_err)?;
-                match index.get(&cat) {
+                let cat = read_category(v, &self.missing)
+                    .or_else(|| impute.as_deref().map(std::borrow::Cow::Borrowed))
+                    .ok_or_else(missing_err)?;
+                match index.get(cat.as_ref()) {
                     Some(i) => out[*i] = 1.0,
                     None if *unknown == UnknownPolicy::Bucket => out[*n] = 1.0,
                     None => return Err(self.unknown(row, &cat, known_list(index))),
                 }
             }
             Compiled::Hash { impute, buckets } => {
-                let cat = read_category(v, &self.missing).or_else(|| impute.clone()).ok_or_else(missing_err)?;
+                let cat = read_category(v, &self.missing)
+                    .or_else(|| impute.as_deref().map(std::borrow::Cow::Borrowed))
+                    .ok_or_else(missing_err)?;
                 out[(fnv1a(&cat) % buckets) as usize] = 1.0;
             }
             Compiled::Ordinal { impute, index, unknown } => {
-                let cat = read_category(v, &self.missing).or_else(|| impute.clone()).ok_or_else(missing_err)?;
-                out[0] = match index.get(&cat) {
+                let cat = read_category(v, &self.missing)
+                    .or_else(|| impute.as_deref().map(std::borrow::Cow::Borrowed))
+                    .ok_or_else(missing_err)?;
+                out[0] = match index.get(cat.as_ref()) {
                     Some(i) => *i as f32,
                     None if *unknown == UnknownPolicy::Bucket => index.len() as f32,
                     None => return Err(self.unknown(row, &cat, known_list(index))),

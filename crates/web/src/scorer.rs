@@ -12,6 +12,8 @@ use crate::js::{JsResult, bad_request, bundle, from_json, js_err, to_json};
 pub struct Scorer {
     inner: scorelet::Scorer,
     golden: scorelet::golden::Golden,
+    /// Column positions, resolved once.
+    reader: RowReader,
 }
 
 impl Scorer {
@@ -23,12 +25,13 @@ impl Scorer {
         let golden = scorelet::golden::Golden::from_bundle(bundle)
             .map_err(js_err)?
             .ok_or_else(|| js_err(scorelet::Error::Golden("the bundle has no golden.json".into())))?;
-        Ok(Scorer { inner, golden })
+        let reader = RowReader::for_pipeline(inner.pipeline());
+        Ok(Scorer { inner, golden, reader })
     }
 
     /// One JS row as the core's row.
     fn row(&self, row: &JsValue) -> JsResult<scorelet::Row> {
-        RowReader::for_pipeline(self.inner.pipeline()).record(&to_json(row, "the row")?, 0).map_err(js_err)
+        self.reader.record(&to_json(row, "the row")?, 0).map_err(js_err)
     }
 }
 
@@ -92,7 +95,7 @@ impl Scorer {
     pub fn predict_batch(&self, #[wasm_bindgen(unchecked_param_type = "Row[]")] rows: JsValue) -> JsResult<JsValue> {
         let json = to_json(&rows, "the rows")?;
         let items = json.as_array().ok_or_else(|| bad_request("rows must be an array of objects"))?;
-        let rows = RowReader::for_pipeline(self.inner.pipeline()).records(items).map_err(js_err)?;
+        let rows = self.reader.records(items).map_err(js_err)?;
         let p = self.inner.predict(&rows, scorelet::Options::default()).map_err(js_err)?;
         Ok(from_json(&serde_json::Value::Array(p.iter().map(|p| p.to_json()).collect())))
     }
@@ -164,10 +167,10 @@ impl Scorer {
     /// Scores an MLflow `/invocations` body; returns the response JSON.
     #[wasm_bindgen(js_name = invocations)]
     pub fn invocations(&self, body: &str) -> JsResult<String> {
-        let reader = scorelet::api::RowReader::for_pipeline(self.inner.pipeline());
-        let req = scorelet::api::mlflow::parse(body.as_bytes(), &reader).map_err(js_err)?;
+        let req = scorelet::api::mlflow::parse(body.as_bytes(), &self.reader).map_err(js_err)?;
         let preds = self.inner.predict(&req.rows, req.options).map_err(js_err)?;
-        Ok(scorelet::api::mlflow::response(&self.inner, &preds).to_string())
+        let bytes = scorelet::api::mlflow::response_bytes(&self.inner, &preds);
+        Ok(String::from_utf8(bytes).expect("JSON text is UTF-8"))
     }
 
     /// Which engine runs the model: `"compiled"` or `"tract"`.

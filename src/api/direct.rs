@@ -1,0 +1,353 @@
+//! The common `/invocations` bodies deserialized straight into rows, without a JSON tree:
+//! `dataframe_records`, `dataframe_split`, and `instances`/`inputs` as records or positional
+//! arrays, with optional `params`. Keys are borrowed from the body and matched to column
+//! positions the [`RowReader`] resolved once; cells become [`Value`]s directly.
+//!
+//! Architecture invariant: this path only ever *accepts*. Anything it does not take exactly
+//! (another shape, a duplicate or unknown key, a missing column, a cell that is not a scalar, an
+//! empty batch, malformed JSON) makes it give up, and [`super::mlflow::parse`] parses the body
+//! again with the JSON tree, which produces the error, so errors are the same text as ever.
+//! Successful answers are the same rows the tree path would build (tests compare them).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::RowReader;
+use super::rows::Slot;
+use crate::prediction::Options;
+use crate::value::{Row, Value};
+
+/// Why the direct path gave up (never shown: the tree path then names the real problem).
+#[derive(Debug)]
+pub struct GiveUp;
+
+impl fmt::Display for GiveUp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("not a shape the direct path takes")
+    }
+}
+
+impl std::error::Error for GiveUp {}
+
+impl de::Error for GiveUp {
+    fn custom<T: fmt::Display>(_: T) -> Self {
+        GiveUp
+    }
+}
+
+/// Rows and options from an `/invocations` body, or `None` for the tree path to handle.
+pub fn parse(body: &[u8], reader: &RowReader) -> Option<(Vec<Row>, Options)> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let out = Body { reader }.deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    out
+}
+
+struct Body<'r> {
+    reader: &'r RowReader,
+}
+
+impl<'de> DeserializeSeed<'de> for Body<'_> {
+    type Value = Option<(Vec<Row>, Options)>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Body<'_> {
+    type Value = Option<(Vec<Row>, Options)>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an /invocations body")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut rows, mut options) = (None, None);
+        while let Some(key) = map.next_key_seed(Key)? {
+            match key.as_ref() {
+                "dataframe_records" | "dataframe_split" | "instances" | "inputs" if rows.is_none() => {
+                    rows = Some(match key.as_ref() {
+                        "dataframe_split" => map.next_value_seed(Split { reader: self.reader })?,
+                        k => {
+                            map.next_value_seed(Rows { reader: self.reader, records_only: k == "dataframe_records" })?
+                        }
+                    });
+                }
+                "params" if options.is_none() => {
+                    let v: serde_json::Value = map.next_value()?;
+                    options = Some(super::parse_options(Some(&v)).map_err(de::Error::custom)?);
+                }
+                _ => return Err(de::Error::custom(GiveUp)),
+            }
+        }
+        Ok(rows.filter(|r: &Vec<Row>| !r.is_empty()).map(|r| (r, options.unwrap_or_default())))
+    }
+}
+
+/// `[{…}, …]` (records) or `[[…], …]` (positional, unless `records_only`), one kind throughout.
+struct Rows<'r> {
+    reader: &'r RowReader,
+    records_only: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for Rows<'_> {
+    type Value = Vec<Row>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Rows<'_> {
+    type Value = Vec<Row>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of rows")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        let mut records = None;
+        while let Some((row, is_record)) = seq.next_element_seed(AnyRow { reader: self.reader, slots: None })? {
+            // The tree path reads an array of records only if *every* item is an object.
+            if *records.get_or_insert(is_record) != is_record || (self.records_only && !is_record) {
+                return Err(de::Error::custom(GiveUp));
+            }
+            rows.push(row);
+        }
+        Ok(rows)
+    }
+}
+
+/// One row: an object keyed by column (`true`), or an array in signature order, or laid out
+/// by `slots` (`false`).
+struct AnyRow<'r, 's> {
+    reader: &'r RowReader,
+    slots: Option<&'s [Option<usize>]>,
+}
+
+impl<'de> DeserializeSeed<'de> for AnyRow<'_, '_> {
+    type Value = (Row, bool);
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for AnyRow<'_, '_> {
+    type Value = (Row, bool);
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a row")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        if self.slots.is_some() {
+            return Err(de::Error::custom(GiveUp));
+        }
+        let n = self.reader.columns().len();
+        let mut row: Row = vec![Value::Missing; n];
+        // Which columns were given (up to 256; wider rows take the tree path).
+        let mut seen = [0u64; 4];
+        let mut count = 0;
+        while let Some(key) = map.next_key_seed(Key)? {
+            match self.reader.slot(&key) {
+                Slot::Input(i) if i < 256 && seen[i / 64] & (1 << (i % 64)) == 0 => {
+                    seen[i / 64] |= 1 << (i % 64);
+                    count += 1;
+                    row[i] = map.next_value_seed(Cell)?;
+                }
+                Slot::Ignored => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                _ => return Err(de::Error::custom(GiveUp)),
+            }
+        }
+        if count != n {
+            return Err(de::Error::custom(GiveUp));
+        }
+        Ok((row, true))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let n = self.reader.columns().len();
+        let mut row: Row = vec![Value::Missing; n];
+        let mut k = 0;
+        while let Some(cell) = seq.next_element_seed(Cell)? {
+            match self.slots {
+                None if k < n => row[k] = cell,
+                Some(slots) if k < slots.len() => {
+                    if let Some(i) = slots[k] {
+                        row[i] = cell;
+                    }
+                }
+                _ => return Err(de::Error::custom(GiveUp)),
+            }
+            k += 1;
+        }
+        if k != self.slots.map_or(n, <[_]>::len) {
+            return Err(de::Error::custom(GiveUp));
+        }
+        Ok((row, false))
+    }
+}
+
+/// `{"columns": [...], "data": [[...], ...]}` (and any other keys, such as pandas' `index`,
+/// ignored), with `columns` first.
+struct Split<'r> {
+    reader: &'r RowReader,
+}
+
+impl<'de> DeserializeSeed<'de> for Split<'_> {
+    type Value = Vec<Row>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Split<'_> {
+    type Value = Vec<Row>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a dataframe_split object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut slots, mut rows) = (None::<Vec<Option<usize>>>, None);
+        while let Some(key) = map.next_key_seed(Key)? {
+            match key.as_ref() {
+                "columns" if slots.is_none() && rows.is_none() => {
+                    let header: Vec<String> = map.next_value()?;
+                    slots = Some(self.reader.header_slots(&header).map_err(de::Error::custom)?);
+                }
+                "data" if rows.is_none() => {
+                    let s = slots.as_deref().ok_or_else(|| de::Error::custom(GiveUp))?;
+                    rows = Some(map.next_value_seed(SplitData { reader: self.reader, slots: s })?);
+                }
+                "columns" | "data" => return Err(de::Error::custom(GiveUp)),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        rows.ok_or_else(|| de::Error::custom(GiveUp))
+    }
+}
+
+struct SplitData<'r, 's> {
+    reader: &'r RowReader,
+    slots: &'s [Option<usize>],
+}
+
+impl<'de> DeserializeSeed<'de> for SplitData<'_, '_> {
+    type Value = Vec<Row>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for SplitData<'_, '_> {
+    type Value = Vec<Row>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("data rows")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        let seed = || AnyRow { reader: self.reader, slots: Some(self.slots) };
+        while let Some((row, _)) = seq.next_element_seed(seed())? {
+            rows.push(row);
+        }
+        Ok(rows)
+    }
+}
+
+/// An object key, borrowed from the body unless it has escapes.
+struct Key;
+
+impl<'de> DeserializeSeed<'de> for Key {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key {
+    type Value = Cow<'de, str>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+}
+
+/// A scalar cell, as [`Value::from_json`] reads it; arrays and objects give up.
+struct Cell;
+
+impl<'de> DeserializeSeed<'de> for Cell {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Cell {
+    type Value = Value;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a scalar")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Missing)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v as f64))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v as f64))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Number(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::Text(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::Text(v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shapes clients send take the direct path (a fallback on them would be silent and slow).
+    #[test]
+    fn the_common_shapes_take_the_direct_path_and_others_give_up() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bundle");
+        let scorer = crate::Scorer::from_bundle(&crate::Bundle::load_dir(dir).unwrap()).unwrap();
+        let reader = RowReader::for_pipeline(scorer.pipeline());
+        let cols = reader.columns().to_vec();
+        let vals: Vec<serde_json::Value> = cols.iter().map(|_| serde_json::json!("x")).collect();
+        let rec: serde_json::Map<String, serde_json::Value> = cols.iter().cloned().zip(vals.clone()).collect();
+        let takes = [
+            serde_json::json!({"dataframe_records": [rec.clone(), rec.clone()]}),
+            serde_json::json!({"instances": [rec.clone()], "params": {"return_features": true}}),
+            serde_json::json!({"inputs": [vals.clone()]}),
+            serde_json::json!({"dataframe_split": {"index": [0], "columns": cols, "data": [vals]}}),
+        ];
+        for b in &takes {
+            let (rows, _) = parse(b.to_string().as_bytes(), &reader).unwrap_or_else(|| panic!("gave up on {b}"));
+            assert!(!rows.is_empty() && rows[0].iter().all(|v| *v == Value::Text("x".into())), "{b}");
+        }
+        let mut dup = rec.clone();
+        dup.remove(&reader.columns()[0]);
+        let gives_up = [
+            serde_json::json!({"dataframe_records": []}),
+            serde_json::json!({"dataframe_records": [dup]}),
+            serde_json::json!({"dataframe_records": [rec.clone()], "extra": 1}),
+            serde_json::json!({"inputs": {"a": [1]}}),
+            serde_json::json!([rec]),
+        ];
+        for b in &gives_up {
+            assert!(parse(b.to_string().as_bytes(), &reader).is_none(), "{b}");
+        }
+        assert!(parse(b"{\"dataframe_records\": [", &reader).is_none());
+    }
+}
