@@ -61,8 +61,13 @@ impl DenseF32 {
         debug_assert!(x.len() >= rows * self.k && y.len() >= rows * self.m);
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2 (checked above); slices are bounds-checked by the callee.
-            return unsafe { x86::dense_f32(self, x, rows, y) };
+            // SAFETY: the CPU has AVX2 (and AVX-512F for that path), checked here.
+            unsafe {
+                if std::is_x86_feature_detected!("avx512f") {
+                    return x86::dense_f32_512(self, x, rows, y);
+                }
+                return x86::dense_f32(self, x, rows, y);
+            }
         }
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         return wasm::dense_f32(self, x, rows, y);
@@ -100,16 +105,14 @@ impl DenseI8 {
     /// Inputs of one row as i16 pairs packed in i32, `(x[2p] − zx) | (x[2p+1] − zx) << 16`.
     fn pairs(&self, x: &[u8], rows: usize, out: &mut Vec<i32>) {
         let k2 = self.k.div_ceil(2);
-        out.clear();
-        out.reserve(rows * k2);
-        for r in x[..rows * self.k].chunks_exact(self.k) {
-            let mut it = r.chunks(2);
-            for _ in 0..k2 {
-                let p = it.next().expect("k2 pairs");
-                let lo = (p[0] as i32 - self.zx) as i16 as u16 as u32;
-                let hi = p.get(1).map_or(0, |v| (*v as i32 - self.zx) as i16 as u16 as u32);
-                out.push((lo | hi << 16) as i32);
-            }
+        out.resize(rows * k2, 0);
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked here.
+            return unsafe { x86::pairs(x, self.k, self.zx, rows, out) };
+        }
+        for (r, o) in x[..rows * self.k].chunks_exact(self.k).zip(out.chunks_exact_mut(k2)) {
+            scalar::pairs_into(r, self.zx, o);
         }
     }
 
@@ -151,6 +154,15 @@ pub fn quantize(x: &[f32], inv_scale: f32, zero: i32, y: &mut [u8]) {
 /// The reference semantics, and the path for targets without the SIMD paths.
 pub mod scalar {
     use super::{DenseF32, DenseI8, LANES, Post, padded};
+
+    /// `(x[2p] − zx) | (x[2p+1] − zx) << 16` for each pair of `x` (an odd last input pairs with 0).
+    pub fn pairs_into(x: &[u8], zx: i32, out: &mut [i32]) {
+        for (o, p) in out.iter_mut().zip(x.chunks(2)) {
+            let lo = (p[0] as i32 - zx) as i16 as u16 as u32;
+            let hi = p.get(1).map_or(0, |v| (*v as i32 - zx) as i16 as u16 as u32);
+            *o = (lo | hi << 16) as i32;
+        }
+    }
 
     pub fn relu(v: f32) -> f32 {
         if v > 0.0 { v } else { 0.0 }
@@ -229,8 +241,8 @@ mod x86 {
 
     use super::{DenseF32, DenseI8, LANES, Post, ROW_TILE, padded};
 
-    #[target_feature(enable = "avx2")]
-    #[inline]
+    // Always inlined into the kernels (which enable the features), so the intrinsics inline too.
+    #[inline(always)]
     unsafe fn post(post: &[Post], b: usize, mut v: __m256) -> __m256 {
         for p in post {
             v = match p {
@@ -238,24 +250,34 @@ mod x86 {
                 Post::Mul(c) => unsafe { _mm256_mul_ps(v, _mm256_loadu_ps(c[b..b + LANES].as_ptr())) },
                 Post::Add(c) => unsafe { _mm256_add_ps(v, _mm256_loadu_ps(c[b..b + LANES].as_ptr())) },
                 // `maxps` returns its second operand when either is NaN or both are zero.
-                Post::Relu => _mm256_max_ps(v, _mm256_setzero_ps()),
+                Post::Relu => unsafe { _mm256_max_ps(v, _mm256_setzero_ps()) },
             };
         }
         v
     }
 
-    #[target_feature(enable = "avx2")]
-    #[inline]
+    // Always inlined into the kernels (which enable the features), so the intrinsics inline too.
+    #[inline(always)]
     unsafe fn store_f32(v: __m256, y: &mut [f32], at: usize, n: usize) {
+        if n == LANES {
+            let y = &mut y[at..at + LANES];
+            // SAFETY: `y` holds LANES floats (bounds-checked above).
+            return unsafe { _mm256_storeu_ps(y.as_mut_ptr(), v) };
+        }
         let mut t = [0f32; LANES];
         // SAFETY: `t` holds LANES floats.
         unsafe { _mm256_storeu_ps(t.as_mut_ptr(), v) };
         y[at..at + n].copy_from_slice(&t[..n]);
     }
 
-    #[target_feature(enable = "avx2")]
-    #[inline]
+    // Always inlined into the kernels (which enable the features), so the intrinsics inline too.
+    #[inline(always)]
     unsafe fn store_i32(v: __m256i, y: &mut [i32], at: usize, n: usize) {
+        if n == LANES {
+            let y = &mut y[at..at + LANES];
+            // SAFETY: `y` holds LANES i32s (bounds-checked above).
+            return unsafe { _mm256_storeu_si256(y.as_mut_ptr().cast(), v) };
+        }
         let mut t = [0i32; LANES];
         // SAFETY: `t` holds LANES i32s.
         unsafe { _mm256_storeu_si256(t.as_mut_ptr().cast(), v) };
@@ -264,19 +286,23 @@ mod x86 {
 
     /// R rows × two blocks of outputs at a time (2R independent accumulators).
     #[target_feature(enable = "avx2")]
-    unsafe fn tile_f32<const R: usize>(d: &DenseF32, x: &[f32], r0: usize, y: &mut [f32]) {
+    unsafe fn tile_f32<const R: usize>(d: &DenseF32, x: &[f32], r0: usize, y: &mut [f32], b0: usize) {
         let mp = padded(d.m);
-        let mut b = 0;
+        let mut b = b0;
         while b < mp {
             let two = b + LANES < mp;
             let mut acc = [[_mm256_setzero_ps(); 2]; R];
+            // Bounds checked once here, so the loop below is only loads, products and sums.
+            let (wp, xp) = (d.w[..d.k * mp].as_ptr(), x[r0 * d.k..(r0 + R) * d.k].as_ptr());
             for kk in 0..d.k {
-                let w = &d.w[kk * mp + b..];
-                // SAFETY: `w` has at least LANES (2·LANES when `two`) elements: b < mp.
-                let w0 = unsafe { _mm256_loadu_ps(w.as_ptr()) };
-                let w1 = if two { unsafe { _mm256_loadu_ps(w[LANES..].as_ptr()) } } else { w0 };
+                // SAFETY: kk < k and b + 2·LANES ≤ mp when `two` (else b + LANES ≤ mp): both loads
+                // lie in the `k · mp` weights checked above.
+                let w = unsafe { wp.add(kk * mp + b) };
+                let w0 = unsafe { _mm256_loadu_ps(w) };
+                let w1 = if two { unsafe { _mm256_loadu_ps(w.add(LANES)) } } else { w0 };
                 for (r, a) in acc.iter_mut().enumerate() {
-                    let xv = _mm256_set1_ps(x[(r0 + r) * d.k + kk]);
+                    // SAFETY: r < R and kk < k: inside the R rows checked above.
+                    let xv = _mm256_set1_ps(unsafe { *xp.add(r * d.k + kk) });
                     a[0] = _mm256_add_ps(a[0], _mm256_mul_ps(xv, w0));
                     if two {
                         a[1] = _mm256_add_ps(a[1], _mm256_mul_ps(xv, w1));
@@ -295,22 +321,134 @@ mod x86 {
         }
     }
 
+    /// Outputs per AVX-512 pass: four blocks, two 16-lane vectors.
+    const QUAD: usize = 4 * LANES;
+
+    // Always inlined into the kernels (which enable the features), so the intrinsics inline too.
+    #[inline(always)]
+    unsafe fn post512(post: &[Post], b: usize, mut v: __m512) -> __m512 {
+        for p in post {
+            v = match p {
+                // SAFETY: `c` has `padded(m)` elements and `b + 16 <= padded(m)`.
+                Post::Mul(c) => unsafe { _mm512_mul_ps(v, _mm512_loadu_ps(c[b..b + 2 * LANES].as_ptr())) },
+                Post::Add(c) => unsafe { _mm512_add_ps(v, _mm512_loadu_ps(c[b..b + 2 * LANES].as_ptr())) },
+                // As `maxps`: the second operand for NaN and for ±0.
+                Post::Relu => unsafe { _mm512_max_ps(v, _mm512_setzero_ps()) },
+            };
+        }
+        v
+    }
+
+    /// R rows × 32 outputs from block `b` on: the same per-output sums as [`tile_f32`], sixteen
+    /// lanes per instruction.
+    #[target_feature(enable = "avx512f,avx2")]
+    unsafe fn tile_f32_512<const R: usize>(d: &DenseF32, x: &[f32], r0: usize, y: &mut [f32], b: usize) {
+        let mp = padded(d.m);
+        let mut acc = [[_mm512_setzero_ps(); 2]; R];
+        assert!(b + QUAD <= mp);
+        let (wp, xp) = (d.w[..d.k * mp].as_ptr(), x[r0 * d.k..(r0 + R) * d.k].as_ptr());
+        for kk in 0..d.k {
+            // SAFETY: kk < k and b + QUAD ≤ mp (asserted): inside the `k · mp` weights.
+            let (w0, w1) = unsafe {
+                let w = wp.add(kk * mp + b);
+                (_mm512_loadu_ps(w), _mm512_loadu_ps(w.add(2 * LANES)))
+            };
+            for (r, a) in acc.iter_mut().enumerate() {
+                // SAFETY: r < R and kk < k: inside the R rows checked above.
+                let xv = _mm512_set1_ps(unsafe { *xp.add(r * d.k + kk) });
+                a[0] = _mm512_add_ps(a[0], _mm512_mul_ps(xv, w0));
+                a[1] = _mm512_add_ps(a[1], _mm512_mul_ps(xv, w1));
+            }
+        }
+        for (r, a) in acc.iter().enumerate() {
+            let row = (r0 + r) * d.m;
+            for (h, v) in a.iter().enumerate() {
+                let bb = b + h * 2 * LANES;
+                // SAFETY: AVX-512F is enabled for this function.
+                let v = unsafe { post512(&d.post, bb, *v) };
+                let n = (2 * LANES).min(d.m.saturating_sub(bb));
+                if n == 2 * LANES {
+                    let y = &mut y[row + bb..row + bb + n];
+                    // SAFETY: `y` holds 16 floats (bounds-checked above).
+                    unsafe { _mm512_storeu_ps(y.as_mut_ptr(), v) };
+                } else {
+                    let mut t = [0f32; 2 * LANES];
+                    // SAFETY: `t` holds 16 floats.
+                    unsafe { _mm512_storeu_ps(t.as_mut_ptr(), v) };
+                    y[row + bb..row + bb + n].copy_from_slice(&t[..n]);
+                }
+            }
+        }
+    }
+
+    /// [`dense_f32`] with the AVX-512 tiles for every full group of 32 outputs.
+    #[target_feature(enable = "avx512f,avx2")]
+    pub unsafe fn dense_f32_512(d: &DenseF32, x: &[f32], rows: usize, y: &mut [f32]) {
+        let quads = padded(d.m) / QUAD * QUAD;
+        let mut r = 0;
+        while r < rows {
+            let tile = if r + ROW_TILE <= rows { ROW_TILE } else { 1 };
+            let mut b = 0;
+            while b < quads {
+                // SAFETY: the features are enabled for this function.
+                unsafe {
+                    if tile == ROW_TILE {
+                        tile_f32_512::<ROW_TILE>(d, x, r, y, b)
+                    } else {
+                        tile_f32_512::<1>(d, x, r, y, b)
+                    }
+                };
+                b += QUAD;
+            }
+            if quads < padded(d.m) {
+                unsafe {
+                    if tile == ROW_TILE {
+                        tile_f32::<ROW_TILE>(d, x, r, y, quads)
+                    } else {
+                        tile_f32::<1>(d, x, r, y, quads)
+                    }
+                };
+            }
+            r += tile;
+        }
+    }
+
+    /// `DenseI8::pairs` sixteen inputs at a time.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn pairs(x: &[u8], k: usize, zx: i32, rows: usize, out: &mut [i32]) {
+        let k2 = k.div_ceil(2);
+        let z = _mm256_set1_epi16(zx as i16);
+        for (r, xr) in x[..rows * k].chunks_exact(k).enumerate() {
+            let o = &mut out[r * k2..(r + 1) * k2];
+            let mut i = 0;
+            while i + 16 <= k {
+                // SAFETY: 16 bytes of `xr` from `i` and 8 i32s of `o` from `i / 2` are in bounds.
+                unsafe {
+                    let v = _mm256_cvtepu8_epi16(_mm_loadu_si128(xr[i..i + 16].as_ptr().cast()));
+                    _mm256_storeu_si256(o[i / 2..i / 2 + 8].as_mut_ptr().cast(), _mm256_sub_epi16(v, z));
+                }
+                i += 16;
+            }
+            super::scalar::pairs_into(&xr[i..], zx, &mut o[i / 2..]);
+        }
+    }
+
     #[target_feature(enable = "avx2")]
     pub unsafe fn dense_f32(d: &DenseF32, x: &[f32], rows: usize, y: &mut [f32]) {
         let mut r = 0;
         while r + ROW_TILE <= rows {
             // SAFETY: AVX2 is enabled for this function.
-            unsafe { tile_f32::<ROW_TILE>(d, x, r, y) };
+            unsafe { tile_f32::<ROW_TILE>(d, x, r, y, 0) };
             r += ROW_TILE;
         }
         while r < rows {
-            unsafe { tile_f32::<1>(d, x, r, y) };
+            unsafe { tile_f32::<1>(d, x, r, y, 0) };
             r += 1;
         }
     }
 
-    #[target_feature(enable = "avx2")]
-    #[inline]
+    // Always inlined into the kernels (which enable the features), so the intrinsics inline too.
+    #[inline(always)]
     unsafe fn finish_i8(d: &DenseI8, acc: __m256i, row: usize, b: usize, yf: &mut [f32], yi: &mut [i32]) {
         let n = LANES.min(d.m - b);
         // SAFETY (all three): AVX2 is enabled in every caller.
@@ -331,13 +469,17 @@ mod x86 {
                 while b < mp {
                     let two = b + LANES < mp;
                     let mut acc = [[_mm256_setzero_si256(); 2]; R];
+                    // Bounds checked once here, so the loop below is only loads and dot products.
+                    let (wp, xp) = (d.w[..k2 * mp * 2].as_ptr(), pairs[r0 * k2..(r0 + R) * k2].as_ptr());
                     for p in 0..k2 {
-                        let w = &d.w[(p * mp + b) * 2..];
-                        // SAFETY: `w` has 2·LANES (4·LANES when `two`) i16s: b < mp.
-                        let w0 = unsafe { _mm256_loadu_si256(w.as_ptr().cast()) };
-                        let w1 = if two { unsafe { _mm256_loadu_si256(w[2 * LANES..].as_ptr().cast()) } } else { w0 };
+                        // SAFETY: p < k2 and b + 2·LANES ≤ mp when `two` (else b + LANES ≤ mp), so
+                        // both loads lie in the `k2 · mp · 2` weights checked above.
+                        let w = unsafe { wp.add((p * mp + b) * 2) };
+                        let w0 = unsafe { _mm256_loadu_si256(w.cast()) };
+                        let w1 = if two { unsafe { _mm256_loadu_si256(w.add(2 * LANES).cast()) } } else { w0 };
                         for (r, a) in acc.iter_mut().enumerate() {
-                            let xv = _mm256_set1_epi32(pairs[(r0 + r) * k2 + p]);
+                            // SAFETY: r < R and p < k2: inside the R rows of pairs checked above.
+                            let xv = _mm256_set1_epi32(unsafe { *xp.add(r * k2 + p) });
                             a[0] = {
                                 let ($a, $x, $w) = (a[0], xv, w0);
                                 $dot
@@ -525,7 +667,9 @@ mod tests {
     #[test]
     fn simd_paths_match_the_scalar_reference_bit_for_bit() {
         let mut seed = 7;
-        for (k, m, rows) in [(1, 1, 1), (3, 7, 5), (45, 32, 100), (16, 1, 9), (17, 9, 4), (8, 16, 3), (33, 24, 13)] {
+        let shapes = [(1, 1, 1), (3, 7, 5), (45, 32, 100), (16, 1, 9), (17, 9, 4), (8, 16, 3), (33, 24, 13)];
+        let wide = [(53, 64, 9), (20, 40, 7), (5, 70, 6)];
+        for (k, m, rows) in shapes.into_iter().chain(wide) {
             let w: Vec<f32> = (0..k * m).map(|_| lcg(&mut seed)).collect();
             let x: Vec<f32> = (0..rows * k).map(|_| lcg(&mut seed)).collect();
             let mut d = DenseF32::new(k, m, |kk, j| w[kk * m + j]);
@@ -534,10 +678,15 @@ mod tests {
             let (mut y, mut want) = (vec![0f32; rows * m], vec![0f32; rows * m]);
             d.run(&x, rows, &mut y);
             scalar::dense_f32(&d, &x, rows, &mut want);
-            assert_eq!(
-                y.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                want.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-            );
+            let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&y), bits(&want));
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") {
+                // The AVX2 path on its own, whether or not dispatch prefers AVX-512 here.
+                // SAFETY: AVX2 is present (checked above).
+                unsafe { x86::dense_f32(&d, &x, rows, &mut y) };
+                assert_eq!(bits(&y), bits(&want));
+            }
             // The order is the plain loop's: Σ_k from 0, then the posts.
             for r in 0..rows {
                 for j in 0..m {
@@ -561,6 +710,12 @@ mod tests {
                 d.post = vec![Post::Mul(vec![0.01; padded(m)]), Post::Relu];
                 let (mut yf, mut yi, mut pairs) = (vec![0f32; rows * m], vec![0i32; rows * m], Vec::new());
                 d.run(&xu, rows, &mut pairs, &mut yf, &mut yi);
+                let k2 = k.div_ceil(2);
+                let mut want_pairs = vec![0i32; rows * k2];
+                for (r, o) in xu.chunks_exact(k).zip(want_pairs.chunks_exact_mut(k2)) {
+                    scalar::pairs_into(r, 131, o);
+                }
+                assert_eq!(pairs, want_pairs, "input pairs");
                 let (mut wf, mut wi2) = (vec![0f32; rows * m], vec![0i32; rows * m]);
                 scalar::dense_i8(&d, &pairs, rows, &mut wf, &mut wi2);
                 assert_eq!(yi, wi2);

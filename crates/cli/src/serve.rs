@@ -110,7 +110,7 @@ pub fn component_bytes(file: Option<&Path>, p2: bool, lean: bool) -> Result<(std
 /// it: the same decision `Engine::Auto` makes inside the component.
 pub fn runs_compiled(bundle: &Bundle) -> bool {
     let m = &bundle.manifest.model;
-    bundle.file(&m.file).is_ok_and(|onnx| {
+    bundle.file(&m.file).is_some_and(|onnx| {
         scorelet::model::Model::load_with(onnx, m.n_features, &m.output, scorelet::model::Engine::Compiled).is_ok()
     })
 }
