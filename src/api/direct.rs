@@ -105,7 +105,10 @@ impl<'de> Visitor<'de> for Rows<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
         let mut records = None;
-        while let Some((row, is_record)) = seq.next_element_seed(AnyRow { reader: self.reader, slots: None })? {
+        let mut memo = Vec::new();
+        while let Some((row, is_record)) =
+            seq.next_element_seed(AnyRow { reader: self.reader, slots: None, memo: &mut memo })?
+        {
             // The tree path reads an array of records only if *every* item is an object.
             if *records.get_or_insert(is_record) != is_record || (self.records_only && !is_record) {
                 return Err(de::Error::custom(GiveUp));
@@ -121,6 +124,9 @@ impl<'de> Visitor<'de> for Rows<'_> {
 struct AnyRow<'r, 's> {
     reader: &'r RowReader,
     slots: Option<&'s [Option<usize>]>,
+    /// For records: the input position of the j-th key of earlier records (clients send every
+    /// record in one key order), checked with one comparison before a hash lookup.
+    memo: &'s mut Vec<usize>,
 }
 
 impl<'de> DeserializeSeed<'de> for AnyRow<'_, '_> {
@@ -144,8 +150,31 @@ impl<'de> Visitor<'de> for AnyRow<'_, '_> {
         // Which columns were given (up to 256; wider rows take the tree path).
         let mut seen = [0u64; 4];
         let mut count = 0;
+        let columns = self.reader.columns();
+        let (mut j, mut last) = (0, None::<usize>);
         while let Some(key) = map.next_key_seed(Key)? {
-            match self.reader.slot(&key) {
+            // Later records follow the first's key order; the first guesses signature order, then
+            // name order (objects built from maps), before a hash lookup.
+            let guesses = [
+                self.memo.get(j).copied().unwrap_or(usize::MAX),
+                last.map_or(0, |l| l + 1),
+                self.reader.next_by_name(last),
+            ];
+            let slot = guesses
+                .into_iter()
+                .find(|g| columns.get(*g).is_some_and(|c| *c == key))
+                .map_or_else(|| self.reader.slot(&key), Slot::Input);
+            if let Slot::Input(i) = slot {
+                last = Some(i);
+            }
+            let m = if let Slot::Input(i) = slot { i } else { usize::MAX };
+            if j < self.memo.len() {
+                self.memo[j] = m;
+            } else {
+                self.memo.push(m);
+            }
+            j += 1;
+            match slot {
                 Slot::Input(i) if i < 256 && seen[i / 64] & (1 << (i % 64)) == 0 => {
                     seen[i / 64] |= 1 << (i % 64);
                     count += 1;
@@ -244,8 +273,10 @@ impl<'de> Visitor<'de> for SplitData<'_, '_> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
-        let seed = || AnyRow { reader: self.reader, slots: Some(self.slots) };
-        while let Some((row, _)) = seq.next_element_seed(seed())? {
+        let mut memo = Vec::new();
+        while let Some((row, _)) =
+            seq.next_element_seed(AnyRow { reader: self.reader, slots: Some(self.slots), memo: &mut memo })?
+        {
             rows.push(row);
         }
         Ok(rows)

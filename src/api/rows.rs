@@ -1,11 +1,10 @@
 //! Turning JSON into rows aligned with the model's input columns.
 
-use std::collections::{HashMap, HashSet};
-
 use serde_json::Value as Json;
 
 use crate::error::{Error, InputError, Result};
 use crate::features::Pipeline;
+use crate::features::read::{TokenMap, TokenSet};
 use crate::value::{Row, Value, truncate};
 
 /// What a column name in a request is to the model.
@@ -22,15 +21,31 @@ pub(super) enum Slot {
 #[derive(Debug, Clone)]
 pub struct RowReader {
     columns: Vec<String>,
-    index: HashMap<String, usize>,
-    ignored: HashSet<String>,
+    index: TokenMap<usize>,
+    ignored: TokenSet,
+    /// `sorted_next[i]`: the input after `i` in name order (`usize::MAX` after the last); the
+    /// order JSON objects built from maps arrive in. Index `columns.len()` holds the first.
+    sorted_next: Vec<usize>,
 }
 
 impl RowReader {
     /// A reader for the given input columns; `ignored` columns are accepted and dropped.
     pub fn new(columns: Vec<String>, ignored: &[String]) -> Self {
         let index = columns.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect();
-        RowReader { columns, index, ignored: ignored.iter().cloned().collect() }
+        let mut order: Vec<usize> = (0..columns.len()).collect();
+        order.sort_by(|a, b| columns[*a].cmp(&columns[*b]));
+        let mut sorted_next = vec![usize::MAX; columns.len() + 1];
+        let mut prev = columns.len();
+        for &i in &order {
+            sorted_next[prev] = i;
+            prev = i;
+        }
+        RowReader { columns, index, ignored: ignored.iter().cloned().collect(), sorted_next }
+    }
+
+    /// The input that follows `after` in name order (`None` = the first), if any.
+    pub(super) fn next_by_name(&self, after: Option<usize>) -> usize {
+        self.sorted_next[after.unwrap_or(self.columns.len())]
     }
 
     /// The reader for a pipeline's input columns (a scorer's: `for_pipeline(scorer.pipeline())`).

@@ -1,9 +1,10 @@
 //! In-process scoring, 1 and 100 rows per call, through the scoring function's whole
 //! `/invocations` path (JSON body → rows → features → model → JSON answer):
 //! - `native`: the core's `Service` compiled for the host;
-//! - `wasmtime`: the Spin component (`scorelet_spin.wasm`) in the embedded wasmtime, a warm
+//! - `wasmtime`: the lean Spin component (`scorelet_spin_lean.wasm`) in the embedded wasmtime, a warm
 //!   instance, no sockets;
-//! - `model-compiled`, `model-tract`: the model alone on a ready feature matrix, on each engine.
+//! - `model-compiled`, `model-tract`: the model alone on a ready feature matrix, on each engine;
+//! - `wasmtime-live`: `GET /v2/health/live` in the component, the floor of the WASI HTTP crossing.
 //!
 //! `SCORELET_BENCH_BUNDLES=label=DIR,… cargo bench -p scorelet-bench --bench scoring`
 
@@ -22,7 +23,8 @@ fn target() -> PathBuf {
 }
 
 fn component() -> PathBuf {
-    let p = target().join("wasm32-wasip2/release/scorelet_spin.wasm");
+    // The lean build: what `scorelet serve --bundle` runs for models on the compiled engine.
+    let p = target().join("wasm32-wasip2/release/scorelet_spin_lean.wasm");
     assert!(p.is_file(), "{} is missing: run scripts/build-wasm.sh", p.display());
     p
 }
@@ -43,6 +45,15 @@ fn scoring(c: &mut Criterion) {
         let guest = HttpComponent::load(&wasm, Some(&target().join("component-cache")), settings).unwrap();
 
         let mut group = c.benchmark_group(label.as_str());
+        // The floor of the WASI HTTP crossing: a request the component answers without scoring.
+        group.bench_function("wasmtime-live/1", |b| {
+            b.iter(|| {
+                let req = http::Request::get("http://localhost/v2/health/live").body(Bytes::new()).unwrap();
+                let r = rt.block_on(guest.handle(req)).unwrap();
+                assert_eq!(r.status(), 200);
+                r
+            })
+        });
         for rows in [1usize, 100] {
             let body = invocations_body(rows);
             group.throughput(Throughput::Elements(rows as u64));
