@@ -1,8 +1,10 @@
 //! Golden vectors travel with the model: raw holdout rows with the feature vectors and model
 //! outputs the trainer computed. Every runtime re-computes them at load; a runtime only turns
-//! ready once they match. Features must match bit for bit; model outputs within
-//! [`OUTPUT_TOLERANCE`], because the optimized kernels tract picks differ between CPUs and
-//! instruction sets (AVX2/FMA vs wasm SIMD) in the order they add.
+//! ready once they match. Features must match bit for bit; so must model outputs when the golden
+//! file was made by the compiled engine and the compiled engine checks it (it computes the same
+//! bits on every target). Otherwise outputs match within [`OUTPUT_TOLERANCE`], because the
+//! optimized kernels tract picks differ between CPUs and instruction sets (AVX2/FMA vs wasm SIMD)
+//! in the order they add.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
@@ -24,6 +26,11 @@ pub struct Golden {
     pub features: Vec<Vec<f32>>,
     /// The model outputs of each row (probabilities per class, or the value).
     pub outputs: Vec<Vec<f32>>,
+    /// The engine the outputs were computed with (`compiled` or `tract`; absent in bundles made
+    /// before there were two). Compiled-engine outputs are the same bits on every target, so a
+    /// check on the compiled engine of a compiled-engine golden file allows no difference at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }
 
 /// What a golden check found.
@@ -62,6 +69,11 @@ impl Golden {
         let records: Vec<Json> = self.rows.iter().cloned().map(Json::Object).collect();
         let rows = reader.records(&records).map_err(|e| Error::Golden(format!("golden rows do not parse: {e}")))?;
         let mut report = GoldenReport { rows: rows.len(), exact_outputs: 0, max_output_diff: 0.0 };
+        let tolerance = if self.engine.as_deref() == Some("compiled") && scorer.engine() == "compiled" {
+            0.0
+        } else {
+            OUTPUT_TOLERANCE
+        };
         for (start, chunk) in rows.chunks(scorer.max_batch()).enumerate() {
             let start = start * scorer.max_batch();
             let (features, outputs) =
@@ -86,7 +98,7 @@ impl Golden {
                 let mut exact = true;
                 for (a, b) in got.iter().zip(want) {
                     let d = (a - b).abs();
-                    if d.is_nan() || d > OUTPUT_TOLERANCE {
+                    if d.is_nan() || d > tolerance {
                         return Err(Error::Golden(format!("row {r}: model output {a} differs from golden {b}")));
                     }
                     exact &= a.to_bits() == b.to_bits();
@@ -104,4 +116,30 @@ impl Golden {
 pub fn self_check(scorer: &Scorer, bundle: &Bundle) -> Result<GoldenReport> {
     let g = Golden::from_bundle(bundle)?.ok_or_else(|| Error::Golden("the bundle has no golden.json".into()))?;
     g.check(scorer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A golden file the compiled engine made is held to the last bit; one without an engine
+    /// (older bundles) keeps the tolerance.
+    #[test]
+    fn compiled_engine_golden_files_allow_no_difference() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bundle");
+        let bundle = Bundle::load_dir(dir).unwrap();
+        let scorer = Scorer::from_bundle(&bundle).unwrap();
+        assert_eq!(scorer.engine(), "compiled");
+        let mut g = Golden::from_bundle(&bundle).unwrap().unwrap();
+        let exact = g.check(&scorer).unwrap();
+        assert_eq!(exact.exact_outputs, exact.rows);
+        g.outputs[0][0] = f32::from_bits(g.outputs[0][0].to_bits() + 1);
+        g.engine = None;
+        assert!(g.check(&scorer).is_ok(), "an old golden file tolerates one ulp");
+        g.engine = Some("compiled".into());
+        let e = g.check(&scorer).unwrap_err();
+        assert!(e.to_string().contains("row 0: model output"), "{e}");
+        g.engine = Some("tract".into());
+        assert!(g.check(&scorer).is_ok(), "tract-made outputs keep the tolerance");
+    }
 }

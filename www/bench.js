@@ -25,6 +25,15 @@ async function scoreletEngine({ registry, name, version, rows, calls }) {
   const t3 = now();
   const probabilities = rows.map((r) => scorer.predict(r).probability);
   const batch = rows.slice(0, 100);
+  // The same 100 rows as columns (numbers as Float64Array): no JSON, features computed inside.
+  const columns = {};
+  for (const k of Object.keys(batch[0])) {
+    const v = batch.map((r) => r[k]);
+    columns[k] = v.every((x) => typeof x === "number") ? Float64Array.from(v) : v;
+  }
+  const width = scorer.featureNames().length;
+  const ready = new Float32Array(batch.length * width);
+  batch.forEach((r, i) => ready.set(scorer.features(r), i * width));
   return {
     build,
     module_ms: t1 - t0,
@@ -33,6 +42,8 @@ async function scoreletEngine({ registry, name, version, rows, calls }) {
     first_score_ms: t3 - t2,
     row_ms: await perCall((i) => scorer.predict(rows[i % rows.length]), calls),
     batch100_ms: await perCall(() => scorer.predictBatch(batch), Math.max(10, calls / 50)),
+    columns100_ms: await perCall(() => scorer.predictColumns(columns), Math.max(10, calls / 50)),
+    features100_ms: await perCall(() => scorer.predictFeatures(ready, batch.length), Math.max(10, calls / 50)),
     probabilities,
     check: first.probability === probabilities[0],
   };

@@ -49,17 +49,21 @@ const details = async (f) => {
     const v = rows.map((r) => r[k]);
     cols[k] = v.every((x) => typeof x === 'number') ? Float64Array.from(v) : v;
   }
+  // The rows come from the CSV as text; numeric columns go in as Float64Array, as a JS caller
+  // holding numbers would send them (the same values, so the same features).
+  for (const k of ['tenure', 'MonthlyCharges']) cols[k] = Float64Array.from(cols[k], Number);
+  const numeric = 'tenure';
   out.columns = Array.from(scorer.predictColumns(cols));
   const width = out.featureNames.length;
   const feats = new Float32Array(rows.length * width);
   rows.forEach((r, i) => feats.set(scorer.features(r), i * width));
   out.fromFeatures = Array.from(scorer.predictFeatures(feats, rows.length));
-  const numeric = Object.keys(cols).find((k) => cols[k] instanceof Float64Array);
-  const missing = { ...cols };
-  delete missing[numeric];
+
+  const noColumn = { ...cols };
+  delete noColumn[numeric];
   out.columnErrors = {
     short: await message(() => scorer.predictColumns({ ...cols, [numeric]: cols[numeric].slice(1) })),
-    missing: await message(() => scorer.predictColumns(missing)),
+    missing: await message(() => scorer.predictColumns(noColumn)),
     unknown: await message(() => scorer.predictColumns({ ...cols, colour: rows.map(() => 'red') })),
     notObject: await message(() => scorer.predictColumns(7)),
     badCell: await message(() => scorer.predictColumns({ ...cols, [numeric]: rows.map(() => ({})) })),

@@ -394,9 +394,11 @@ impl TrainJob {
         };
         let float_scorer = scorer_for(&float_model, Precision::Float32)?;
         let float = evaluate(&float_scorer, table, &spec, &labels, &split.holdout, THRESHOLD, float_model.len())?;
+        let mut served_engine = float_scorer.engine();
         let int8 = match &int8_model {
             Some(m) => {
                 let s = scorer_for(m, Precision::Int8)?;
+                served_engine = s.engine();
                 let e = evaluate(&s, table, &spec, &labels, &split.holdout, THRESHOLD, m.len())?;
                 quantization_gate(&float.metrics, &e.metrics, self.max_quantization_loss)?;
                 Some(e)
@@ -417,6 +419,7 @@ impl TrainJob {
                 .collect(),
             features: split.holdout[..g].iter().map(|r| x[r * d..(r + 1) * d].to_vec()).collect(),
             outputs: served_eval.scores[..g].to_vec(),
+            engine: Some(served_engine.into()),
         };
 
         let mut m = manifest(self.precision);
