@@ -220,6 +220,8 @@ def main():
     ort_dir = REPO / "js/node_modules/onnxruntime-web/dist"
     res["sizes"] = {
         "scorelet component (wasip2)": size(TARGET / "wasm32-wasip2/release/scorelet_spin.wasm"),
+        "scorelet lean component (wasip2, no tract: models on the compiled engine)":
+            size(TARGET / "wasm32-wasip2/release/scorelet_spin_lean.wasm"),
         "scorelet browser package (simd128 wasm)": size(Path(os.environ["SCORELET_WEB_PKG"]) / "simd128/scorelet_web_bg.wasm"),
         "scorelet Lambda zip": {"raw_bytes": lambda_zip.stat().st_size} if lambda_zip else None,
         "onnxruntime-web wasm": size(ort_dir / "ort-wasm-simd-threaded.wasm"),
