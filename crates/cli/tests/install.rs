@@ -3,9 +3,9 @@
 //! target directory in sight, serves a bundle and builds a component with the bundle embedded,
 //! which then serves too.
 //!
-//! The install shares the tests' target directory. `cargo install` resolves features for the CLI
-//! alone, so its first run compiles part of the dependency tree again (about 10 minutes on 2 cores);
-//! later runs find those units built. It runs under `scripts/test.sh` (CI); a plain `cargo test`
+//! The install builds in `install/` under the tests' target directory. `cargo install` resolves
+//! features for the CLI alone, so its first run compiles the dependency tree again (10 minutes on
+//! 2 cores); later runs find it built. It runs under `scripts/test.sh` (CI); a plain `cargo test`
 //! copies the binary it built instead and says so.
 
 mod common;
@@ -43,7 +43,11 @@ fn install(test: &str, root: &Path) -> PathBuf {
         .arg(workspace.join("crates/cli"))
         .arg("--root")
         .arg(root)
-        .env("CARGO_TARGET_DIR", support::target_dir())
+        // Its own directory under the target: the install's feature resolution differs from the
+        // workspace's, and sharing the directory made the next workspace build relink crates.
+        .env("CARGO_TARGET_DIR", support::target_dir().join("install"))
+        // The components it embeds are the ones the tests use.
+        .env("SCORELET_COMPONENTS", support::target_dir().join("wasm32-wasip2/release"))
         .output()
         .unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
