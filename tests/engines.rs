@@ -130,3 +130,26 @@ proptest! {
         }
     }
 }
+
+/// Every input the fuzzer once crashed on (`fuzz/`, `scripts/fuzz.sh`), run through the same
+/// steps as its `onnx_decode` target: decode, compile on the compiled engine, run a batch.
+#[test]
+fn inputs_the_fuzzer_found_are_errors_or_run() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz/onnx_decode");
+    let mut n = 0;
+    for f in std::fs::read_dir(&dir).unwrap() {
+        let data = std::fs::read(f.unwrap().path()).unwrap();
+        let Some((&width, onnx)) = data.split_first() else { continue };
+        let width = usize::from(width % 64) + 1;
+        if let Ok(m) = scorelet::model::pb::decode(onnx) {
+            for output in m.graph.outputs.iter().take(2) {
+                if let Ok(model) = Model::load_with(onnx, width, output, Engine::Compiled) {
+                    let out = model.run(&vec![0.5f32; width * 3], 3).expect("a compiled plan runs");
+                    assert_eq!(out.data.len(), 3 * out.width);
+                }
+            }
+        }
+        n += 1;
+    }
+    assert!(n > 0, "no fuzz regression inputs in {}", dir.display());
+}

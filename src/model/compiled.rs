@@ -576,6 +576,15 @@ impl Compiled {
         if out.kind != Kind::F32 || out.width == 0 {
             return Err(Error::Model(format!("output `{output}` is not a float batch")));
         }
+        // A graph whose output is its input: slot 0 is never written (runs read the batch), so
+        // the output gets a slot of its own.
+        let out = if out.slot == 0 {
+            let y = b.new_value(Kind::F32, out.width);
+            b.steps.push(Step::Copy { x: 0, y: y.slot, kind: Kind::F32 });
+            y
+        } else {
+            out
+        };
         let (mut steps, mut slots) = (b.steps, b.slots);
         fuse(&mut steps, &mut slots, out.slot);
         Ok(Compiled { steps, slots, input_width: n_features, output: out })
