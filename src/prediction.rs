@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value as Json, json};
 
-use crate::value::{f32_json, f32s_json};
+use crate::value::{f32_json, f32_number, f32s_json};
 
 /// Per-request options (MLflow `params`, OIP `parameters`).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -110,29 +110,13 @@ pub fn write_str(s: &str, out: &mut Vec<u8>) {
     serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
 }
 
-/// An f32 as [`f32_json`] writes it (shortest round-trip text, as f64; NaN and ±inf as `null`),
-/// through a stack buffer instead of a `String`.
+/// An f32 as [`f32_json`] writes it (shortest round-trip text, as f64; NaN and ±inf as `null`).
 pub fn write_f32(x: f32, out: &mut Vec<u8>) {
-    use std::fmt::Write;
-    struct Stack([u8; 64], usize);
-    impl Write for Stack {
-        fn write_str(&mut self, s: &str) -> std::fmt::Result {
-            let end = self.1 + s.len();
-            self.0.get_mut(self.1..end).ok_or(std::fmt::Error)?.copy_from_slice(s.as_bytes());
-            self.1 = end;
-            Ok(())
-        }
+    match f32_number(x) {
+        Some(n) => serde_json::to_writer(&mut *out, &n),
+        None => serde_json::to_writer(&mut *out, &()),
     }
-    let mut t = Stack([0; 64], 0);
-    let v = match write!(t, "{x}") {
-        Ok(()) => std::str::from_utf8(&t.0[..t.1]).ok().and_then(|s| s.parse::<f64>().ok()),
-        Err(_) => None,
-    };
-    match v.and_then(serde_json::Number::from_f64) {
-        Some(n) => serde_json::to_writer(&mut *out, &n).expect("writing to a Vec cannot fail"),
-        // Longer than the buffer (f32 text never is) or not finite: the tree's rule.
-        None => serde_json::to_writer(&mut *out, &f32_json(x)).expect("writing to a Vec cannot fail"),
-    }
+    .expect("writing to a Vec cannot fail");
 }
 
 #[cfg(test)]

@@ -163,10 +163,7 @@ impl Service {
 
     /// The loaded scorer, if ready.
     pub fn scorer(&self) -> Option<&Scorer> {
-        match &self.state {
-            ModelState::Ready(s) => Some(&s.0),
-            _ => None,
-        }
+        self.ready_scorer().map(|(s, _)| s)
     }
 
     /// The loaded scorer and its row reader, if ready.

@@ -83,14 +83,28 @@ pub fn number_as_category(n: f64) -> String {
 /// `0.3898605704307556`). Parsing the text back as f32 gives the same bits on every platform.
 /// Non-finite values become `null`.
 pub fn f32_json(x: f32) -> serde_json::Value {
+    f32_number(x).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null)
+}
+
+/// [`f32_json`]'s number, or `None` for a non-finite value. Formatted on the stack: the response
+/// writer calls it for every score.
+pub fn f32_number(x: f32) -> Option<serde_json::Number> {
+    use std::fmt::Write;
     // Rust's float Display is the shortest text that round-trips; as f64 that text serializes
-    // back to itself.
-    format!("{x}")
-        .parse::<f64>()
-        .ok()
-        .and_then(serde_json::Number::from_f64)
-        .map(serde_json::Value::Number)
-        .unwrap_or(serde_json::Value::Null)
+    // back to itself. No f32 needs more than 64 bytes of it.
+    struct Stack([u8; 64], usize);
+    impl Write for Stack {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            let end = self.1 + s.len();
+            self.0.get_mut(self.1..end).ok_or(std::fmt::Error)?.copy_from_slice(s.as_bytes());
+            self.1 = end;
+            Ok(())
+        }
+    }
+    let mut t = Stack([0; 64], 0);
+    write!(t, "{x}").ok()?;
+    let v = std::str::from_utf8(&t.0[..t.1]).ok()?.parse::<f64>().ok()?;
+    serde_json::Number::from_f64(v)
 }
 
 /// A slice of f32 as a JSON array (see [`f32_json`]).

@@ -644,41 +644,34 @@ fn fuse(steps: &mut Vec<Step>, slots: &mut [(Kind, usize)], output: usize) {
             if y == output {
                 break;
             }
-            let readers: Vec<usize> = (0..steps.len())
-                .filter(|j| steps[*j].reads().iter().flatten().filter(|s| **s == y).count() > 0)
-                .collect();
-            let [j] = readers.as_slice() else { break };
-            let j = *j;
-            if steps[j].reads().iter().flatten().filter(|s| **s == y).count() != 1 {
+            // Fusable only if one step reads `y`, once.
+            let uses: usize = steps.iter().map(|s| s.reads().iter().filter(|r| **r == Some(y)).count()).sum();
+            if uses != 1 {
                 break;
             }
-            let (post, to_f32, z) = match &steps[j] {
-                Step::MulConst { c, y, .. } => (Some(Post::Mul(pad(c))), false, *y),
-                Step::AddConst { c, y, .. } => (Some(Post::Add(pad(c))), false, *y),
-                Step::Relu { y, .. } => (Some(Post::Relu), false, *y),
-                Step::ToF32 { from: Kind::I32, y, .. } => (None, true, *y),
+            let j = steps.iter().position(|s| s.reads().contains(&Some(y))).expect("the one reader");
+            // `None` is the `Cast` that makes 8-bit sums floats.
+            let (post, z) = match &steps[j] {
+                Step::MulConst { c, y, .. } => (Some(Post::Mul(pad(c))), *y),
+                Step::AddConst { c, y, .. } => (Some(Post::Add(pad(c))), *y),
+                Step::Relu { y, .. } => (Some(Post::Relu), *y),
+                Step::ToF32 { from: Kind::I32, y, .. } => (None, *y),
                 _ => break,
             };
-            let ok = match &mut steps[i] {
-                Step::MatMul { d, y, .. } if !to_f32 => {
-                    d.post.extend(post);
+            match (&mut steps[i], post) {
+                (Step::MatMul { d, y, .. }, Some(p)) => {
+                    d.post.push(p);
                     *y = z;
-                    true
                 }
-                Step::MatMulInteger { d, y, .. } if to_f32 && !d.to_f32 => {
+                (Step::MatMulInteger { d, y, .. }, None) if !d.to_f32 => {
                     d.to_f32 = true;
                     *y = z;
-                    true
                 }
-                Step::MatMulInteger { d, y, .. } if !to_f32 && d.to_f32 => {
-                    d.post.extend(post);
+                (Step::MatMulInteger { d, y, .. }, Some(p)) if d.to_f32 => {
+                    d.post.push(p);
                     *y = z;
-                    true
                 }
-                _ => false,
-            };
-            if !ok {
-                break;
+                _ => break,
             }
             // The fused-away intermediate slot keeps no buffer.
             slots[y].1 = 0;

@@ -23,6 +23,10 @@ pub mod tract;
 
 use crate::error::{Error, Result};
 
+/// What a user reads when a model needs tract and this build lacks it.
+pub const TRACT_MISSING: &str = "this build of scorelet has no tract engine (built without the `tract` feature): \
+     use a full build (the default `scorelet serve`/`build` components, the native CLI) for this model";
+
 /// Which engine runs a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Engine {
@@ -94,17 +98,12 @@ impl Model {
             Engine::Auto => match compiled() {
                 Ok(c) => Inner::Compiled(c.into()),
                 Err(e) if !cfg!(feature = "tract") => {
-                    return Err(Error::Model(format!("{e}; {}", tract_missing())));
+                    return Err(Error::Model(format!("{e}; {TRACT_MISSING}")));
                 }
                 Err(_) => Inner::Tract(tract::Tract::load(onnx, n_features, output)?),
             },
         };
         Ok(Model { inner, n_features })
-    }
-
-    /// Whether this build has the tract engine (the `tract` feature).
-    pub fn has_tract() -> bool {
-        cfg!(feature = "tract")
     }
 
     /// `"compiled"` or `"tract"`: which engine serves this model.
@@ -153,12 +152,4 @@ impl Model {
             Inner::Tract(t) => t.run(batch, rows),
         }
     }
-}
-
-/// Why a model cannot load in a build without tract.
-fn tract_missing() -> &'static str {
-    #[cfg(not(feature = "tract"))]
-    return tract::MISSING;
-    #[cfg(feature = "tract")]
-    unreachable!("only asked in builds without tract")
 }
