@@ -118,13 +118,18 @@ def main():
     quantize_static(OUT / "mlp.onnx", OUT / "mlp.int8-qdq.onnx", Calib(X[:1000]), quant_format=QuantFormat.QDQ,
                     per_channel=False, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
     Xt = X[test]
+    # Rows far outside the training range, so that quantized activations saturate: batches the
+    # calibration never saw, where engines that round differently part ways.
+    wide = np.random.default_rng(7).uniform(-20, 20, size=(64, X.shape[1])).astype(np.float32)
     cases = []
     for f in ["lr.onnx", "lr.int8.onnx", "lr-matmul.onnx", "lr-matmul.int8-dynamic.onnx", "lr-matmul.int8-qop.onnx", "mlp.onnx", "mlp.int8-dynamic.onnx", "mlp.int8-qop.onnx", "mlp.int8-qdq.onnx"]:
         sess = ort.InferenceSession(str(OUT / f), providers=["CPUExecutionProvider"])
         (probs,) = sess.run(["probabilities"], {"X": Xt})
+        (probs_wide,) = sess.run(["probabilities"], {"X": wide})
         ops = sorted({n.op_type for n in onnx.load(OUT / f).graph.node})
         cases.append({"file": f, "output": "probabilities", "ops": ops,
-                      "expected": [[float(v) for v in row] for row in probs.astype(np.float32)]})
+                      "expected": [[float(v) for v in row] for row in probs.astype(np.float32)],
+                      "expected_wide": [[float(v) for v in row] for row in probs_wide.astype(np.float32)]})
     meta = {
         "generated_by": "python/external_models.py",
         "versions": {"onnxruntime": ort.__version__, "onnx": onnx.__version__,
@@ -132,6 +137,7 @@ def main():
                      "scikit-learn": __import__("sklearn").__version__},
         "n_features": int(X.shape[1]),
         "inputs": [[float(v) for v in row] for row in Xt],
+        "wide_inputs": [[float(v) for v in row] for row in wide],
         "cases": cases,
     }
     (OUT / "cases.json").write_text(json.dumps(meta))

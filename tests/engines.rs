@@ -66,15 +66,25 @@ fn our_exports_score_alike_on_both_engines_and_auto_picks_compiled() {
 #[test]
 fn an_unsupported_node_falls_back_to_tract_and_forcing_compiled_names_it() {
     let dir = repo().join("tests/fixtures/external");
-    let bytes = std::fs::read(dir.join("lr.onnx")).unwrap();
     let width: usize = {
         let cases: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("cases.json")).unwrap()).unwrap();
         cases["n_features"].as_u64().unwrap() as usize
     };
-    let auto = Model::load(&bytes, width, "probabilities").unwrap();
+    // skl2onnx's logistic regression as MatMul … Sub(1, p) … Concat, with the `Sub` (op_type
+    // field, 3 bytes) turned into a `Max`, which tract runs and the compiled engine does not.
+    let bytes = std::fs::read(dir.join("lr-matmul.onnx")).unwrap();
+    assert_eq!(Model::load(&bytes, width, "probabilities").unwrap().engine(), "compiled");
+    let at = bytes.windows(5).position(|w| w == b"\x22\x03Sub").expect("the Sub node");
+    let mut patched = bytes.clone();
+    patched[at + 2..at + 5].copy_from_slice(b"Max");
+    let auto = Model::load(&patched, width, "probabilities").unwrap();
     assert_eq!(auto.engine(), "tract");
-    let e = Model::load_with(&bytes, width, "probabilities", Engine::Compiled).unwrap_err().to_string();
-    assert!(e.contains("LinearClassifier") && e.contains("compiled engine cannot run node"), "{e}");
+    let e = Model::load_with(&patched, width, "probabilities", Engine::Compiled).unwrap_err().to_string();
+    assert!(e.contains("Max") && e.contains("compiled engine cannot run node"), "{e}");
+    // A LinearClassifier's label output is integers: not something the compiled engine serves.
+    let lr = std::fs::read(dir.join("lr.onnx")).unwrap();
+    let e = Model::load_with(&lr, width, "label", Engine::Compiled).unwrap_err().to_string();
+    assert!(e.contains("LinearClassifier") && e.contains("label"), "{e}");
     assert!("fast".parse::<Engine>().unwrap_err().to_string().contains("auto, compiled, tract"));
 }
 

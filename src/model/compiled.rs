@@ -1,9 +1,13 @@
 //! The compiled engine: an ONNX graph of dense layers turned into a flat plan of steps over
 //! row-major batches, with weights prepacked at load time. It takes the graphs `crates/train`
 //! exports (f32 `MatMul`/`Add`/`Relu` stacks; INT8 `QuantizeLinear` → `MatMulInteger` → `Cast` →
-//! `Mul` → `Add`) and the common external dense forms (`Gemm`, `Sigmoid`, `Tanh`, `Softmax`,
-//! `Identity`, `Flatten`, `Reshape` of the batch, `Cast` to float); any other node makes it refuse
-//! the graph, naming the node, and the caller falls back to tract.
+//! `Mul` → `Add`) and the common external dense forms: skl2onnx's `LinearClassifier` /
+//! `LinearRegressor` and MLP graphs (`Sub`, `Concat`), onnxruntime's quantizer output (dynamic:
+//! `DynamicQuantizeLinear` → `MatMulInteger` with per-batch scale and zero point; static:
+//! `QLinearMatMul`; QDQ: `QuantizeLinear`/`DequantizeLinear` pairs, quantized weights
+//! dequantized once at load), `Gemm`, `Sigmoid`, `Tanh`, `Softmax`, `Identity`, `Flatten`,
+//! `Reshape` of the batch, `Cast` to float. Any other node makes it refuse the graph, naming the
+//! node, and the caller falls back to tract.
 //!
 //! After building, elementwise steps that only consume a dense step's output (bias `Add`,
 //! rescale `Mul`, `Relu`, the `Cast` after `MatMulInteger`) are fused into it ([`kernels::Post`]).
@@ -126,12 +130,40 @@ enum Kind {
     I32,
 }
 
-/// A runtime value: `rows × width` of one kind, in slot `slot`.
+/// A runtime value: `rows × width` of one kind in slot `slot`, or, if `scalar`, one value for
+/// the whole batch (`DynamicQuantizeLinear`'s scale and zero point).
 #[derive(Debug, Clone, Copy)]
 struct Value {
     slot: usize,
     kind: Kind,
     width: usize,
+    scalar: bool,
+}
+
+/// What a slot holds: `rows × width` elements of `kind`, or `width` if `scalar`.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    kind: Kind,
+    width: usize,
+    scalar: bool,
+}
+
+/// An elementwise operation on two runtime values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BinOp {
+    Add,
+    Sub,
+    Mul,
+}
+
+impl BinOp {
+    fn apply(self, a: f32, b: f32) -> f32 {
+        match self {
+            BinOp::Add => a + b,
+            BinOp::Sub => a - b,
+            BinOp::Mul => a * b,
+        }
+    }
 }
 
 /// One step of the plan. Inputs and outputs are slots; widths are fixed at load time.
@@ -143,11 +175,13 @@ enum Step {
         y: usize,
         d: DenseF32,
     },
-    /// `y = Σ (x − zx)(w − zw)` in i32, or `post(f32(…))` once a `Cast` is fused in.
+    /// `y = Σ (x − zx)(w − zw)` in i32, or `post(f32(…))` once a `Cast` is fused in. `zx` is
+    /// the one in `d`, or the u8 scalar in slot `zero` when it is computed per batch.
     MatMulInteger {
         x: usize,
         y: usize,
         d: DenseI8,
+        zero: Option<usize>,
     },
     /// `y = x ⊙ c` or `x + c` with `c` broadcast over rows (`c.len() == width`) or a scalar.
     MulConst {
@@ -162,11 +196,44 @@ enum Step {
         width: usize,
         c: Vec<f32>,
     },
-    /// `y = x + z`, both runtime values of the same width.
-    Add {
+    /// `y = x op z`: two runtime values of the same shape, or `z` a scalar applied to every
+    /// element of `x` (`z_scalar`).
+    Binary {
+        op: BinOp,
         x: usize,
         z: usize,
         y: usize,
+        z_scalar: bool,
+    },
+    /// `y = [x₁ | x₂ | …]` per row: `(slot, width)` of each part, `width` their sum.
+    Concat {
+        parts: Vec<(usize, usize)>,
+        y: usize,
+        width: usize,
+    },
+    /// `y = f32(x − zero) · scale`, u8 → f32 (`DequantizeLinear`).
+    Dequantize {
+        x: usize,
+        y: usize,
+        scale: f32,
+        zero: i32,
+    },
+    /// `y = saturate(round_ties_even(f32(x) · scale) + zero)`, i32 → u8: the output stage of
+    /// `QLinearMatMul`, with `scale = a_scale · b_scale / y_scale` as onnxruntime computes it.
+    Requantize {
+        x: usize,
+        y: usize,
+        scale: f32,
+        zero: i32,
+    },
+    /// `DynamicQuantizeLinear`: the batch's range (widened to hold 0) gives a scale and a zero
+    /// point, written to the scalar slots `scale` and `zero`; then `y = saturate(round(x /
+    /// scale) + zero)` as u8. Division and rounding as onnxruntime does them.
+    DynQuantize {
+        x: usize,
+        y: usize,
+        scale: usize,
+        zero: usize,
     },
     Relu {
         x: usize,
@@ -208,12 +275,16 @@ enum Step {
 }
 
 impl Step {
-    /// The slots a step reads.
-    fn reads(&self) -> [Option<usize>; 2] {
+    /// The slots a step reads (at load time only: it allocates).
+    fn reads(&self) -> Vec<usize> {
         match self {
-            Step::Add { x, z, .. } => [Some(*x), Some(*z)],
+            Step::Binary { x, z, .. } => vec![*x, *z],
+            Step::MatMulInteger { x, zero, .. } => [Some(*x), *zero].into_iter().flatten().collect(),
+            Step::Concat { parts, .. } => parts.iter().map(|p| p.0).collect(),
             Step::MatMul { x, .. }
-            | Step::MatMulInteger { x, .. }
+            | Step::Dequantize { x, .. }
+            | Step::Requantize { x, .. }
+            | Step::DynQuantize { x, .. }
             | Step::MulConst { x, .. }
             | Step::AddConst { x, .. }
             | Step::Relu { x, .. }
@@ -222,7 +293,7 @@ impl Step {
             | Step::Softmax { x, .. }
             | Step::Quantize { x, .. }
             | Step::ToF32 { x, .. }
-            | Step::Copy { x, .. } => [Some(*x), None],
+            | Step::Copy { x, .. } => vec![*x],
         }
     }
 }
@@ -231,8 +302,8 @@ impl Step {
 #[derive(Debug, Clone)]
 pub struct Compiled {
     steps: Vec<Step>,
-    /// Kind and row width of every slot.
-    slots: Vec<(Kind, usize)>,
+    /// What every slot holds.
+    slots: Vec<Slot>,
     input_width: usize,
     output: Value,
 }
@@ -260,17 +331,33 @@ thread_local! {
 struct Builder<'a> {
     consts: HashMap<&'a str, Const>,
     values: HashMap<&'a str, Value>,
-    slots: Vec<(Kind, usize)>,
+    /// Every tensor name the selected output depends on.
+    needed: HashSet<&'a str>,
+    slots: Vec<Slot>,
     steps: Vec<Step>,
 }
 
 impl<'a> Builder<'a> {
     fn new_value(&mut self, kind: Kind, width: usize) -> Value {
-        self.slots.push((kind, width));
-        Value { slot: self.slots.len() - 1, kind, width }
+        self.slot(kind, width, false)
     }
 
+    fn slot(&mut self, kind: Kind, width: usize, scalar: bool) -> Value {
+        self.slots.push(Slot { kind, width, scalar });
+        Value { slot: self.slots.len() - 1, kind, width, scalar }
+    }
+
+    /// A runtime batch of rows named `name`.
     fn value(&self, node: &Node, i: usize, name: &str) -> Result<Value> {
+        let v = self.any_value(node, i, name)?;
+        if v.scalar {
+            return Err(unsupported(node, i, format!("`{name}` is one value per batch where rows are expected")));
+        }
+        Ok(v)
+    }
+
+    /// A runtime value named `name`: rows or a per-batch scalar.
+    fn any_value(&self, node: &Node, i: usize, name: &str) -> Result<Value> {
         self.values.get(name).copied().ok_or_else(|| {
             if self.consts.contains_key(name) {
                 unsupported(node, i, format!("input `{name}` is a constant where a batch is expected"))
@@ -308,6 +395,41 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// A uint8 zero point: one value, or 0 when the input is absent.
+    fn zero_u8(&self, node: &Node, i: usize, name: Option<&str>) -> Result<i32> {
+        match name {
+            None => Ok(0),
+            Some(z) => match self.konst(node, i, z)? {
+                Const::U8 { data, .. } if data.len() == 1 => Ok(data[0] as i32),
+                _ => Err(unsupported(node, i, format!("the zero point `{z}` must be one uint8 (per-tensor)"))),
+            },
+        }
+    }
+
+    /// An 8-bit weight matrix `[k, m]`, widened to i32.
+    fn matrix_8bit(&self, node: &Node, i: usize, name: &str) -> Result<(usize, usize, Vec<i32>)> {
+        match self.konst(node, i, name)? {
+            Const::I8 { dims, data } if dims.len() == 2 => {
+                Ok((dims[0], dims[1], data.iter().map(|v| *v as i32).collect()))
+            }
+            Const::U8 { dims, data } if dims.len() == 2 => {
+                Ok((dims[0], dims[1], data.iter().map(|v| *v as i32).collect()))
+            }
+            c => Err(unsupported(node, i, format!("weights `{name}` of shape {:?} are not an 8-bit matrix", c.dims()))),
+        }
+    }
+
+    /// `x op c` with `c` per column (or per scalar): a new value of `x`'s shape.
+    fn const_step(&mut self, op: BinOp, x: Value, c: Vec<f32>) -> Value {
+        let y = self.slot(Kind::F32, x.width, x.scalar);
+        let (xs, ys, width) = (x.slot, y.slot, x.width);
+        self.steps.push(match op {
+            BinOp::Mul => Step::MulConst { x: xs, y: ys, width, c },
+            _ => Step::AddConst { x: xs, y: ys, width, c },
+        });
+        y
+    }
+
     fn weights(
         &self,
         node: &Node,
@@ -340,7 +462,8 @@ impl<'a> Builder<'a> {
         let inp = |k: usize| node.inputs.get(k).map(String::as_str).filter(|s| !s.is_empty());
         let out = node.outputs.first().map(String::as_str).ok_or_else(|| unsupported(node, i, "it has no output"))?;
         let op = node.op_type.as_str();
-        if !(node.domain.is_empty() || node.domain == "ai.onnx") {
+        let ml = matches!(op, "LinearClassifier" | "LinearRegressor");
+        if !(node.domain.is_empty() || node.domain == "ai.onnx" || ml && node.domain == "ai.onnx.ml") {
             return Err(unsupported(node, i, format!("domain `{}` is not supported", node.domain)));
         }
         let need = |k: usize| inp(k).ok_or_else(|| unsupported(node, i, format!("input {k} is missing")));
@@ -377,34 +500,78 @@ impl<'a> Builder<'a> {
                 }
                 y
             }
-            "Add" | "Mul" => {
+            "Add" | "Mul" | "Sub" => {
+                let bin = match op {
+                    "Add" => BinOp::Add,
+                    "Sub" => BinOp::Sub,
+                    _ => BinOp::Mul,
+                };
                 let (a, b) = (need(0)?, need(1)?);
-                let (x, c) = match (self.values.get(a).copied(), self.values.get(b).copied()) {
-                    (Some(x), Some(z)) if op == "Add" => {
+                match (self.values.get(a).copied(), self.values.get(b).copied()) {
+                    (Some(x), Some(z)) => {
                         expect_kind(node, i, x, Kind::F32)?;
                         expect_kind(node, i, z, Kind::F32)?;
-                        if x.width != z.width {
-                            return Err(unsupported(node, i, format!("widths {} and {} differ", x.width, z.width)));
-                        }
-                        let y = self.new_value(Kind::F32, x.width);
-                        self.steps.push(Step::Add { x: x.slot, z: z.slot, y: y.slot });
-                        self.values.insert(out, y);
-                        return Ok(());
+                        // Rows with rows of the same width, a scalar with a scalar, or rows with
+                        // a per-batch scalar (on either side when the operation commutes).
+                        let (x, z, z_scalar) = match (x.scalar, z.scalar) {
+                            (false, false) | (true, true) if x.width == z.width => (x, z, false),
+                            (false, true) => (x, z, true),
+                            (true, false) if bin != BinOp::Sub => (z, x, true),
+                            _ => {
+                                return Err(unsupported(
+                                    node,
+                                    i,
+                                    format!("cannot broadcast widths {} and {} over rows", x.width, z.width),
+                                ));
+                            }
+                        };
+                        let y = self.slot(Kind::F32, x.width, x.scalar);
+                        self.steps.push(Step::Binary { op: bin, x: x.slot, z: z.slot, y: y.slot, z_scalar });
+                        y
                     }
-                    (Some(x), None) => (x, b),
-                    (None, Some(x)) => (x, a),
-                    _ => return Err(unsupported(node, i, "needs one batch input and one constant")),
-                };
-                expect_kind(node, i, x, Kind::F32)?;
-                let c = self.row_const(node, i, c, x.width)?;
-                let y = self.new_value(Kind::F32, x.width);
-                self.steps.push(if op == "Add" {
-                    Step::AddConst { x: x.slot, y: y.slot, width: x.width, c }
-                } else {
-                    Step::MulConst { x: x.slot, y: y.slot, width: x.width, c }
-                });
+                    (Some(x), None) => {
+                        expect_kind(node, i, x, Kind::F32)?;
+                        let mut c = self.row_const(node, i, b, x.width)?;
+                        if bin == BinOp::Sub {
+                            // x − c is x + (−c) exactly in IEEE arithmetic.
+                            c.iter_mut().for_each(|v| *v = -*v);
+                        }
+                        self.const_step(if bin == BinOp::Sub { BinOp::Add } else { bin }, x, c)
+                    }
+                    (None, Some(x)) => {
+                        expect_kind(node, i, x, Kind::F32)?;
+                        let c = self.row_const(node, i, a, x.width)?;
+                        if bin == BinOp::Sub {
+                            // c − x is (−x) + c exactly.
+                            let neg = self.const_step(BinOp::Mul, x, vec![-1.0; x.width]);
+                            self.const_step(BinOp::Add, neg, c)
+                        } else {
+                            // Addition and multiplication commute exactly.
+                            self.const_step(bin, x, c)
+                        }
+                    }
+                    (None, None) => return Err(unsupported(node, i, "needs at least one batch input")),
+                }
+            }
+            "Concat" => {
+                if node.attr("axis").is_none_or(|a| a.i != 1 && a.i != -1) {
+                    return Err(unsupported(node, i, "only concatenation along axis 1 (the columns)"));
+                }
+                let mut parts = Vec::with_capacity(node.inputs.len());
+                for name in &node.inputs {
+                    let v = self.value(node, i, name)?;
+                    expect_kind(node, i, v, Kind::F32)?;
+                    parts.push((v.slot, v.width));
+                }
+                let width = parts.iter().map(|p| p.1).sum();
+                if width == 0 {
+                    return Err(unsupported(node, i, "it has no inputs"));
+                }
+                let y = self.new_value(Kind::F32, width);
+                self.steps.push(Step::Concat { parts, y: y.slot, width });
                 y
             }
+            "LinearClassifier" | "LinearRegressor" => return self.linear(node, i),
             "Relu" | "Sigmoid" | "Tanh" | "Identity" | "Flatten" | "Softmax" | "Reshape" => {
                 let x = self.value(node, i, need(0)?)?;
                 if op != "Identity" && op != "Flatten" && op != "Reshape" {
@@ -460,13 +627,7 @@ impl<'a> Builder<'a> {
                 if !(scale.is_finite() && scale > 0.0) {
                     return Err(unsupported(node, i, format!("scale {scale} is not a positive number")));
                 }
-                let zero = match inp(2) {
-                    None => 0,
-                    Some(z) => match self.konst(node, i, z)? {
-                        Const::U8 { data, .. } if data.len() == 1 => data[0] as i32,
-                        _ => return Err(unsupported(node, i, "the zero point must be one uint8")),
-                    },
-                };
+                let zero = self.zero_u8(node, i, inp(2))?;
                 let y = self.new_value(Kind::U8, x.width);
                 self.steps.push(Step::Quantize { x: x.slot, y: y.slot, inv_scale: scale.recip(), zero });
                 y
@@ -474,21 +635,7 @@ impl<'a> Builder<'a> {
             "MatMulInteger" => {
                 let x = self.value(node, i, need(0)?)?;
                 expect_kind(node, i, x, Kind::U8)?;
-                let (k, m, w) = match self.konst(node, i, need(1)?)? {
-                    Const::I8 { dims, data } if dims.len() == 2 => {
-                        (dims[0], dims[1], data.iter().map(|v| *v as i32).collect::<Vec<_>>())
-                    }
-                    Const::U8 { dims, data } if dims.len() == 2 => {
-                        (dims[0], dims[1], data.iter().map(|v| *v as i32).collect())
-                    }
-                    c => {
-                        return Err(unsupported(
-                            node,
-                            i,
-                            format!("weights of shape {:?} are not an 8-bit matrix", c.dims()),
-                        ));
-                    }
-                };
+                let (k, m, w) = self.matrix_8bit(node, i, need(1)?)?;
                 if k != x.width || m == 0 {
                     return Err(unsupported(node, i, format!("weights [{k}, {m}] do not take {} inputs", x.width)));
                 }
@@ -502,13 +649,174 @@ impl<'a> Builder<'a> {
                         },
                     }
                 };
-                let (zx, zw) = (zero(2)?, zero(3)?);
+                // The input's zero point may be computed per batch (`DynamicQuantizeLinear`).
+                let dynamic = match inp(2).and_then(|z| self.values.get(z).copied()) {
+                    Some(z) if z.scalar && z.kind == Kind::U8 => Some(z.slot),
+                    Some(_) => return Err(unsupported(node, i, "the input zero point must be one uint8 per batch")),
+                    None => None,
+                };
+                let zx = if dynamic.is_some() { 0 } else { zero(2)? };
+                let zw = zero(3)?;
                 let d = DenseI8::new(k, m, zx, |kk, j| w[kk * m + j] - zw);
                 let y = self.new_value(Kind::I32, m);
-                self.steps.push(Step::MatMulInteger { x: x.slot, y: y.slot, d });
+                self.steps.push(Step::MatMulInteger { x: x.slot, y: y.slot, d, zero: dynamic });
+                y
+            }
+            "QLinearMatMul" => {
+                let x = self.value(node, i, need(0)?)?;
+                expect_kind(node, i, x, Kind::U8)?;
+                let (a_scale, a_zero) = (self.scalar_f32(node, i, need(1)?)?, self.zero_u8(node, i, inp(2))?);
+                let (k, m, w) = self.matrix_8bit(node, i, need(3)?)?;
+                if k != x.width || m == 0 {
+                    return Err(unsupported(node, i, format!("weights [{k}, {m}] do not take {} inputs", x.width)));
+                }
+                let b_scale = self.scalar_f32(node, i, need(4)?)?;
+                let b_zero = match self.konst(node, i, need(5)?)? {
+                    Const::U8 { data, .. } if data.len() == 1 => data[0] as i32,
+                    Const::I8 { data, .. } if data.len() == 1 => data[0] as i32,
+                    _ => {
+                        return Err(unsupported(
+                            node,
+                            i,
+                            "the weights' zero point must be one 8-bit value (per-tensor)",
+                        ));
+                    }
+                };
+                let (y_scale, y_zero) = (self.scalar_f32(node, i, need(6)?)?, self.zero_u8(node, i, inp(7))?);
+                let scale = a_scale * b_scale / y_scale;
+                if !scale.is_finite() {
+                    return Err(unsupported(node, i, format!("the output scale {scale} is not finite")));
+                }
+                let d = DenseI8::new(k, m, a_zero, |kk, j| w[kk * m + j] - b_zero);
+                let sums = self.new_value(Kind::I32, m);
+                self.steps.push(Step::MatMulInteger { x: x.slot, y: sums.slot, d, zero: None });
+                let y = self.new_value(Kind::U8, m);
+                self.steps.push(Step::Requantize { x: sums.slot, y: y.slot, scale, zero: y_zero });
+                y
+            }
+            "DequantizeLinear" => {
+                if node.attr("axis").is_some_and(|a| a.i != 1 && a.i != -1) || node.attr("block_size").is_some() {
+                    return Err(unsupported(node, i, "only per-tensor dequantization"));
+                }
+                let name = need(0)?;
+                let scale = self.scalar_f32(node, i, need(1)?)?;
+                if let Some(c) = self.consts.get(name) {
+                    // Weights stored quantized (the QDQ format): dequantized once, here.
+                    let (dims, q): (Vec<usize>, Vec<i32>) = match c {
+                        Const::U8 { dims, data } => (dims.clone(), data.iter().map(|v| *v as i32).collect()),
+                        Const::I8 { dims, data } => (dims.clone(), data.iter().map(|v| *v as i32).collect()),
+                        _ => return Err(unsupported(node, i, format!("`{name}` is not an 8-bit constant"))),
+                    };
+                    let zero = match inp(2) {
+                        None => 0,
+                        Some(z) => match self.konst(node, i, z)? {
+                            Const::U8 { data, .. } if data.len() == 1 => data[0] as i32,
+                            Const::I8 { data, .. } if data.len() == 1 => data[0] as i32,
+                            _ => return Err(unsupported(node, i, "the zero point must be one 8-bit value")),
+                        },
+                    };
+                    let data = q.iter().map(|v| (v - zero) as f32 * scale).collect();
+                    self.consts.insert(out, Const::F32 { dims, data });
+                    return Ok(());
+                }
+                let x = self.value(node, i, name)?;
+                expect_kind(node, i, x, Kind::U8)?;
+                let zero = self.zero_u8(node, i, inp(2))?;
+                let y = self.new_value(Kind::F32, x.width);
+                self.steps.push(Step::Dequantize { x: x.slot, y: y.slot, scale, zero });
+                y
+            }
+            "DynamicQuantizeLinear" => {
+                let x = self.value(node, i, need(0)?)?;
+                expect_kind(node, i, x, Kind::F32)?;
+                let y = self.new_value(Kind::U8, x.width);
+                let scale = self.slot(Kind::F32, 1, true);
+                let zero = self.slot(Kind::U8, 1, true);
+                self.steps.push(Step::DynQuantize { x: x.slot, y: y.slot, scale: scale.slot, zero: zero.slot });
+                for (name, v) in node.outputs.iter().zip([y, scale, zero]).skip(1) {
+                    if !name.is_empty() {
+                        self.values.insert(name, v);
+                    }
+                }
                 y
             }
             _ => return Err(unsupported(node, i, "this operator is not implemented")),
+        };
+        self.values.insert(out, y);
+        Ok(())
+    }
+}
+
+impl<'a> Builder<'a> {
+    /// `ai.onnx.ml` `LinearClassifier` / `LinearRegressor` (what skl2onnx writes for linear
+    /// models): `X · coefficientsᵀ + intercepts`, then the post transform, with onnxruntime's
+    /// semantics. A classifier serves its `probabilities` output (the second); its `label`
+    /// output is an integer or string tensor, which this engine does not compute.
+    fn linear(&mut self, node: &'a Node, i: usize) -> Result<()> {
+        let classifier = node.op_type == "LinearClassifier";
+        let input =
+            node.inputs.first().filter(|s| !s.is_empty()).ok_or_else(|| unsupported(node, i, "input 0 is missing"))?;
+        let x = self.value(node, i, input)?;
+        expect_kind(node, i, x, Kind::F32)?;
+        let out_index = usize::from(classifier);
+        let out = node.outputs.get(out_index).filter(|s| !s.is_empty()).ok_or_else(|| {
+            unsupported(node, i, if classifier { "it has no `probabilities` output" } else { "it has no output" })
+        })?;
+        if classifier && node.outputs.first().is_some_and(|l| self.needed.contains(l.as_str())) {
+            return Err(unsupported(node, i, "its `label` output is needed; the compiled engine computes only scores"));
+        }
+        let floats = |name: &str| node.attr(name).map(|a| a.floats.as_slice()).unwrap_or_default();
+        let (coef, intercepts) = (floats("coefficients"), floats("intercepts"));
+        let post = node.attr("post_transform").map_or("NONE", |a| std::str::from_utf8(&a.s).unwrap_or("?"));
+        let targets = if classifier {
+            intercepts.len()
+        } else {
+            usize::try_from(node.attr("targets").map_or(1, |a| a.i)).unwrap_or(0)
+        };
+        let k = x.width;
+        if targets == 0 || coef.len() != targets.saturating_mul(k) {
+            return Err(unsupported(
+                node,
+                i,
+                format!("{} coefficients do not make {targets} targets of {k} inputs", coef.len()),
+            ));
+        }
+        if !intercepts.is_empty() && intercepts.len() != targets {
+            return Err(unsupported(node, i, format!("{} intercepts for {targets} targets", intercepts.len())));
+        }
+        let d = DenseF32::new(k, targets, |kk, j| coef[j * k + kk]);
+        let mut y = self.new_value(Kind::F32, targets);
+        self.steps.push(Step::MatMul { x: x.slot, y: y.slot, d });
+        if !intercepts.is_empty() {
+            y = self.const_step(BinOp::Add, y, intercepts.to_vec());
+        }
+        let binary_labels = node.attr("classlabels_ints").is_some_and(|a| a.ints.len() == 2);
+        y = match (classifier, targets, post) {
+            (_, _, "NONE") if !classifier || targets > 1 => y,
+            (true, 1, "NONE") if binary_labels => {
+                // One score for two classes: onnxruntime writes [1 − s, s].
+                let neg = self.const_step(BinOp::Mul, y, vec![-1.0]);
+                let q = self.const_step(BinOp::Add, neg, vec![1.0]);
+                let p = self.new_value(Kind::F32, 2);
+                self.steps.push(Step::Concat { parts: vec![(q.slot, 1), (y.slot, 1)], y: p.slot, width: 2 });
+                p
+            }
+            (true, t, "LOGISTIC" | "SOFTMAX") if t > 1 => {
+                let z = self.new_value(Kind::F32, t);
+                self.steps.push(if post == "LOGISTIC" {
+                    Step::Sigmoid { x: y.slot, y: z.slot }
+                } else {
+                    Step::Softmax { x: y.slot, y: z.slot, width: t }
+                });
+                z
+            }
+            _ => {
+                return Err(unsupported(
+                    node,
+                    i,
+                    format!("post_transform {post} with {targets} target(s) is not implemented"),
+                ));
+            }
         };
         self.values.insert(out, y);
         Ok(())
@@ -545,9 +853,10 @@ impl Compiled {
                 needed.extend(n.inputs.iter().map(String::as_str));
             }
         }
-        let mut b = Builder { consts: HashMap::new(), values: HashMap::new(), slots: Vec::new(), steps: Vec::new() };
+        let mut b =
+            Builder { consts: HashMap::new(), values: HashMap::new(), needed, slots: Vec::new(), steps: Vec::new() };
         for t in &g.initializers {
-            if needed.contains(t.name.as_str()) {
+            if b.needed.contains(t.name.as_str()) {
                 let c = decode_const(t).map_err(|e| Error::Model(format!("the compiled engine cannot load {e}")))?;
                 b.consts.insert(t.name.as_str(), c);
             }
@@ -573,7 +882,7 @@ impl Compiled {
             .values
             .get(output)
             .ok_or_else(|| Error::Model(format!("output `{output}` is a constant, not computed from the input")))?;
-        if out.kind != Kind::F32 || out.width == 0 {
+        if out.kind != Kind::F32 || out.width == 0 || out.scalar {
             return Err(Error::Model(format!("output `{output}` is not a float batch")));
         }
         // A graph whose output is its input: slot 0 is never written (runs read the batch), so
@@ -617,9 +926,9 @@ impl Compiled {
         if w.bufs.len() < self.slots.len() {
             w.bufs.resize_with(self.slots.len(), Buf::default);
         }
-        for (b, (kind, width)) in w.bufs.iter_mut().zip(&self.slots).skip(1) {
-            let n = rows * width;
-            match kind {
+        for (b, slot) in w.bufs.iter_mut().zip(&self.slots).skip(1) {
+            let n = if slot.scalar { slot.width } else { rows * slot.width };
+            match slot.kind {
                 Kind::F32 => b.f.resize(n, 0.0),
                 Kind::U8 => b.u.resize(n, 0),
                 Kind::I32 => b.i.resize(n, 0),
@@ -636,7 +945,7 @@ impl Compiled {
 /// Folds elementwise steps into the dense step whose output they alone consume: `Cast` to f32
 /// after `MatMulInteger`, then any run of constant `Mul`/`Add` and `Relu`. Same operations per
 /// element in the same order, so the same bits; the batch is written once instead of per step.
-fn fuse(steps: &mut Vec<Step>, slots: &mut [(Kind, usize)], output: usize) {
+fn fuse(steps: &mut Vec<Step>, slots: &mut [Slot], output: usize) {
     let mut i = 0;
     while i < steps.len() {
         while let Step::MatMul { y, .. } | Step::MatMulInteger { y, .. } = &steps[i] {
@@ -645,11 +954,11 @@ fn fuse(steps: &mut Vec<Step>, slots: &mut [(Kind, usize)], output: usize) {
                 break;
             }
             // Fusable only if one step reads `y`, once.
-            let uses: usize = steps.iter().map(|s| s.reads().iter().filter(|r| **r == Some(y)).count()).sum();
+            let uses: usize = steps.iter().map(|s| s.reads().iter().filter(|r| **r == y).count()).sum();
             if uses != 1 {
                 break;
             }
-            let j = steps.iter().position(|s| s.reads().contains(&Some(y))).expect("the one reader");
+            let j = steps.iter().position(|s| s.reads().contains(&y)).expect("the one reader");
             // `None` is the `Cast` that makes 8-bit sums floats.
             let (post, z) = match &steps[j] {
                 Step::MulConst { c, y, .. } => (Some(Post::Mul(pad(c))), *y),
@@ -674,7 +983,7 @@ fn fuse(steps: &mut Vec<Step>, slots: &mut [(Kind, usize)], output: usize) {
                 _ => break,
             }
             // The fused-away intermediate slot keeps no buffer.
-            slots[y].1 = 0;
+            slots[y].width = 0;
             steps.remove(j);
             if j < i {
                 i -= 1;
@@ -721,10 +1030,11 @@ fn run_step(step: &Step, w: &mut Workspace, batch: &[f32], rows: usize) {
             d.run(f32s(w, batch, *x), rows, &mut out);
             put_f32(w, *y, out);
         }
-        Step::MatMulInteger { x, y, d } => {
+        Step::MatMulInteger { x, y, d, zero } => {
+            let zx = zero.map_or(d.zx, |z| w.bufs[z].u[0] as i32);
             let (mut yf, mut yi, mut pairs) =
                 (take_f32(w, *y), std::mem::take(&mut w.bufs[*y].i), std::mem::take(&mut w.pairs));
-            d.run(&w.bufs[*x].u, rows, &mut pairs, &mut yf, &mut yi);
+            d.run_with_zero(zx, &w.bufs[*x].u, rows, &mut pairs, &mut yf, &mut yi);
             (w.bufs[*y].f, w.bufs[*y].i, w.pairs) = (yf, yi, pairs);
         }
         Step::MulConst { x, y, width, c } => {
@@ -741,11 +1051,50 @@ fn run_step(step: &Step, w: &mut Workspace, batch: &[f32], rows: usize) {
             }
             put_f32(w, *y, out);
         }
-        Step::Add { x, z, y } => {
+        Step::Binary { op, x, z, y, z_scalar } => {
             let mut out = take_f32(w, *y);
             let (a, b) = (f32s(w, batch, *x), f32s(w, batch, *z));
-            out.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (a, b))| *o = a + b);
+            if *z_scalar {
+                let s = b[0];
+                out.iter_mut().zip(a).for_each(|(o, a)| *o = op.apply(*a, s));
+            } else {
+                out.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (a, b))| *o = op.apply(*a, *b));
+            }
             put_f32(w, *y, out);
+        }
+        Step::Concat { parts, y, width } => {
+            let mut out = take_f32(w, *y);
+            let mut at = 0;
+            for &(p, pw) in parts {
+                let src = f32s(w, batch, p);
+                for (o, r) in out.chunks_exact_mut(*width).zip(src.chunks_exact(pw)) {
+                    o[at..at + pw].copy_from_slice(r);
+                }
+                at += pw;
+            }
+            put_f32(w, *y, out);
+        }
+        Step::Dequantize { x, y, scale, zero } => {
+            let mut out = take_f32(w, *y);
+            out.iter_mut().zip(&w.bufs[*x].u).for_each(|(o, q)| *o = (*q as i32 - zero) as f32 * scale);
+            put_f32(w, *y, out);
+        }
+        Step::Requantize { x, y, scale, zero } => {
+            let mut out = std::mem::take(&mut w.bufs[*y].u);
+            out.iter_mut()
+                .zip(&w.bufs[*x].i)
+                .for_each(|(o, a)| *o = saturate_u8((*a as f32 * scale).round_ties_even(), *zero));
+            w.bufs[*y].u = out;
+        }
+        Step::DynQuantize { x, y, scale, zero } => {
+            let mut out = std::mem::take(&mut w.bufs[*y].u);
+            let xs = f32s(w, batch, *x);
+            let (lo, hi) = xs.iter().fold((0f32, 0f32), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+            let s = if hi == lo { 1.0 } else { (hi - lo) / 255.0 };
+            let z = saturate_u8((0.0 - lo / s).clamp(0.0, 255.0).round_ties_even(), 0);
+            out.iter_mut().zip(xs).for_each(|(o, v)| *o = saturate_u8((v / s).round_ties_even(), z as i32));
+            w.bufs[*y].u = out;
+            (w.bufs[*scale].f[0], w.bufs[*zero].u[0]) = (s, z);
         }
         Step::Relu { x, y } => map(w, batch, *x, *y, kernels::scalar::relu),
         Step::Sigmoid { x, y } => map(w, batch, *x, *y, crate::link::sigmoid),
@@ -792,6 +1141,12 @@ fn run_step(step: &Step, w: &mut Workspace, batch: &[f32], rows: usize) {
     }
 }
 
+/// `clamp(r + zero, 0, 255)` for a rounded float `r`; NaN gives 0 (as onnxruntime's
+/// max-then-min clamp does).
+fn saturate_u8(r: f32, zero: i32) -> u8 {
+    if r.is_nan() { 0 } else { (r.clamp(-512.0, 512.0) as i32 + zero).clamp(0, 255) as u8 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -813,5 +1168,166 @@ mod tests {
         assert!(decode_const(&neg).unwrap_err().contains("negative"));
         let strings = Tensor { name: "s".into(), dims: vec![1], data_type: 8, ..Default::default() };
         assert!(decode_const(&strings).unwrap_err().contains("element type 8"));
+    }
+}
+
+#[cfg(test)]
+mod op_tests {
+    //! The operators external exporters write (skl2onnx, onnxruntime's quantizer), on graphs
+    //! built here: what they compute, and what they refuse.
+    use super::*;
+    use crate::model::pb::{Attribute, Graph, Model};
+
+    fn node(op: &str, inputs: &[&str], outputs: &[&str], attributes: Vec<Attribute>) -> Node {
+        Node {
+            op_type: op.into(),
+            domain: if op.starts_with("Linear") { "ai.onnx.ml".into() } else { String::new() },
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+            outputs: outputs.iter().map(|s| s.to_string()).collect(),
+            attributes,
+            ..Default::default()
+        }
+    }
+
+    fn floats(name: &str, v: &[f32]) -> Attribute {
+        Attribute { name: name.into(), floats: v.to_vec(), ..Default::default() }
+    }
+
+    fn string(name: &str, v: &str) -> Attribute {
+        Attribute { name: name.into(), s: v.as_bytes().to_vec(), ..Default::default() }
+    }
+
+    fn int(name: &str, v: i64) -> Attribute {
+        Attribute { name: name.into(), i: v, ..Default::default() }
+    }
+
+    fn scalar(name: &str, data_type: i32, raw: Vec<u8>) -> Tensor {
+        Tensor { name: name.into(), data_type, raw, ..Default::default() }
+    }
+
+    fn graph(nodes: Vec<Node>, initializers: Vec<Tensor>) -> Model {
+        Model { graph: Graph { nodes, initializers, inputs: vec!["X".into()], ..Default::default() }, opsets: vec![] }
+    }
+
+    #[test]
+    fn linear_regressor_and_classifiers_score_as_onnxruntime_defines() {
+        let coef = [1.0, 2.0, -1.0, 0.5];
+        let reg = graph(
+            vec![node(
+                "LinearRegressor",
+                &["X"],
+                &["y"],
+                vec![floats("coefficients", &coef), floats("intercepts", &[0.25, -1.0]), int("targets", 2)],
+            )],
+            vec![],
+        );
+        let c = Compiled::compile(&reg, 2, "y").unwrap();
+        assert_eq!(c.run(&[1.0, 1.0, 2.0, -2.0], 2), [3.25, -1.5, -1.75, -4.0]);
+        // Softmax over three classes: rows are distributions with the right winner.
+        let soft = graph(
+            vec![node(
+                "LinearClassifier",
+                &["X"],
+                &["label", "p"],
+                vec![
+                    floats("coefficients", &[1.0, 0.0, 0.0, 1.0, -1.0, -1.0]),
+                    floats("intercepts", &[0.0, 0.0, 0.0]),
+                    string("post_transform", "SOFTMAX"),
+                ],
+            )],
+            vec![],
+        );
+        let out = Compiled::compile(&soft, 2, "p").unwrap().run(&[3.0, 0.0], 1);
+        assert!((out.iter().sum::<f32>() - 1.0).abs() < 1e-6 && out[0] > out[1] && out[1] > out[2], "{out:?}");
+        // One score for two labels: [1 − s, s], as onnxruntime writes it.
+        let labels = Attribute { name: "classlabels_ints".into(), ints: vec![0, 1], ..Default::default() };
+        let one = |post: &str| {
+            graph(
+                vec![node(
+                    "LinearClassifier",
+                    &["X"],
+                    &["label", "p"],
+                    vec![
+                        floats("coefficients", &[0.5]),
+                        floats("intercepts", &[0.1]),
+                        string("post_transform", post),
+                        labels.clone(),
+                    ],
+                )],
+                vec![],
+            )
+        };
+        assert_eq!(Compiled::compile(&one("NONE"), 1, "p").unwrap().run(&[1.0], 1), [1.0 - 0.6, 0.6]);
+        // With LOGISTIC, runtimes disagree on what one score means: left to tract.
+        let e = Compiled::compile(&one("LOGISTIC"), 1, "p").unwrap_err().to_string();
+        assert!(e.contains("post_transform LOGISTIC with 1 target"), "{e}");
+        let bad = graph(
+            vec![node("LinearRegressor", &["X"], &["y"], vec![floats("coefficients", &coef), int("targets", 3)])],
+            vec![],
+        );
+        let e = Compiled::compile(&bad, 2, "y").unwrap_err().to_string();
+        assert!(e.contains("LinearRegressor") && e.contains("4 coefficients do not make 3 targets"), "{e}");
+    }
+
+    #[test]
+    fn dynamic_quantization_handles_flat_and_hostile_batches() {
+        let w = Tensor {
+            name: "W".into(),
+            dims: vec![2, 1],
+            data_type: dtype::INT8,
+            raw: vec![3, 0xfe],
+            ..Default::default()
+        };
+        let m = graph(
+            vec![
+                node("DynamicQuantizeLinear", &["X"], &["q", "s", "z"], vec![]),
+                node("MatMulInteger", &["q", "W", "z"], &["acc"], vec![]),
+                node("Cast", &["acc"], &["accf"], vec![int("to", 1)]),
+                node("Mul", &["accf", "s"], &["y"], vec![]),
+            ],
+            vec![w],
+        );
+        let c = Compiled::compile(&m, 2, "y").unwrap();
+        // All zeros: scale 1, zero point 0, output 0 (no division by a zero range).
+        assert_eq!(c.run(&[0.0; 4], 2), [0.0, 0.0]);
+        // [1, −1]: range [−1, 1], scale 2/255, zero point 128; 3·1 − 2·(−1) ≈ 5 after rounding.
+        let y = c.run(&[1.0, -1.0], 1)[0];
+        assert!((y - 5.0).abs() < 0.05, "{y}");
+        // NaN and infinities: some answer, no panic.
+        assert_eq!(c.run(&[f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1.0], 2).len(), 2);
+    }
+
+    #[test]
+    fn quantized_operators_refuse_what_they_cannot_honour() {
+        let f = |name: &str, v: f32| scalar(name, dtype::FLOAT, v.to_le_bytes().to_vec());
+        let u = |name: &str, v: u8| scalar(name, dtype::UINT8, vec![v]);
+        let w =
+            Tensor { name: "W".into(), dims: vec![1, 1], data_type: dtype::INT8, raw: vec![1], ..Default::default() };
+        let q = |y_scale: f32| {
+            graph(
+                vec![
+                    node("QuantizeLinear", &["X", "sx", "zx"], &["xq"], vec![]),
+                    node("QLinearMatMul", &["xq", "sx", "zx", "W", "sw", "zw", "sy", "zy"], &["yq"], vec![]),
+                    node("DequantizeLinear", &["yq", "sy", "zy"], &["y"], vec![]),
+                ],
+                vec![
+                    f("sx", 0.1),
+                    u("zx", 0),
+                    w.clone(),
+                    f("sw", 0.5),
+                    scalar("zw", dtype::INT8, vec![0]),
+                    f("sy", y_scale),
+                    u("zy", 10),
+                ],
+            )
+        };
+        // x = 2.0 times w = 0.5: xq = 20, acc = 20, 20 · (0.1 · 0.5 / 0.25) = 4, + 10 → 14, back to
+        // (14 − 10) · 0.25 = 1.
+        assert_eq!(Compiled::compile(&q(0.25), 1, "y").unwrap().run(&[2.0], 1), [1.0]);
+        let e = Compiled::compile(&q(0.0), 1, "y").unwrap_err().to_string();
+        assert!(e.contains("QLinearMatMul") && e.contains("not finite"), "{e}");
+        let concat = graph(vec![node("Concat", &["X", "X"], &["y"], vec![int("axis", 0)])], vec![]);
+        let e = Compiled::compile(&concat, 1, "y").unwrap_err().to_string();
+        assert!(e.contains("axis 1"), "{e}");
     }
 }

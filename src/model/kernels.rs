@@ -103,23 +103,29 @@ impl DenseI8 {
     }
 
     /// Inputs of one row as i16 pairs packed in i32, `(x[2p] − zx) | (x[2p+1] − zx) << 16`.
-    fn pairs(&self, x: &[u8], rows: usize, out: &mut Vec<i32>) {
+    fn pairs(&self, x: &[u8], rows: usize, zx: i32, out: &mut Vec<i32>) {
         let k2 = self.k.div_ceil(2);
         out.resize(rows * k2, 0);
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2, checked here.
-            return unsafe { x86::pairs(x, self.k, self.zx, rows, out) };
+            return unsafe { x86::pairs(x, self.k, zx, rows, out) };
         }
         for (r, o) in x[..rows * self.k].chunks_exact(self.k).zip(out.chunks_exact_mut(k2)) {
-            scalar::pairs_into(r, self.zx, o);
+            scalar::pairs_into(r, zx, o);
         }
     }
 
     /// `y = post(f32(Σ (x − zx)(w − zw)))` into `yf` (if `to_f32`) or the sums into `yi`.
     /// `pairs` is scratch, reused between calls.
     pub fn run(&self, x: &[u8], rows: usize, pairs: &mut Vec<i32>, yf: &mut [f32], yi: &mut [i32]) {
-        self.pairs(x, rows, pairs);
+        self.run_with_zero(self.zx, x, rows, pairs, yf, yi)
+    }
+
+    /// [`DenseI8::run`] with the inputs' zero point `zx` given at run time (`DynamicQuantizeLinear`
+    /// computes it per batch) instead of the one fixed at load.
+    pub fn run_with_zero(&self, zx: i32, x: &[u8], rows: usize, pairs: &mut Vec<i32>, yf: &mut [f32], yi: &mut [i32]) {
+        self.pairs(x, rows, zx, pairs);
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2 (and VNNI when that path is taken), checked here.
