@@ -18,6 +18,28 @@ pub enum Value {
 /// One row, with one value per input column in the model's signature order.
 pub type Row = Vec<Value>;
 
+/// A [`Value`] that borrows its text: what the feature pipeline reads, so a cell parsed from a
+/// CSV record or a request body needs no `String` of its own.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ValueRef<'a> {
+    Missing,
+    Number(f64),
+    Text(&'a str),
+    Bool(bool),
+}
+
+impl ValueRef<'_> {
+    /// A short description for error messages.
+    pub fn describe(&self) -> String {
+        match self {
+            ValueRef::Missing => "null".into(),
+            ValueRef::Number(n) => format!("number {n}"),
+            ValueRef::Text(s) => format!("string {:?}", truncate(s, 40)),
+            ValueRef::Bool(b) => format!("boolean {b}"),
+        }
+    }
+}
+
 impl Value {
     /// Converts a JSON scalar. Arrays and objects are not cell values.
     pub fn from_json(v: &serde_json::Value, row: usize, column: &str) -> Result<Value> {
@@ -47,14 +69,19 @@ impl Value {
         }
     }
 
+    /// The borrowed view the feature pipeline reads.
+    pub fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Missing => ValueRef::Missing,
+            Value::Number(n) => ValueRef::Number(*n),
+            Value::Text(s) => ValueRef::Text(s),
+            Value::Bool(b) => ValueRef::Bool(*b),
+        }
+    }
+
     /// A short description for error messages.
     pub fn describe(&self) -> String {
-        match self {
-            Value::Missing => "null".into(),
-            Value::Number(n) => format!("number {n}"),
-            Value::Text(s) => format!("string {:?}", truncate(s, 40)),
-            Value::Bool(b) => format!("boolean {b}"),
-        }
+        self.as_ref().describe()
     }
 }
 

@@ -120,6 +120,65 @@ def criterion(bundles, smoke):
     return out
 
 
+def measured(cmd, cwd=None):
+    """Runs `cmd` to completion: (wall seconds, peak resident memory of it and its children
+    together in MB, sampled every 10 ms from /proc)."""
+    t = time.perf_counter()
+    proc = subprocess.Popen([str(c) for c in cmd], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, tree_rss_kb(proc.pid))
+        time.sleep(0.01)
+    wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed: {proc.stderr.read().decode()[-2000:]}")
+    return wall, peak / 1024
+
+
+def tree_rss_kb(pid):
+    total = 0
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+        for task in os.listdir(f"/proc/{pid}/task"):
+            for child in open(f"/proc/{pid}/task/{task}/children").read().split():
+                total += tree_rss_kb(int(child))
+    except (OSError, ValueError):
+        pass
+    return total
+
+
+def batch(out, bundles, models, smoke):
+    """`scorelet predict` over a large Telco CSV against pandas + preprocess.py + onnxruntime
+    (batch_peer.py, two processes), the same output file; both may use both cores."""
+    n = 20_000 if smoke else 500_000
+    data = out / f"telco-{n}.csv"
+    if not data.is_file():
+        run([PY, REPO / "python/gen_large_telco.py", n, data])
+    res = {"rows": n}
+    for m in models:
+        for precision in ("int8", "float32"):
+            label = f"{m}-{precision}"
+            d = bundles[label]
+            ours, peer = out / f"batch-{label}.scorelet.jsonl", out / f"batch-{label}.peer.jsonl"
+            s_wall, s_rss = measured([SCORELET, "predict", "--bundle", d, "--input", data, "--output", ours, "--quiet"])
+            p_wall, p_rss = measured([PY, HERE / "batch_peer.py", d, data, peer, "--workers", "2"], cwd=HERE)
+            a, b = ours.read_text().splitlines(), peer.read_text().splitlines()
+            if len(a) != len(b) or len(a) != n:
+                raise RuntimeError(f"batch {label}: {len(a)} lines from scorelet, {len(b)} from the peer, {n} rows")
+            same = sum(x == y for x, y in zip(a, b))
+            pa = [json.loads(x) for x in a]
+            pb = [json.loads(y) for y in b]
+            res[label] = {"scorelet_s": s_wall, "scorelet_rss_mb": s_rss, "peer_s": p_wall, "peer_rss_mb": p_rss,
+                          "identical_lines": same,
+                          "label_differences": sum(x["label"] != y["label"] for x, y in zip(pa, pb)),
+                          "max_difference": max(abs(x["probability"] - y["probability"]) for x, y in zip(pa, pb))}
+            ours.unlink()
+            peer.unlink()
+    return res
+
+
 def python_env_sizes():
     import importlib.util
     site = Path(importlib.util.find_spec("numpy").origin).parents[1]
@@ -211,6 +270,9 @@ def main():
                 res["http"][f"{m}/{name}"] = {"cold_start_ms": s.cold_ms, "saturation": sat, "half_load": lat}
             finally:
                 s.stop()
+
+    log("batch: scorelet predict over a large CSV, against pandas + onnxruntime")
+    res["batch"] = batch(out, bundles, models, smoke)
 
     log("cold start: the Lambda bootstrap against a local Runtime API")
     res["lambda"] = lambda_cold_start(out, bundles[f"{models[0]}-int8"], 1 if smoke else 5, body1)
@@ -345,6 +407,14 @@ def ratios(res):
                         h["half_load"][p] / 1e3, "ms", name))
         out.append(("cold start: process spawn → first scored response", f"{m}", s["cold_start_ms"],
                     h["cold_start_ms"], "ms", name))
+    b = res.get("batch", {})
+    for label, v in b.items():
+        if label == "rows":
+            continue
+        sec = f"batch: {b['rows']:,} Telco rows, CSV → JSON lines"
+        peer = "pandas + preprocess.py + onnxruntime, 2 processes"
+        out.append((sec, f"{label}, wall time", v["scorelet_s"], v["peer_s"], "s", peer))
+        out.append((sec, f"{label}, peak RSS", v["scorelet_rss_mb"], v["peer_rss_mb"], "MB", peer))
     return out
 
 
@@ -366,6 +436,11 @@ def markdown(res):
                   f"Unzipped package, local Runtime API: spawn → first scored response, median "
                   f"{lam['first_response_ms']:.1f} ms (runs: {', '.join(f'{t:.0f}' for t in lam['runs_ms'])} ms); "
                   f"zip {lam['zip_bytes'] / 1e6:.1f} MB."]
+    if res.get("batch"):
+        b = res["batch"]
+        lines += ["", "Batch outputs, scorelet vs the peer: " + "; ".join(
+            f"{k} {v['identical_lines'] / b['rows']:.1%} of lines identical, {v['label_differences']} labels differ, "
+            f"largest probability difference {v['max_difference']:.1e}" for k, v in b.items() if k != "rows") + "."]
     lines += ["", "### Model size and accuracy (Telco holdout)", "", "| bundle | model.onnx | ROC-AUC | accuracy | log loss |",
               "|---|---|---|---|---|"]
     for label, m in res["models"].items():

@@ -5,7 +5,7 @@ use serde_json::Value as Json;
 use crate::error::{Error, InputError, Result};
 use crate::features::Pipeline;
 use crate::features::read::{TokenMap, TokenSet};
-use crate::value::{Row, Value, truncate};
+use crate::value::{Row, Value, ValueRef, truncate};
 
 /// What a column name in a request is to the model.
 pub(super) enum Slot {
@@ -115,6 +115,30 @@ impl RowReader {
             return Err(Error::BadRequest(format!("row {row} has {n} values; the header has {}", slots.len())));
         }
         Ok(out)
+    }
+
+    /// [`RowReader::slotted`] for text cells, borrowed rather than copied: fills `out` with one
+    /// cell per input column, in signature order.
+    pub fn slotted_text<'a>(
+        &self,
+        slots: &[Option<usize>],
+        cells: impl IntoIterator<Item = &'a str>,
+        row: usize,
+        out: &mut Vec<ValueRef<'a>>,
+    ) -> Result<()> {
+        out.clear();
+        out.resize(self.columns.len(), ValueRef::Missing);
+        let mut n = 0;
+        for cell in cells {
+            if let Some(Some(i)) = slots.get(n) {
+                out[*i] = ValueRef::Text(cell);
+            }
+            n += 1;
+        }
+        if n != slots.len() {
+            return Err(Error::BadRequest(format!("row {row} has {n} values; the header has {}", slots.len())));
+        }
+        Ok(())
     }
 
     /// Rows from JSON objects keyed by column name.

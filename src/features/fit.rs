@@ -80,11 +80,11 @@ impl Fitter {
         }
         for ((spec, acc), v) in self.spec.columns.iter().zip(&mut self.cols).zip(row) {
             match spec.kind {
-                Kind::Numeric => match read_number(v, &acc.missing_set, row_index, &spec.name)? {
+                Kind::Numeric => match read_number(v.as_ref(), &acc.missing_set, row_index, &spec.name)? {
                     Some(x) => acc.numbers.push(x),
                     None => acc.missing += 1,
                 },
-                Kind::Categorical => match read_category(v, &acc.missing_set) {
+                Kind::Categorical => match read_category(v.as_ref(), &acc.missing_set) {
                     Some(c) => match acc.counts.get_mut(c.as_ref()) {
                         Some(n) => *n += 1,
                         None => {
@@ -94,7 +94,7 @@ impl Fitter {
                     None => acc.missing += 1,
                 },
                 Kind::Boolean => {
-                    match read_bool(v, &acc.missing_set, &acc.truthy, &acc.falsy, row_index, &spec.name)? {
+                    match read_bool(v.as_ref(), &acc.missing_set, &acc.truthy, &acc.falsy, row_index, &spec.name)? {
                         Some(b) => *acc.counts.entry(b.to_string()).or_default() += 1,
                         None => acc.missing += 1,
                     }

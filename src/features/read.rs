@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::error::{Error, InputError, Result};
-use crate::value::{Value, number_as_category};
+use crate::value::{ValueRef, number_as_category};
 
 /// FNV-1a (64 bit) for the per-cell lookups (missing tokens, category indexes, boolean tokens):
 /// several times cheaper than std's SipHash on short keys. Flooding is not a concern: the tables
@@ -38,11 +38,11 @@ pub type TokenSet = HashSet<String, BuildHasherDefault<Fnv>>;
 pub type TokenMap<V> = HashMap<String, V, BuildHasherDefault<Fnv>>;
 
 /// A parsed raw value of a numeric column: a number, or missing.
-pub(crate) fn read_number(v: &Value, missing: &TokenSet, row: usize, column: &str) -> Result<Option<f32>> {
+pub(crate) fn read_number(v: ValueRef<'_>, missing: &TokenSet, row: usize, column: &str) -> Result<Option<f32>> {
     let x = match v {
-        Value::Missing => return Ok(None),
-        Value::Number(n) => *n,
-        Value::Text(s) => {
+        ValueRef::Missing => return Ok(None),
+        ValueRef::Number(n) => n,
+        ValueRef::Text(s) => {
             let t = s.trim();
             if missing.contains(t) {
                 return Ok(None);
@@ -53,7 +53,7 @@ pub(crate) fn read_number(v: &Value, missing: &TokenSet, row: usize, column: &st
                 Error::input(row, column, InputError::WrongType { expected: "a number", got: v.describe() })
             })?
         }
-        Value::Bool(_) => {
+        ValueRef::Bool(_) => {
             return Err(Error::input(row, column, InputError::WrongType { expected: "a number", got: v.describe() }));
         }
     };
@@ -66,12 +66,12 @@ pub(crate) fn read_number(v: &Value, missing: &TokenSet, row: usize, column: &st
 
 /// A parsed raw value of a categorical column: its category text (borrowed from the cell when it
 /// is text), or missing.
-pub(crate) fn read_category<'a>(v: &'a Value, missing: &TokenSet) -> Option<Cow<'a, str>> {
+pub(crate) fn read_category<'a>(v: ValueRef<'a>, missing: &TokenSet) -> Option<Cow<'a, str>> {
     match v {
-        Value::Missing => None,
-        Value::Number(n) => Some(Cow::Owned(number_as_category(*n))),
-        Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
-        Value::Text(s) => {
+        ValueRef::Missing => None,
+        ValueRef::Number(n) => Some(Cow::Owned(number_as_category(n))),
+        ValueRef::Bool(b) => Some(Cow::Borrowed(if b { "true" } else { "false" })),
+        ValueRef::Text(s) => {
             let t = s.trim();
             if missing.contains(t) { None } else { Some(Cow::Borrowed(t)) }
         }
@@ -80,7 +80,7 @@ pub(crate) fn read_category<'a>(v: &'a Value, missing: &TokenSet) -> Option<Cow<
 
 /// A parsed raw value of a boolean column.
 pub(crate) fn read_bool(
-    v: &Value,
+    v: ValueRef<'_>,
     missing: &TokenSet,
     truthy: &TokenSet,
     falsy: &TokenSet,
@@ -89,12 +89,12 @@ pub(crate) fn read_bool(
 ) -> Result<Option<bool>> {
     let wrong = || Error::input(row, column, InputError::WrongType { expected: "a boolean", got: v.describe() });
     match v {
-        Value::Missing => Ok(None),
-        Value::Bool(b) => Ok(Some(*b)),
-        Value::Number(n) if *n == 1.0 => Ok(Some(true)),
-        Value::Number(n) if *n == 0.0 => Ok(Some(false)),
-        Value::Number(_) => Err(wrong()),
-        Value::Text(s) => {
+        ValueRef::Missing => Ok(None),
+        ValueRef::Bool(b) => Ok(Some(b)),
+        ValueRef::Number(1.0) => Ok(Some(true)),
+        ValueRef::Number(0.0) => Ok(Some(false)),
+        ValueRef::Number(_) => Err(wrong()),
+        ValueRef::Text(s) => {
             let t = s.trim();
             if missing.contains(t) {
                 return Ok(None);

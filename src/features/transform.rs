@@ -8,7 +8,7 @@ use super::fitted::{ColumnTransform, FittedEncoding, FittedFeatures, Step};
 use super::read::{TokenMap, TokenSet, fnv1a, lower_set, read_bool, read_category, read_number};
 use super::spec::UnknownPolicy;
 use crate::error::{Error, InputError, Result};
-use crate::value::{Row, Value, truncate};
+use crate::value::{Row, Value, ValueRef, truncate};
 
 /// A compiled, ready-to-run feature pipeline.
 #[derive(Debug, Clone)]
@@ -162,6 +162,17 @@ impl Pipeline {
     /// Transforms one row (values in input-column order) into `out`, which must hold
     /// [`Pipeline::width`] slots. `row_index` only labels errors.
     pub fn transform_into(&self, row: &[Value], row_index: usize, out: &mut [f32]) -> Result<()> {
+        self.transform_cells_into(row.iter().map(Value::as_ref), row_index, out)
+    }
+
+    /// [`Pipeline::transform_into`] over borrowed cells (in input-column order), so a caller
+    /// that parses text need not own a `String` per cell.
+    pub fn transform_cells_into<'a>(
+        &self,
+        row: impl ExactSizeIterator<Item = ValueRef<'a>>,
+        row_index: usize,
+        out: &mut [f32],
+    ) -> Result<()> {
         if row.len() != self.columns.len() {
             return Err(Error::BadRequest(format!(
                 "row {row_index} has {} values, the model has {} input columns",
@@ -213,7 +224,7 @@ fn known_list(index: &TokenMap<usize>) -> String {
 }
 
 impl CompiledColumn {
-    fn transform(&self, v: &Value, row: usize, out: &mut [f32]) -> Result<()> {
+    fn transform(&self, v: ValueRef<'_>, row: usize, out: &mut [f32]) -> Result<()> {
         out.fill(0.0);
         let missing_err = || Error::input(row, &self.name, InputError::MissingValue);
         match &self.kind {

@@ -1,5 +1,6 @@
 //! The `scorelet` command-line tool.
 
+mod batch;
 mod build;
 mod embed;
 mod input;

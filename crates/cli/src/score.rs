@@ -65,6 +65,11 @@ impl Sink {
         })
     }
 
+    /// Writes bytes as they are (whole lines).
+    pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
+        Ok(self.out.write_all(bytes)?)
+    }
+
     pub fn line(&mut self, v: &serde_json::Value) -> Result<()> {
         serde_json::to_writer(&mut self.out, v)?;
         self.out.write_all(b"\n")?;
@@ -110,21 +115,29 @@ pub struct InputArgs {
     pub engine: EngineArg,
 }
 
-/// `scorelet predict`: one prediction JSON object per input row.
+/// `scorelet predict`: one prediction JSON object per input row. CSV input is scored on every
+/// core ([`crate::batch`]); JSON lines row by row on this thread.
 pub fn predict(args: &InputArgs, with_features: bool, quiet: bool) -> Result<()> {
     let scorer = load(&args.bundle, args.engine.engine)?;
-    let reader = RowReader::for_pipeline(scorer.pipeline());
     let format = args.format.unwrap_or_else(|| Format::guess(&args.input));
     let bar = if quiet { ProgressBar::hidden() } else { progress(&args.input) };
     let mut sink = Sink::new(args.output.as_deref())?;
-    let opts = Options { return_features: with_features };
-    let n = for_each_chunk(&args.input, format, args.names.as_deref(), &reader, CHUNK, &bar, |rows, start| {
-        let preds = scorer.predict(rows, opts).map_err(|e| anyhow::anyhow!("{}", e.offset_row(start)))?;
-        for p in preds {
-            sink.line(&p.to_json())?;
-        }
-        Ok(())
-    })?;
+    let n = if format == Format::Csv {
+        crate::batch::predict_csv(&scorer, &args.input, args.names.as_deref(), with_features, &bar, &mut sink)?
+    } else {
+        let reader = RowReader::for_pipeline(scorer.pipeline());
+        let opts = Options { return_features: with_features };
+        let mut text = Vec::new();
+        for_each_chunk(&args.input, format, args.names.as_deref(), &reader, CHUNK, &bar, |rows, start| {
+            let preds = scorer.predict(rows, opts).map_err(|e| anyhow::anyhow!("{}", e.offset_row(start)))?;
+            text.clear();
+            for p in preds {
+                p.write_json(&mut text);
+                text.push(b'\n');
+            }
+            sink.write_all(&text)
+        })?
+    };
     sink.commit()?;
     bar.finish_and_clear();
     tracing::info!(rows = n, model = scorer.name(), version = scorer.version(), "scored");

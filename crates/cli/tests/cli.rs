@@ -33,9 +33,10 @@ fn train_check_and_predict_reproduce_golden_exactly() {
 }
 
 #[test]
-fn predict_streams_a_hundred_thousand_rows() {
+fn predict_streams_a_hundred_thousand_rows_in_order_on_every_core() {
     let tmp = tempfile::tempdir().unwrap();
     let b = train(tmp.path());
+    let bs = b.to_str().unwrap();
     let data = std::fs::read_to_string(repo().join("data/telco-churn.csv")).unwrap();
     let (header, body) = data.split_once('\n').unwrap();
     let big = tmp.path().join("big.csv");
@@ -43,22 +44,52 @@ fn predict_streams_a_hundred_thousand_rows() {
     for _ in 0..15 {
         text.push_str(body);
     }
-    std::fs::write(&big, text).unwrap();
-    let out = tmp.path().join("out.jsonl");
-    ok(&[
-        "predict",
-        "--bundle",
-        b.to_str().unwrap(),
-        "--input",
-        big.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
-    let out = std::fs::read_to_string(out).unwrap();
-    assert_eq!(out.lines().count(), 7043 * 15);
-    let first: Json = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    std::fs::write(&big, &text).unwrap();
+    // The same rows as JSON lines (every cell a string, as CSV cells are): that input is scored
+    // row by row on one thread, the CSV in chunks on every core.
+    let jsonl = tmp.path().join("big.jsonl");
+    let mut rdr = csv::Reader::from_reader(text.as_bytes());
+    let names: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+    let mut lines = String::new();
+    for rec in rdr.records() {
+        let rec = rec.unwrap();
+        let obj: serde_json::Map<String, Json> =
+            names.iter().zip(rec.iter()).map(|(k, v)| (k.clone(), Json::String(v.into()))).collect();
+        lines.push_str(&Json::Object(obj).to_string());
+        lines.push('\n');
+    }
+    std::fs::write(&jsonl, lines).unwrap();
+    let (out, out_jsonl) = (tmp.path().join("out.jsonl"), tmp.path().join("out-from-jsonl.jsonl"));
+    ok(&["predict", "--bundle", bs, "--input", big.to_str().unwrap(), "-o", out.to_str().unwrap(), "-q"]);
+    ok(&["predict", "--bundle", bs, "--input", jsonl.to_str().unwrap(), "-o", out_jsonl.to_str().unwrap(), "-q"]);
+    let (got, want) = (std::fs::read_to_string(&out).unwrap(), std::fs::read_to_string(&out_jsonl).unwrap());
+    assert_eq!(got.lines().count(), 7043 * 15);
+    assert!(got == want, "CSV and JSON-lines predictions differ");
+    let first: Json = serde_json::from_str(got.lines().next().unwrap()).unwrap();
     assert!(first["label"] == "Yes" || first["label"] == "No");
+    // A bad cell deep in the file (chunk 25 of 26) is the error, named by its row, and nothing
+    // is written; so is a short record there.
+    let mut rows: Vec<&str> = text.lines().collect();
+    let bad_row = 100_000;
+    let cells: Vec<String> = rows[bad_row + 1].split(',').map(String::from).collect();
+    let mut bad = cells.clone();
+    bad[5] = "lots".into();
+    let bad_line = bad.join(",");
+    rows[bad_row + 1] = &bad_line;
+    let broken = tmp.path().join("broken.csv");
+    std::fs::write(&broken, rows.join("\n")).unwrap();
+    let never = tmp.path().join("never.jsonl");
+    let err =
+        fails(&["predict", "--bundle", bs, "--input", broken.to_str().unwrap(), "-o", never.to_str().unwrap(), "-q"]);
+    assert!(err.contains("row 100000, column `tenure`: expected a number"), "{err}");
+    assert!(!never.exists());
+    let short = cells[..3].join(",");
+    rows[bad_row + 1] = &short;
+    std::fs::write(&broken, rows.join("\n")).unwrap();
+    let err =
+        fails(&["predict", "--bundle", bs, "--input", broken.to_str().unwrap(), "-o", never.to_str().unwrap(), "-q"]);
+    assert!(err.contains(&format!("CSV row {}", bad_row + 1)), "{err}");
+    assert!(!never.exists());
 }
 
 #[test]
