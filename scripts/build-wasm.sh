@@ -15,6 +15,8 @@
 #     $SCORELET_SITE/                the demo page (www/) with both builds and onnxruntime-web,
 #                                    for `scorelet registry serve --site`
 #     $SCORELET_WORKER/              the worker (worker/) for workerd, model from the registry
+#
+# Usage: scripts/build-wasm.sh [--components]   (--components: the wasm32-wasip2 builds only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -26,6 +28,7 @@ cargo build --release --locked -p scorelet-spin -p scorelet-spin-p2 --target was
 for c in scorelet_spin scorelet_spin_p2; do
   cp "$CARGO_TARGET_DIR/lean/wasm32-wasip2/release/$c.wasm" "$CARGO_TARGET_DIR/wasm32-wasip2/release/${c}_lean.wasm"
 done
+[ "${1:-}" = "--components" ] && exit 0
 
 web() { cargo build --profile wasm-size --locked -p scorelet-web --target wasm32-unknown-unknown "$@"; }
 web

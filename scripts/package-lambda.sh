@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Packages the scoring function for AWS Lambda (runtime provided.al2023, x86_64):
 #   bootstrap        the custom runtime (lambda_runtime + wasmtime), stripped
-#   scorelet.wasm    the scoring component, the same file Spin runs
+#   scorelet.wasm    the scoring component, the same file Spin runs: with --bundle whose model
+#                    runs on the compiled engine, the lean build (no tract), as `scorelet build`
+#                    picks it
 #   compiled/        its machine code, so a cold start deserializes instead of compiling
 #   bundle/          the model, with --bundle (else configure SCORELET_MODEL + SCORELET_REGISTRY_URL,
 #                    or pass a component built with `scorelet build --bundle`)
 #
 # Usage: scripts/package-lambda.sh [--bundle DIR] [--component FILE] [--bootstrap FILE] [--out ZIP]
 #   --bootstrap: use this already-built bootstrap instead of building one
-# Deploy: see doc/lambda.md (SAM template in deploy/lambda/template.yaml, or the plain AWS CLI).
+# Deploy: see doc/component.md, "AWS Lambda" (SAM template in deploy/lambda/template.yaml, or the
+# plain AWS CLI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -29,9 +32,14 @@ if [ -z "$bootstrap" ]; then
   bootstrap="$CARGO_TARGET_DIR/release/bootstrap"
 fi
 if [ -z "$component" ]; then
-  # The same package selection as scripts/build-wasm.sh, so nothing is rebuilt with other features.
-  cargo build --release --locked -p scorelet-wasi -p scorelet-spin -p scorelet-spin-p2 --target wasm32-wasip2
+  scripts/build-wasm.sh --components >&2
   component="$CARGO_TARGET_DIR/wasm32-wasip2/release/scorelet_spin.wasm"
+  if [ -n "$bundle" ]; then
+    scripts/build.sh >&2
+    if [[ "$("$CARGO_TARGET_DIR/release/scorelet" check --bundle "$bundle" || true)" == *"(compiled engine)"* ]]; then
+      component="$CARGO_TARGET_DIR/wasm32-wasip2/release/scorelet_spin_lean.wasm"
+    fi
+  fi
 fi
 
 # provided.al2023 ships glibc 2.34: refuse a binary that needs a newer one.

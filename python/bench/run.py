@@ -309,8 +309,8 @@ def lambda_cold_start(out, bundle, rounds, body1):
     if not bootstrap.is_file():
         return {"skipped": "no release bootstrap built (scripts/test.sh builds it)"}
     pkg = out / "lambda.zip"
-    subprocess.run([REPO / "scripts/package-lambda.sh", "--bundle", bundle, "--bootstrap", bootstrap,
-                    "--component", TARGET / "wasm32-wasip2/release/scorelet_spin.wasm", "--out", pkg],
+    # No --component: the package script picks the lean one for a model on the compiled engine.
+    subprocess.run([REPO / "scripts/package-lambda.sh", "--bundle", bundle, "--bootstrap", bootstrap, "--out", pkg],
                    check=True, cwd=REPO, stdout=subprocess.DEVNULL)
     task = out / "lambda-task"
     shutil.rmtree(task, ignore_errors=True)

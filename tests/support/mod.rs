@@ -60,6 +60,12 @@ pub fn spin_component(test: &str, p2: bool) -> Option<PathBuf> {
     artifact(test, target_dir().join("wasm32-wasip2/release").join(name))
 }
 
+/// The lean scoring component, without tract (`scorelet_spin_lean.wasm`, or `…_p2_lean.wasm`).
+pub fn lean_component(test: &str, p2: bool) -> Option<PathBuf> {
+    let name = if p2 { "scorelet_spin_p2_lean.wasm" } else { "scorelet_spin_lean.wasm" };
+    artifact(test, target_dir().join("wasm32-wasip2/release").join(name))
+}
+
 /// A built directory or file named by an environment variable that `scripts/env.sh` exports,
 /// else `default` under the target directory.
 pub fn built(test: &str, var: &str, default: &str) -> Option<PathBuf> {

@@ -195,16 +195,26 @@ fn start_bootstrap(api: &RuntimeApi, task: &Path) -> Child {
         .unwrap()
 }
 
+/// Both components a package can carry: the full one, and the lean one (no tract) that
+/// `scripts/package-lambda.sh` picks for a model on the compiled engine, as this one is.
 #[test]
 fn bootstrap_answers_api_gateway_and_function_url_events_like_native_predict() {
     let test = "bootstrap_answers_api_gateway_and_function_url_events_like_native_predict";
-    let Some(wasm) = support::spin_component(test, false) else { return };
+    let (Some(full), Some(lean)) = (support::spin_component(test, false), support::lean_component(test, false)) else {
+        return;
+    };
+    for (wasm, cache) in [(full, "lambda-compiled"), (lean, "lambda-compiled-lean")] {
+        answers_like_native(&wasm, cache);
+    }
+}
+
+fn answers_like_native(wasm: &Path, cache: &str) {
     let (bundle, records) = telco();
     let task = tempfile::tempdir().unwrap();
     bundle.write_dir(task.path().join("bundle")).unwrap();
-    std::fs::copy(&wasm, task.path().join("scorelet.wasm")).unwrap();
+    std::fs::copy(wasm, task.path().join("scorelet.wasm")).unwrap();
     // Package the compilation the way scripts/package-lambda.sh does (kept across runs).
-    let compiled = target_dir().join("lambda-compiled");
+    let compiled = target_dir().join(cache);
     let status = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
         .args(["precompile", wasm.to_str().unwrap(), compiled.to_str().unwrap()])
         .status()
