@@ -157,12 +157,13 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
     let cache = cache_dir(a.cache.as_deref());
     let engine = scorelet_host::component::engine(settings.max_instances, settings.max_memory)
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let how = match &cache {
-        Some(d) if scorelet_host::is_cached(&engine, &wasm, d) => "machine code from the cache",
+    let key = cache.as_deref().map(|d| (d, scorelet_host::CacheKey::new(&engine, &wasm)));
+    let how = match &key {
+        Some((d, k)) if k.is_in(d) => "machine code from the cache",
         Some(_) => "compiled with Cranelift (cached for next time)",
         None => "compiled with Cranelift",
     };
-    let compiled = scorelet_host::load_cached(&engine, &wasm, cache.as_deref())
+    let compiled = scorelet_host::load_keyed(&engine, &wasm, key.as_ref().map(|(d, k)| (*d, k)))
         .with_context(|| format!("cannot load the component ({component_path})"))?;
     let component = HttpComponent::new(engine, compiled, settings)
         .map_err(|e| anyhow::anyhow!("{e:?}"))

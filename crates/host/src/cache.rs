@@ -10,10 +10,17 @@ use wasmtime::component::Component;
 
 /// Compiles `bytes` or deserializes a previous compilation from `cache_dir`.
 pub fn load_cached(engine: &Engine, bytes: &[u8], cache_dir: Option<&Path>) -> Result<Component> {
-    let Some(dir) = cache_dir else {
+    let key = cache_dir.map(|d| (d, CacheKey::new(engine, bytes)));
+    load_keyed(engine, bytes, key.as_ref().map(|(d, k)| (*d, k)))
+}
+
+/// [`load_cached`] with the key already computed (hashing the component is a millisecond of a
+/// cold start: callers that also ask [`CacheKey::is_in`] hash once).
+pub fn load_keyed(engine: &Engine, bytes: &[u8], cache: Option<(&Path, &CacheKey)>) -> Result<Component> {
+    let Some((dir, key)) = cache else {
         return Ok(Component::new(engine, bytes)?);
     };
-    let path = cache_path(engine, bytes, dir);
+    let path = key.path(dir);
     if path.exists() {
         // SAFETY: the file was written by `Component::serialize` of this same wasmtime build
         // (the name includes the engine's compatibility hash) into our own cache directory.
@@ -30,6 +37,29 @@ pub fn load_cached(engine: &Engine, bytes: &[u8], cache_dir: Option<&Path>) -> R
     Ok(component)
 }
 
+/// A component's name in the cache: the sha256 of its bytes and the engine's compatibility hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheKey(String);
+
+impl CacheKey {
+    pub fn new(engine: &Engine, bytes: &[u8]) -> CacheKey {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut h);
+        CacheKey(format!("{}-{:016x}.cwasm", scorelet_digest(bytes), h.finish()))
+    }
+
+    /// The compilation's file in `dir`.
+    pub fn path(&self, dir: &Path) -> PathBuf {
+        dir.join(&self.0)
+    }
+
+    /// Whether `dir` holds the compilation.
+    pub fn is_in(&self, dir: &Path) -> bool {
+        self.path(dir).is_file()
+    }
+}
+
 fn store(component: &Component, path: &Path) -> Result<()> {
     std::fs::create_dir_all(path.parent().expect("cache files live in a directory"))?;
     // Unique per process and call: concurrent loads of one component must not share a temp file.
@@ -43,15 +73,7 @@ fn store(component: &Component, path: &Path) -> Result<()> {
 
 /// Whether `dir` holds a compilation of `bytes` for `engine`.
 pub fn is_cached(engine: &Engine, bytes: &[u8], dir: &Path) -> bool {
-    cache_path(engine, bytes, dir).is_file()
-}
-
-fn cache_path(engine: &Engine, bytes: &[u8], dir: &Path) -> PathBuf {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut h);
-    let digest = scorelet_digest(bytes);
-    dir.join(format!("{digest}-{:016x}.cwasm", h.finish()))
+    CacheKey::new(engine, bytes).is_in(dir)
 }
 
 fn scorelet_digest(bytes: &[u8]) -> String {

@@ -17,7 +17,7 @@ pub mod command;
 pub mod component;
 pub mod server;
 
-pub use cache::{is_cached, load_cached};
+pub use cache::{CacheKey, is_cached, load_cached, load_keyed};
 pub use command::{CommandOutput, CommandRunner};
 pub use component::{HttpComponent, Settings};
 pub use wasmtime::Engine;

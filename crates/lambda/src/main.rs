@@ -37,9 +37,9 @@ fn env(name: &str) -> Option<String> {
 
 /// Where the compilation lives: the package's `compiled/` when it matches this machine, else
 /// `/tmp` (the only writable place on Lambda).
-fn cache_dir(engine: &scorelet_host::Engine, wasm: &[u8]) -> PathBuf {
+fn cache_dir(key: &scorelet_host::CacheKey) -> PathBuf {
     let packaged = task_root().join("compiled");
-    if scorelet_host::is_cached(engine, wasm, &packaged) {
+    if key.is_in(&packaged) {
         packaged
     } else {
         tracing::warn!("no compilation for this CPU in the package; compiling into /tmp (slow cold start)");
@@ -75,8 +75,9 @@ fn load() -> Result<HttpComponent> {
     let wasm = std::fs::read(&path).with_context(|| format!("cannot read the component {}", path.display()))?;
     let settings = settings();
     let engine = component::engine(settings.max_instances, settings.max_memory).map_err(anyhow::Error::from)?;
-    let cache = cache_dir(&engine, &wasm);
-    let compiled = scorelet_host::load_cached(&engine, &wasm, Some(&cache))?;
+    let key = scorelet_host::CacheKey::new(&engine, &wasm);
+    let cache = cache_dir(&key);
+    let compiled = scorelet_host::load_keyed(&engine, &wasm, Some((&cache, &key)))?;
     HttpComponent::new(engine, compiled, settings).map_err(anyhow::Error::from)
 }
 
