@@ -26,6 +26,7 @@ HERE = Path(__file__).resolve().parent
 TARGET = Path(os.environ["CARGO_TARGET_DIR"])
 SCORELET = TARGET / "release/scorelet"
 LOADGEN = TARGET / "release/loadgen"
+CEILING = TARGET / "release/ceiling"
 PY = sys.executable
 
 
@@ -268,8 +269,23 @@ def main():
                 half = sat["rps"] / 2
                 lat = loadgen(url, body1, max(50, int(half * seconds)), 4, half)
                 res["http"][f"{m}/{name}"] = {"cold_start_ms": s.cold_ms, "saturation": sat, "half_load": lat}
+                if name == "scorelet":
+                    # The engine issue's bar: p99 at a fixed 1 000 requests/s.
+                    res["http"][f"{m}/{name}"]["fixed_1000"] = loadgen(url, body1, int(1000 * seconds), 4, 1000)
             finally:
                 s.stop()
+
+    log("HTTP ceiling: a minimal hyper server answering a fixed body, same load")
+    port = free_port()
+    ceiling = subprocess.Popen([CEILING, f"127.0.0.1:{port}"], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        ceiling.stdout.readline()  # "listening on …"
+        url = f"http://127.0.0.1:{port}/invocations"
+        probe = loadgen(url, body1, 200, 4)
+        res["http_ceiling"] = loadgen(url, body1, max(200, int(probe["rps"] * seconds)), 4)
+    finally:
+        os.killpg(ceiling.pid, signal.SIGTERM)
+        ceiling.wait()
 
     log("batch: scorelet predict over a large CSV, against pandas + onnxruntime")
     res["batch"] = batch(out, bundles, models, smoke)
@@ -407,6 +423,12 @@ def ratios(res):
                         h["half_load"][p] / 1e3, "ms", name))
         out.append(("cold start: process spawn → first scored response", f"{m}", s["cold_start_ms"],
                     h["cold_start_ms"], "ms", name))
+    ceiling = res.get("http_ceiling")
+    for key, h in res["http"].items():
+        m, name = key.split("/")
+        if name == "scorelet" and ceiling:
+            out.append(("HTTP, requests/s at saturation (higher is better)", f"{m}", h["saturation"]["rps"],
+                        ceiling["rps"], "req/s", "the ceiling: a minimal hyper server, fixed body"))
     b = res.get("batch", {})
     for label, v in b.items():
         if label == "rows":
@@ -436,6 +458,13 @@ def markdown(res):
                   f"Unzipped package, local Runtime API: spawn → first scored response, median "
                   f"{lam['first_response_ms']:.1f} ms (runs: {', '.join(f'{t:.0f}' for t in lam['runs_ms'])} ms); "
                   f"zip {lam['zip_bytes'] / 1e6:.1f} MB."]
+    fixed = {k: v["fixed_1000"] for k, v in res["http"].items() if "fixed_1000" in v}
+    if fixed:
+        lines += ["", "### HTTP at a fixed 1 000 requests/s (scorelet serve, 4 connections, no coordinated omission)", "",
+                  "| model | p50 | p99 | max | non-200 |", "|---|---|---|---|---|"]
+        for k, v in fixed.items():
+            lines.append(f"| {k.split('/')[0]} | {v['p50_us'] / 1e3:.2f} ms | {v['p99_us'] / 1e3:.2f} ms | "
+                         f"{v['max_us'] / 1e3:.2f} ms | {v['errors']} |")
     if res.get("batch"):
         b = res["batch"]
         lines += ["", "Batch outputs, scorelet vs the peer: " + "; ".join(
