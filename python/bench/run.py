@@ -294,7 +294,9 @@ def main():
     res["lambda"] = lambda_cold_start(out, bundles[f"{models[0]}-int8"], 1 if smoke else 5, body1)
 
     log("sizes")
-    lambda_zip = next((p for p in (TARGET / "lambda-test.zip", REPO / "out/lambda/scorelet-lambda.zip") if p.is_file()), None)
+    # The package the Lambda step above built (lean component for these models) first.
+    lambda_zip = next((p for p in (out / "lambda.zip", TARGET / "lambda-test.zip", REPO / "out/lambda/scorelet-lambda.zip")
+                       if p.is_file()), None)
     ort_dir = REPO / "js/node_modules/onnxruntime-web/dist"
     res["sizes"] = {
         "scorelet component (wasip2)": size(TARGET / "wasm32-wasip2/release/scorelet_spin.wasm"),
