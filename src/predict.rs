@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::features::{FittedFeatures, Pipeline};
 use crate::model::{Engine, Model, Outputs};
 pub use crate::prediction::{Options, Prediction};
-use crate::value::Row;
+use crate::value::{Row, ValueRef};
 
 /// Default cap on rows per request.
 pub const DEFAULT_MAX_BATCH: usize = 10_000;
@@ -93,14 +93,23 @@ impl Scorer {
     /// Transforms rows, runs the model and applies the manifest's link:
     /// `(features rows × width, scores)` — scores are class probabilities or values.
     pub fn score(&self, rows: &[Row]) -> Result<(Vec<f32>, Outputs)> {
-        if rows.is_empty() {
+        self.score_with(rows.len(), |i, out| self.pipeline.transform_into(&rows[i], i, out))
+    }
+
+    /// Features for `n` rows (`fill(i, out)` writes row `i`'s), then the scores.
+    fn score_with(&self, n: usize, fill: impl Fn(usize, &mut [f32]) -> Result<()>) -> Result<(Vec<f32>, Outputs)> {
+        if n == 0 {
             return Err(Error::EmptyBatch);
         }
-        if rows.len() > self.max_batch {
-            return Err(Error::BatchTooLarge { rows: rows.len(), max: self.max_batch });
+        if n > self.max_batch {
+            return Err(Error::BatchTooLarge { rows: n, max: self.max_batch });
         }
-        let features = self.pipeline.transform_batch(rows)?;
-        let scores = self.score_features(&features, rows.len())?;
+        let width = self.pipeline.width();
+        let mut features = vec![0.0; n * width];
+        for (i, out) in features.chunks_exact_mut(width.max(1)).enumerate().take(n) {
+            fill(i, out)?;
+        }
+        let scores = self.score_features(&features, n)?;
         Ok((features, scores))
     }
 
@@ -129,8 +138,25 @@ impl Scorer {
     /// Scores rows into predictions.
     pub fn predict(&self, rows: &[Row], opts: Options) -> Result<Vec<Prediction>> {
         let (features, outputs) = self.score(rows)?;
+        self.predictions(&features, &outputs, opts)
+    }
+
+    /// [`Scorer::predict`] over borrowed cells, `columns` per row in input-column order, row
+    /// after row (what the direct request path reads): no cell needs a `String` of its own.
+    pub fn predict_cells(&self, cells: &[ValueRef<'_>], columns: usize, opts: Options) -> Result<Vec<Prediction>> {
+        if columns == 0 || cells.len() % columns != 0 {
+            return Err(Error::BadRequest(format!("{} cells are not rows of {columns} columns", cells.len())));
+        }
+        let n = cells.len() / columns;
+        let (features, outputs) = self.score_with(n, |i, out| {
+            self.pipeline.transform_cells_into(cells[i * columns..(i + 1) * columns].iter().copied(), i, out)
+        })?;
+        self.predictions(&features, &outputs, opts)
+    }
+
+    fn predictions(&self, features: &[f32], outputs: &Outputs, opts: Options) -> Result<Vec<Prediction>> {
         let width = self.pipeline.width();
-        (0..rows.len())
+        (0..outputs.rows)
             .map(|i| {
                 let f = opts.return_features.then(|| features[i * width..(i + 1) * width].to_vec());
                 self.interpret(outputs.row(i), f)

@@ -222,8 +222,8 @@ impl Service {
                 self.authorized(req)
                     .and_then(|()| self.scoring(req, now_ms))
                     .and_then(|(s, reader)| {
-                        let r = mlflow::parse(req.body, reader).map_err(|e| HttpResponse::error(&e))?;
-                        let p = s.predict(&r.rows, r.options).map_err(|e| HttpResponse::error(&e))?;
+                        let r = mlflow::parse_borrowed(req.body, reader).map_err(|e| HttpResponse::error(&e))?;
+                        let p = r.predict(s).map_err(|e| HttpResponse::error(&e))?;
                         Ok(HttpResponse::bytes(200, mlflow::response_bytes(s, &p)))
                     })
                     .unwrap_or_else(|e| e)

@@ -29,6 +29,16 @@ pub enum ValueRef<'a> {
 }
 
 impl ValueRef<'_> {
+    /// The owned [`Value`].
+    pub fn to_value(&self) -> Value {
+        match *self {
+            ValueRef::Missing => Value::Missing,
+            ValueRef::Number(n) => Value::Number(n),
+            ValueRef::Text(s) => Value::Text(s.to_string()),
+            ValueRef::Bool(b) => Value::Bool(b),
+        }
+    }
+
     /// A short description for error messages.
     pub fn describe(&self) -> String {
         match self {

@@ -1,13 +1,16 @@
 //! The common `/invocations` bodies deserialized straight into rows, without a JSON tree:
 //! `dataframe_records`, `dataframe_split`, and `instances`/`inputs` as records or positional
 //! arrays, with optional `params`. Keys are borrowed from the body and matched to column
-//! positions the [`RowReader`] resolved once; cells become [`Value`]s directly.
+//! positions the [`RowReader`] resolved once; cells become [`ValueRef`]s that borrow their text
+//! from the body, one flat buffer for the batch ([`CellRows`]): no `String` per cell, no `Vec`
+//! per row.
 //!
 //! Architecture invariant: this path only ever *accepts*. Anything it does not take exactly
-//! (another shape, a duplicate or unknown key, a missing column, a cell that is not a scalar, an
-//! empty batch, malformed JSON) makes it give up, and [`super::mlflow::parse`] parses the body
-//! again with the JSON tree, which produces the error, so errors are the same text as ever.
-//! Successful answers are the same rows the tree path would build (tests compare them).
+//! (another shape, a duplicate or unknown key, a missing column, a cell that is not a scalar, a
+//! string with escapes (it cannot be borrowed), an empty batch, malformed JSON) makes it give
+//! up, and [`super::mlflow::parse_tree`] parses the body again with the JSON tree, which produces
+//! the error, so errors are the same text as ever. Successful answers are the same rows the tree
+//! path would build (tests compare them).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -17,7 +20,36 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use super::RowReader;
 use super::rows::Slot;
 use crate::prediction::Options;
-use crate::value::{Row, Value};
+use crate::value::{Row, ValueRef};
+
+/// A batch of rows as borrowed cells: `width` per row (the model's input columns, in signature
+/// order), row after row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellRows<'b> {
+    pub width: usize,
+    pub cells: Vec<ValueRef<'b>>,
+}
+
+impl<'b> CellRows<'b> {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.cells.len().checked_div(self.width).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The cells of row `i`.
+    pub fn row(&self, i: usize) -> &[ValueRef<'b>] {
+        &self.cells[i * self.width..(i + 1) * self.width]
+    }
+
+    /// Owned rows, as the tree path builds them.
+    pub fn to_rows(&self) -> Vec<Row> {
+        (0..self.len()).map(|i| self.row(i).iter().map(|c| c.to_value()).collect()).collect()
+    }
+}
 
 /// Why the direct path gave up (never shown: the tree path then names the real problem).
 #[derive(Debug)]
@@ -38,7 +70,7 @@ impl de::Error for GiveUp {
 }
 
 /// Rows and options from an `/invocations` body, or `None` for the tree path to handle.
-pub fn parse(body: &[u8], reader: &RowReader) -> Option<(Vec<Row>, Options)> {
+pub fn parse<'b>(body: &'b [u8], reader: &RowReader) -> Option<(CellRows<'b>, Options)> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let out = Body { reader }.deserialize(&mut de).ok()?;
     de.end().ok()?;
@@ -50,19 +82,19 @@ struct Body<'r> {
 }
 
 impl<'de> DeserializeSeed<'de> for Body<'_> {
-    type Value = Option<(Vec<Row>, Options)>;
+    type Value = Option<(CellRows<'de>, Options)>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)
     }
 }
 
 impl<'de> Visitor<'de> for Body<'_> {
-    type Value = Option<(Vec<Row>, Options)>;
+    type Value = Option<(CellRows<'de>, Options)>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an /invocations body")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let (mut rows, mut options) = (None, None);
+        let (mut rows, mut options) = (None::<Vec<ValueRef<'de>>>, None);
         while let Some(key) = map.next_key_seed(Key)? {
             match key.as_ref() {
                 "dataframe_records" | "dataframe_split" | "instances" | "inputs" if rows.is_none() => {
@@ -80,7 +112,10 @@ impl<'de> Visitor<'de> for Body<'_> {
                 _ => return Err(de::Error::custom(GiveUp)),
             }
         }
-        Ok(rows.filter(|r: &Vec<Row>| !r.is_empty()).map(|r| (r, options.unwrap_or_default())))
+        let width = self.reader.columns().len();
+        Ok(rows
+            .filter(|r| !r.is_empty() && width > 0)
+            .map(|cells| (CellRows { width, cells }, options.unwrap_or_default())))
     }
 }
 
@@ -91,53 +126,54 @@ struct Rows<'r> {
 }
 
 impl<'de> DeserializeSeed<'de> for Rows<'_> {
-    type Value = Vec<Row>;
+    type Value = Vec<ValueRef<'de>>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_seq(self)
     }
 }
 
 impl<'de> Visitor<'de> for Rows<'_> {
-    type Value = Vec<Row>;
+    type Value = Vec<ValueRef<'de>>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an array of rows")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        let width = self.reader.columns().len();
+        let mut cells = Vec::with_capacity(seq.size_hint().unwrap_or(1).min(1024) * width);
         let mut records = None;
         let mut memo = Vec::new();
-        while let Some((row, is_record)) =
-            seq.next_element_seed(AnyRow { reader: self.reader, slots: None, memo: &mut memo })?
+        while let Some(is_record) =
+            seq.next_element_seed(AnyRow { reader: self.reader, slots: None, memo: &mut memo, out: &mut cells })?
         {
             // The tree path reads an array of records only if *every* item is an object.
             if *records.get_or_insert(is_record) != is_record || (self.records_only && !is_record) {
                 return Err(de::Error::custom(GiveUp));
             }
-            rows.push(row);
         }
-        Ok(rows)
+        Ok(cells)
     }
 }
 
-/// One row: an object keyed by column (`true`), or an array in signature order, or laid out
-/// by `slots` (`false`).
-struct AnyRow<'r, 's> {
+/// One row, appended to `out`: an object keyed by column (`true`), or an array in signature
+/// order, or laid out by `slots` (`false`).
+struct AnyRow<'r, 's, 'de> {
     reader: &'r RowReader,
     slots: Option<&'s [Option<usize>]>,
     /// For records: the input position of the j-th key of earlier records (clients send every
     /// record in one key order), checked with one comparison before a hash lookup.
     memo: &'s mut Vec<usize>,
+    out: &'s mut Vec<ValueRef<'de>>,
 }
 
-impl<'de> DeserializeSeed<'de> for AnyRow<'_, '_> {
-    type Value = (Row, bool);
+impl<'de> DeserializeSeed<'de> for AnyRow<'_, '_, 'de> {
+    type Value = bool;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for AnyRow<'_, '_> {
-    type Value = (Row, bool);
+impl<'de> Visitor<'de> for AnyRow<'_, '_, 'de> {
+    type Value = bool;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a row")
     }
@@ -146,7 +182,9 @@ impl<'de> Visitor<'de> for AnyRow<'_, '_> {
             return Err(de::Error::custom(GiveUp));
         }
         let n = self.reader.columns().len();
-        let mut row: Row = vec![Value::Missing; n];
+        let base = self.out.len();
+        self.out.resize(base + n, ValueRef::Missing);
+        let row = &mut self.out[base..];
         // Which columns were given (up to 256; wider rows take the tree path).
         let mut seen = [0u64; 4];
         let mut count = 0;
@@ -189,11 +227,13 @@ impl<'de> Visitor<'de> for AnyRow<'_, '_> {
         if count != n {
             return Err(de::Error::custom(GiveUp));
         }
-        Ok((row, true))
+        Ok(true)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let n = self.reader.columns().len();
-        let mut row: Row = vec![Value::Missing; n];
+        let base = self.out.len();
+        self.out.resize(base + n, ValueRef::Missing);
+        let row = &mut self.out[base..];
         let mut k = 0;
         while let Some(cell) = seq.next_element_seed(Cell)? {
             match self.slots {
@@ -210,7 +250,7 @@ impl<'de> Visitor<'de> for AnyRow<'_, '_> {
         if k != self.slots.map_or(n, <[_]>::len) {
             return Err(de::Error::custom(GiveUp));
         }
-        Ok((row, false))
+        Ok(false)
     }
 }
 
@@ -221,14 +261,14 @@ struct Split<'r> {
 }
 
 impl<'de> DeserializeSeed<'de> for Split<'_> {
-    type Value = Vec<Row>;
+    type Value = Vec<ValueRef<'de>>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)
     }
 }
 
 impl<'de> Visitor<'de> for Split<'_> {
-    type Value = Vec<Row>;
+    type Value = Vec<ValueRef<'de>>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a dataframe_split object")
     }
@@ -260,26 +300,31 @@ struct SplitData<'r, 's> {
 }
 
 impl<'de> DeserializeSeed<'de> for SplitData<'_, '_> {
-    type Value = Vec<Row>;
+    type Value = Vec<ValueRef<'de>>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_seq(self)
     }
 }
 
 impl<'de> Visitor<'de> for SplitData<'_, '_> {
-    type Value = Vec<Row>;
+    type Value = Vec<ValueRef<'de>>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("data rows")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        let width = self.reader.columns().len();
+        let mut cells = Vec::with_capacity(seq.size_hint().unwrap_or(1).min(1024) * width);
         let mut memo = Vec::new();
-        while let Some((row, _)) =
-            seq.next_element_seed(AnyRow { reader: self.reader, slots: Some(self.slots), memo: &mut memo })?
-        {
-            rows.push(row);
-        }
-        Ok(rows)
+        while seq
+            .next_element_seed(AnyRow {
+                reader: self.reader,
+                slots: Some(self.slots),
+                memo: &mut memo,
+                out: &mut cells,
+            })?
+            .is_some()
+        {}
+        Ok(cells)
     }
 }
 
@@ -306,41 +351,39 @@ impl<'de> Visitor<'de> for Key {
     }
 }
 
-/// A scalar cell, as [`Value::from_json`] reads it; arrays and objects give up.
+/// A scalar cell, as [`crate::value::Value::from_json`] reads it, its text borrowed from the body; arrays,
+/// objects and strings with escapes give up.
 struct Cell;
 
 impl<'de> DeserializeSeed<'de> for Cell {
-    type Value = Value;
+    type Value = ValueRef<'de>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for Cell {
-    type Value = Value;
+    type Value = ValueRef<'de>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a scalar")
     }
-    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
-        Ok(Value::Missing)
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(ValueRef::Missing)
     }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(ValueRef::Bool(v))
     }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::Number(v as f64))
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(ValueRef::Number(v as f64))
     }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::Number(v as f64))
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(ValueRef::Number(v as f64))
     }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::Number(v))
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(ValueRef::Number(v))
     }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::Text(v.to_owned()))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
-        Ok(Value::Text(v))
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(ValueRef::Text(v))
     }
 }
 
@@ -364,8 +407,9 @@ mod tests {
             serde_json::json!({"dataframe_split": {"index": [0], "columns": cols, "data": [vals]}}),
         ];
         for b in &takes {
-            let (rows, _) = parse(b.to_string().as_bytes(), &reader).unwrap_or_else(|| panic!("gave up on {b}"));
-            assert!(!rows.is_empty() && rows[0].iter().all(|v| *v == Value::Text("x".into())), "{b}");
+            let text = b.to_string();
+            let (rows, _) = parse(text.as_bytes(), &reader).unwrap_or_else(|| panic!("gave up on {b}"));
+            assert!(!rows.is_empty() && rows.row(0).iter().all(|v| *v == ValueRef::Text("x")), "{b}");
         }
         let mut dup = rec.clone();
         dup.remove(&reader.columns()[0]);
@@ -376,7 +420,11 @@ mod tests {
             serde_json::json!({"inputs": {"a": [1]}}),
             serde_json::json!([rec]),
         ];
-        for b in &gives_up {
+        // A string with an escape cannot be borrowed: the tree path takes it.
+        let mut escaped = rec.clone();
+        escaped.insert(reader.columns()[0].clone(), serde_json::json!("a\\nb"));
+        let gives_up = gives_up.into_iter().chain([serde_json::json!({"dataframe_records": [escaped]})]);
+        for b in gives_up {
             assert!(parse(b.to_string().as_bytes(), &reader).is_none(), "{b}");
         }
         assert!(parse(b"{\"dataframe_records\": [", &reader).is_none());

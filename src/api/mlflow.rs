@@ -9,6 +9,8 @@ use crate::predict::Scorer;
 use crate::prediction::{Options, Prediction};
 use crate::value::Row;
 
+use super::direct::CellRows;
+
 /// A parsed scoring request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
@@ -18,11 +20,38 @@ pub struct Request {
 
 const KEYS: &[&str] = &["dataframe_split", "dataframe_records", "instances", "inputs"];
 
-/// Parses an `/invocations` body: the common shapes straight into rows (no JSON tree), anything
-/// else, and every error, through [`parse_tree`].
+/// A parsed `/invocations` body as the scorer takes it: the direct path's borrowed cells, or
+/// the tree path's rows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Parsed<'b> {
+    Cells(CellRows<'b>, Options),
+    Rows(Request),
+}
+
+impl Parsed<'_> {
+    /// Scores the batch.
+    pub fn predict(&self, scorer: &Scorer) -> Result<Vec<Prediction>> {
+        match self {
+            Parsed::Cells(c, o) => scorer.predict_cells(&c.cells, c.width, *o),
+            Parsed::Rows(r) => scorer.predict(&r.rows, r.options),
+        }
+    }
+}
+
+/// Parses an `/invocations` body for scoring: the common shapes straight into cells borrowed
+/// from the body (no JSON tree, no `String` per cell), anything else, and every error, through
+/// [`parse_tree`].
+pub fn parse_borrowed<'b>(body: &'b [u8], reader: &RowReader) -> Result<Parsed<'b>> {
+    match super::direct::parse(body, reader) {
+        Some((cells, options)) => Ok(Parsed::Cells(cells, options)),
+        None => parse_tree(body, reader).map(Parsed::Rows),
+    }
+}
+
+/// [`parse_borrowed`] into owned rows.
 pub fn parse(body: &[u8], reader: &RowReader) -> Result<Request> {
     match super::direct::parse(body, reader) {
-        Some((rows, options)) => Ok(Request { rows, options }),
+        Some((cells, options)) => Ok(Request { rows: cells.to_rows(), options }),
         None => parse_tree(body, reader),
     }
 }

@@ -167,8 +167,8 @@ impl Scorer {
     /// Scores an MLflow `/invocations` body; returns the response JSON.
     #[wasm_bindgen(js_name = invocations)]
     pub fn invocations(&self, body: &str) -> JsResult<String> {
-        let req = scorelet::api::mlflow::parse(body.as_bytes(), &self.reader).map_err(js_err)?;
-        let preds = self.inner.predict(&req.rows, req.options).map_err(js_err)?;
+        let req = scorelet::api::mlflow::parse_borrowed(body.as_bytes(), &self.reader).map_err(js_err)?;
+        let preds = req.predict(&self.inner).map_err(js_err)?;
         let bytes = scorelet::api::mlflow::response_bytes(&self.inner, &preds);
         Ok(String::from_utf8(bytes).expect("JSON text is UTF-8"))
     }
