@@ -144,7 +144,7 @@ impl Scorer {
     /// [`Scorer::predict`] over borrowed cells, `columns` per row in input-column order, row
     /// after row (what the direct request path reads): no cell needs a `String` of its own.
     pub fn predict_cells(&self, cells: &[ValueRef<'_>], columns: usize, opts: Options) -> Result<Vec<Prediction>> {
-        if columns == 0 || cells.len() % columns != 0 {
+        if columns == 0 || !cells.len().is_multiple_of(columns) {
             return Err(Error::BadRequest(format!("{} cells are not rows of {columns} columns", cells.len())));
         }
         let n = cells.len() / columns;
