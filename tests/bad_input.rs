@@ -167,6 +167,13 @@ fn empty_oversized_and_garbage_requests() {
         assert!(matches!(e, Error::BadRequest(_)), "{e}");
         assert!(oip::parse(body, &reader).is_err());
     }
+    // A cell that is not UTF-8 inside an otherwise good body: a clear error, not a panic or a
+    // silently different row (the direct path checks the body once and hands it to the tree).
+    let mut latin1 = records_body(&[good_record()]).into_bytes();
+    let quote = latin1.iter().rposition(|b| *b == b'"').unwrap();
+    latin1.insert(quote, 0xe9);
+    let e = mlflow::parse(&latin1, &reader).unwrap_err();
+    assert!(matches!(e, Error::BadRequest(_)), "{e}");
     let deep = "[".repeat(100_000);
     assert!(matches!(mlflow::parse(deep.as_bytes(), &reader), Err(Error::BadRequest(_))));
     let e = mlflow::parse(br#"{"dataframe_records": [{}], "instances": []}"#, &reader).unwrap_err();

@@ -71,7 +71,10 @@ impl de::Error for GiveUp {
 
 /// Rows and options from an `/invocations` body, or `None` for the tree path to handle.
 pub fn parse<'b>(body: &'b [u8], reader: &RowReader) -> Option<(CellRows<'b>, Options)> {
-    let mut de = serde_json::Deserializer::from_slice(body);
+    // One UTF-8 check of the whole body (vectorized) instead of one per string as `from_slice`
+    // does; a body that is not UTF-8 takes the tree path, which names the error.
+    let text = std::str::from_utf8(body).ok()?;
+    let mut de = serde_json::Deserializer::from_str(text);
     let out = Body { reader }.deserialize(&mut de).ok()?;
     de.end().ok()?;
     out
