@@ -144,14 +144,18 @@ impl Scorer {
     /// [`Scorer::predict`] over borrowed cells, `columns` per row in input-column order, row
     /// after row (what the direct request path reads): no cell needs a `String` of its own.
     pub fn predict_cells(&self, cells: &[ValueRef<'_>], columns: usize, opts: Options) -> Result<Vec<Prediction>> {
+        let (features, outputs) = self.score_cells(cells, columns)?;
+        self.predictions(&features, &outputs, opts)
+    }
+
+    /// [`Scorer::score`] over borrowed cells laid out as [`Scorer::predict_cells`] takes them.
+    pub fn score_cells(&self, cells: &[ValueRef<'_>], columns: usize) -> Result<(Vec<f32>, Outputs)> {
         if columns == 0 || !cells.len().is_multiple_of(columns) {
             return Err(Error::BadRequest(format!("{} cells are not rows of {columns} columns", cells.len())));
         }
-        let n = cells.len() / columns;
-        let (features, outputs) = self.score_with(n, |i, out| {
+        self.score_with(cells.len() / columns, |i, out| {
             self.pipeline.transform_cells_into(cells[i * columns..(i + 1) * columns].iter().copied(), i, out)
-        })?;
-        self.predictions(&features, &outputs, opts)
+        })
     }
 
     fn predictions(&self, features: &[f32], outputs: &Outputs, opts: Options) -> Result<Vec<Prediction>> {

@@ -331,6 +331,35 @@ impl<'de> Visitor<'de> for SplitData<'_, '_> {
     }
 }
 
+/// A JSON array of scalars (`[1, "a", true, null]`) as cells borrowing their text, or `None` if
+/// the text is anything else or a string has escapes (the caller then reads it another way).
+pub fn scalars(text: &str) -> Option<Vec<ValueRef<'_>>> {
+    struct Scalars;
+    impl<'de> DeserializeSeed<'de> for Scalars {
+        type Value = Vec<ValueRef<'de>>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Scalars {
+        type Value = Vec<ValueRef<'de>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an array of scalars")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+            while let Some(c) = seq.next_element_seed(Cell)? {
+                out.push(c);
+            }
+            Ok(out)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let out = Scalars.deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(out)
+}
+
 /// An object key, borrowed from the body unless it has escapes.
 struct Key;
 

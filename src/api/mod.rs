@@ -1,7 +1,7 @@
 //! Request and response formats users already know: MLflow's `/invocations` ([`mlflow`]) and the
 //! Open Inference Protocol v2 ([`oip`]). Both parse into rows for [`crate::predict::Scorer`].
 
-mod direct;
+pub mod direct;
 pub mod lines;
 pub mod mlflow;
 pub mod oip;

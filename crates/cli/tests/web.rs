@@ -63,6 +63,14 @@ fn js_api_scores_like_predict_and_rejects_bad_input_with_the_servers_messages() 
     let p: Vec<u32> = scores("columns").chunks(2).map(|c| c[1]).collect();
     let w: Vec<u32> = want.iter().map(|v| (v["probability"].as_f64().unwrap() as f32).to_bits()).collect();
     assert_eq!(p, w, "predictColumns differs from scorelet predict");
+    let holes: Vec<u32> = scores("holesColumns").chunks(2).map(|c| c[1]).collect();
+    let want_holes: Vec<u32> = got["holesBatch"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["probability"].as_f64().unwrap() as f32).to_bits())
+        .collect();
+    assert_eq!(holes, want_holes, "null/undefined cells in predictColumns differ from null in predictBatch");
     let ce = &got["columnErrors"];
     let cmsg = |k: &str| ce[k].as_str().unwrap_or_else(|| panic!("`{k}` was not rejected: {ce}")).to_string();
     assert!(cmsg("short").contains("has 49 values"), "{}", cmsg("short"));

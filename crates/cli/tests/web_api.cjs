@@ -54,6 +54,11 @@ const details = async (f) => {
   for (const k of ['tenure', 'MonthlyCharges']) cols[k] = Float64Array.from(cols[k], Number);
   const numeric = 'tenure';
   out.columns = Array.from(scorer.predictColumns(cols));
+  // Missing cells (null, undefined) in a plain column are read cell by cell: like null in a row.
+  const holes = rows.map((r, i) => (i < 2 ? { ...r, TotalCharges: null } : r));
+  out.holesBatch = scorer.predictBatch(holes);
+  const holed = cols.TotalCharges.map((v, i) => (i === 0 ? null : i === 1 ? undefined : v));
+  out.holesColumns = Array.from(scorer.predictColumns({ ...cols, TotalCharges: holed }));
   const width = out.featureNames.length;
   const feats = new Float32Array(rows.length * width);
   rows.forEach((r, i) => feats.set(scorer.features(r), i * width));

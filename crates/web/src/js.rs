@@ -85,11 +85,25 @@ pub fn bundle(files: &Object) -> scorelet::Result<scorelet::Bundle> {
     scorelet::Bundle::from_files(&manifest, map)
 }
 
-/// Rows from columns of equal length (`predictColumns`): each input column of the scorer's
-/// pipeline read straight from typed arrays or plain arrays, no JSON in between.
-pub fn column_rows(scorer: &scorelet::Scorer, columns: &JsValue) -> JsResult<Vec<scorelet::Row>> {
+/// One input column of a `predictColumns` call, as read from JS.
+enum Column {
+    /// A typed array.
+    Numbers(Vec<f64>),
+    /// A plain array as JSON text (`JSON.stringify`: one crossing for the whole column, where
+    /// reading cell by cell costs several per cell and a string conversion each).
+    Json(String),
+    /// A plain array read cell by cell: what JSON cannot carry exactly (`null` may have been
+    /// `undefined` or `NaN`), strings with escapes, and anything that is not a scalar.
+    Values(Vec<scorelet::Value>),
+}
+
+/// Scores columns of equal length (`predictColumns`): each input column of the scorer's
+/// pipeline read from a typed array or a plain array, the cells borrowed, never one `String`
+/// per cell. Returns the features and scores, as `Scorer::score` does.
+pub fn score_columns(scorer: &scorelet::Scorer, columns: &JsValue) -> JsResult<(Vec<f32>, scorelet::model::Outputs)> {
+    use scorelet::Error;
     use scorelet::error::InputError;
-    use scorelet::{Error, Value};
+    use scorelet::value::ValueRef;
     if !columns.is_object() {
         return Err(bad_request("columns must be an object of arrays"));
     }
@@ -101,55 +115,72 @@ pub fn column_rows(scorer: &scorelet::Scorer, columns: &JsValue) -> JsResult<Vec
             return Err(js_err(Error::input(0, key, InputError::UnknownColumn { expected })));
         }
     }
-    let mut rows: Option<Vec<scorelet::Row>> = None;
-    for (c, name) in names.iter().enumerate() {
+    let mut data = Vec::with_capacity(names.len());
+    for name in &names {
         let col = Reflect::get(columns, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
         if col.is_undefined() {
             return Err(js_err(Error::input(0, *name, InputError::MissingColumn)));
         }
-        let values: Vec<Value> = if let Some(f) = col.dyn_ref::<js_sys::Float64Array>() {
-            f.to_vec().into_iter().map(Value::Number).collect()
+        data.push(if let Some(f) = col.dyn_ref::<js_sys::Float64Array>() {
+            Column::Numbers(f.to_vec())
         } else if let Some(f) = col.dyn_ref::<js_sys::Float32Array>() {
-            f.to_vec().into_iter().map(|v| Value::Number(v.into())).collect()
+            Column::Numbers(f.to_vec().into_iter().map(f64::from).collect())
         } else if let Some(a) = col.dyn_ref::<js_sys::Array>() {
-            let mut out = Vec::with_capacity(a.length() as usize);
-            for (r, v) in a.iter().enumerate() {
-                out.push(if v.is_null() || v.is_undefined() {
-                    Value::Missing
-                } else if let Some(n) = v.as_f64() {
-                    Value::Number(n)
-                } else if let Some(s) = v.as_string() {
-                    Value::Text(s)
-                } else if let Some(b) = v.as_bool() {
-                    Value::Bool(b)
-                } else {
-                    return Err(js_err(Error::input(
-                        r,
-                        *name,
-                        InputError::WrongType {
-                            expected: "a number, string, boolean or null",
-                            got: "an object".into(),
-                        },
-                    )));
-                });
+            let text = js_sys::JSON::stringify(a).ok().and_then(|t| t.as_string());
+            match text {
+                Some(t) if !t.contains("null") && scorelet::api::direct::scalars(&t).is_some() => Column::Json(t),
+                _ => Column::Values(cell_by_cell(a, name)?),
             }
-            out
         } else {
             return Err(bad_request(format!("column `{name}` must be an array or a typed array")));
-        };
-        let rows = rows.get_or_insert_with(|| (0..values.len()).map(|_| Vec::with_capacity(names.len())).collect());
-        if rows.len() != values.len() {
-            return Err(bad_request(format!(
-                "column `{name}` has {} values; column `{}` has {}",
-                values.len(),
-                names[0],
-                rows.len()
-            )));
-        }
-        for (row, v) in rows.iter_mut().zip(values) {
-            debug_assert_eq!(row.len(), c);
-            row.push(v);
-        }
+        });
     }
-    Ok(rows.unwrap_or_default())
+    let views: Vec<Vec<ValueRef<'_>>> = data
+        .iter()
+        .map(|d| match d {
+            Column::Numbers(v) => v.iter().map(|x| ValueRef::Number(*x)).collect(),
+            Column::Json(t) => scorelet::api::direct::scalars(t).expect("checked when read"),
+            Column::Values(v) => v.iter().map(scorelet::Value::as_ref).collect(),
+        })
+        .collect();
+    let rows = views.first().map_or(0, Vec::len);
+    if let Some((c, v)) = views.iter().enumerate().find(|(_, v)| v.len() != rows) {
+        return Err(bad_request(format!(
+            "column `{}` has {} values; column `{}` has {rows}",
+            names[c],
+            v.len(),
+            names[0]
+        )));
+    }
+    let mut cells = Vec::with_capacity(rows * names.len());
+    for r in 0..rows {
+        cells.extend(views.iter().map(|v| v[r]));
+    }
+    scorer.score_cells(&cells, names.len()).map_err(js_err)
+}
+
+/// A plain array's cells one by one: numbers, strings, booleans, and `null`/`undefined` as
+/// missing; anything else is an error naming the row.
+fn cell_by_cell(a: &js_sys::Array, name: &str) -> JsResult<Vec<scorelet::Value>> {
+    use scorelet::error::InputError;
+    use scorelet::{Error, Value};
+    let mut out = Vec::with_capacity(a.length() as usize);
+    for (r, v) in a.iter().enumerate() {
+        out.push(if v.is_null() || v.is_undefined() {
+            Value::Missing
+        } else if let Some(n) = v.as_f64() {
+            Value::Number(n)
+        } else if let Some(s) = v.as_string() {
+            Value::Text(s)
+        } else if let Some(b) = v.as_bool() {
+            Value::Bool(b)
+        } else {
+            return Err(js_err(Error::input(
+                r,
+                name,
+                InputError::WrongType { expected: "a number, string, boolean or null", got: "an object".into() },
+            )));
+        });
+    }
+    Ok(out)
 }

@@ -110,8 +110,7 @@ impl Scorer {
         #[wasm_bindgen(unchecked_param_type = "Record<string, ArrayLike<number | string | boolean | null>>")]
         columns: &JsValue,
     ) -> JsResult<Float32Array> {
-        let rows = crate::js::column_rows(&self.inner, columns)?;
-        let (_, scores) = self.inner.score(&rows).map_err(js_err)?;
+        let (_, scores) = crate::js::score_columns(&self.inner, columns)?;
         Ok(Float32Array::from(scores.data.as_slice()))
     }
 
