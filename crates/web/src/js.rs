@@ -90,7 +90,8 @@ enum Column {
     /// A typed array.
     Numbers(Vec<f64>),
     /// A plain array as JSON text (`JSON.stringify`: one crossing for the whole column, where
-    /// reading cell by cell costs several per cell and a string conversion each).
+    /// reading cell by cell costs several per cell and a string conversion each). An object
+    /// with `toJSON` (a `Date`) arrives as its JSON text, where cell by cell it is an error.
     Json(String),
     /// A plain array read cell by cell: what JSON cannot carry exactly (`null` may have been
     /// `undefined` or `NaN`), strings with escapes, and anything that is not a scalar.
