@@ -19,6 +19,7 @@ use scorelet::Scorer;
 use scorelet::api::RowReader;
 use scorelet::value::ValueRef;
 
+use crate::input::Counting;
 use crate::score::Sink;
 
 /// Rows per chunk: large enough that the model runs on real batches, small enough that two
@@ -36,20 +37,6 @@ struct Work {
 struct Done {
     text: Vec<u8>,
     records: Vec<csv::StringRecord>,
-}
-
-/// Counts bytes read, for the progress bar.
-struct Counting<R> {
-    inner: R,
-    bar: ProgressBar,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.bar.inc(n as u64);
-        Ok(n)
-    }
 }
 
 /// Scores every row of the CSV at `path` (with `names` as its header when it has none) into

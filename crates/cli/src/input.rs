@@ -27,9 +27,9 @@ impl Format {
 }
 
 /// Counts bytes read, for the progress bar.
-struct Counting<R> {
-    inner: R,
-    bar: ProgressBar,
+pub struct Counting<R> {
+    pub inner: R,
+    pub bar: ProgressBar,
 }
 
 impl<R: Read> Read for Counting<R> {
