@@ -41,6 +41,15 @@ enum Const {
 }
 
 impl Const {
+    /// An 8-bit constant's dimensions and values, widened to i32 (`None` for other types).
+    fn widened(&self) -> Option<(&[usize], Vec<i32>)> {
+        match self {
+            Const::I8 { dims, data } => Some((dims, data.iter().map(|v| *v as i32).collect())),
+            Const::U8 { dims, data } => Some((dims, data.iter().map(|v| *v as i32).collect())),
+            _ => None,
+        }
+    }
+
     fn dims(&self) -> &[usize] {
         match self {
             Const::F32 { dims, .. } | Const::I8 { dims, .. } | Const::U8 { dims, .. } | Const::I64 { dims, .. } => dims,
@@ -347,24 +356,19 @@ impl<'a> Builder<'a> {
         Value { slot: self.slots.len() - 1, kind, width, scalar }
     }
 
-    /// A runtime batch of rows named `name`.
+    /// A runtime batch of rows named `name` (not a per-batch scalar).
     fn value(&self, node: &Node, i: usize, name: &str) -> Result<Value> {
-        let v = self.any_value(node, i, name)?;
-        if v.scalar {
-            return Err(unsupported(node, i, format!("`{name}` is one value per batch where rows are expected")));
-        }
-        Ok(v)
-    }
-
-    /// A runtime value named `name`: rows or a per-batch scalar.
-    fn any_value(&self, node: &Node, i: usize, name: &str) -> Result<Value> {
-        self.values.get(name).copied().ok_or_else(|| {
+        let v = self.values.get(name).copied().ok_or_else(|| {
             if self.consts.contains_key(name) {
                 unsupported(node, i, format!("input `{name}` is a constant where a batch is expected"))
             } else {
                 unsupported(node, i, format!("input `{name}` is not computed before it is used"))
             }
-        })
+        })?;
+        if v.scalar {
+            return Err(unsupported(node, i, format!("`{name}` is one value per batch where rows are expected")));
+        }
+        Ok(v)
     }
 
     fn konst(&self, node: &Node, i: usize, name: &str) -> Result<&Const> {
@@ -406,16 +410,22 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// A zero point of either 8-bit type (weights may be int8 or uint8): one value, or 0 when
+    /// the input is absent.
+    fn zero_8bit(&self, node: &Node, i: usize, name: Option<&str>) -> Result<i32> {
+        let Some(z) = name else { return Ok(0) };
+        match self.konst(node, i, z)?.widened() {
+            Some((_, v)) if v.len() == 1 => Ok(v[0]),
+            _ => Err(unsupported(node, i, format!("the zero point `{z}` must be one 8-bit value (per-tensor)"))),
+        }
+    }
+
     /// An 8-bit weight matrix `[k, m]`, widened to i32.
     fn matrix_8bit(&self, node: &Node, i: usize, name: &str) -> Result<(usize, usize, Vec<i32>)> {
-        match self.konst(node, i, name)? {
-            Const::I8 { dims, data } if dims.len() == 2 => {
-                Ok((dims[0], dims[1], data.iter().map(|v| *v as i32).collect()))
-            }
-            Const::U8 { dims, data } if dims.len() == 2 => {
-                Ok((dims[0], dims[1], data.iter().map(|v| *v as i32).collect()))
-            }
-            c => Err(unsupported(node, i, format!("weights `{name}` of shape {:?} are not an 8-bit matrix", c.dims()))),
+        let c = self.konst(node, i, name)?;
+        match c.widened() {
+            Some(([k, m], w)) => Ok((*k, *m, w)),
+            _ => Err(unsupported(node, i, format!("weights `{name}` of shape {:?} are not an 8-bit matrix", c.dims()))),
         }
     }
 
@@ -639,24 +649,14 @@ impl<'a> Builder<'a> {
                 if k != x.width || m == 0 {
                     return Err(unsupported(node, i, format!("weights [{k}, {m}] do not take {} inputs", x.width)));
                 }
-                let zero = |k: usize| -> Result<i32> {
-                    match inp(k) {
-                        None => Ok(0),
-                        Some(z) => match self.konst(node, i, z)? {
-                            Const::U8 { data, .. } if data.len() == 1 => Ok(data[0] as i32),
-                            Const::I8 { data, .. } if data.len() == 1 => Ok(data[0] as i32),
-                            _ => Err(unsupported(node, i, "zero points must be scalars (per-tensor)")),
-                        },
-                    }
-                };
                 // The input's zero point may be computed per batch (`DynamicQuantizeLinear`).
                 let dynamic = match inp(2).and_then(|z| self.values.get(z).copied()) {
                     Some(z) if z.scalar && z.kind == Kind::U8 => Some(z.slot),
                     Some(_) => return Err(unsupported(node, i, "the input zero point must be one uint8 per batch")),
                     None => None,
                 };
-                let zx = if dynamic.is_some() { 0 } else { zero(2)? };
-                let zw = zero(3)?;
+                let zx = if dynamic.is_some() { 0 } else { self.zero_8bit(node, i, inp(2))? };
+                let zw = self.zero_8bit(node, i, inp(3))?;
                 let d = DenseI8::new(k, m, zx, |kk, j| w[kk * m + j] - zw);
                 let y = self.new_value(Kind::I32, m);
                 self.steps.push(Step::MatMulInteger { x: x.slot, y: y.slot, d, zero: dynamic });
@@ -671,17 +671,7 @@ impl<'a> Builder<'a> {
                     return Err(unsupported(node, i, format!("weights [{k}, {m}] do not take {} inputs", x.width)));
                 }
                 let b_scale = self.scalar_f32(node, i, need(4)?)?;
-                let b_zero = match self.konst(node, i, need(5)?)? {
-                    Const::U8 { data, .. } if data.len() == 1 => data[0] as i32,
-                    Const::I8 { data, .. } if data.len() == 1 => data[0] as i32,
-                    _ => {
-                        return Err(unsupported(
-                            node,
-                            i,
-                            "the weights' zero point must be one 8-bit value (per-tensor)",
-                        ));
-                    }
-                };
+                let b_zero = self.zero_8bit(node, i, Some(need(5)?))?;
                 let (y_scale, y_zero) = (self.scalar_f32(node, i, need(6)?)?, self.zero_u8(node, i, inp(7))?);
                 let scale = a_scale * b_scale / y_scale;
                 if !scale.is_finite() {
@@ -702,19 +692,11 @@ impl<'a> Builder<'a> {
                 let scale = self.scalar_f32(node, i, need(1)?)?;
                 if let Some(c) = self.consts.get(name) {
                     // Weights stored quantized (the QDQ format): dequantized once, here.
-                    let (dims, q): (Vec<usize>, Vec<i32>) = match c {
-                        Const::U8 { dims, data } => (dims.clone(), data.iter().map(|v| *v as i32).collect()),
-                        Const::I8 { dims, data } => (dims.clone(), data.iter().map(|v| *v as i32).collect()),
-                        _ => return Err(unsupported(node, i, format!("`{name}` is not an 8-bit constant"))),
+                    let Some((dims, q)) = c.widened() else {
+                        return Err(unsupported(node, i, format!("`{name}` is not an 8-bit constant")));
                     };
-                    let zero = match inp(2) {
-                        None => 0,
-                        Some(z) => match self.konst(node, i, z)? {
-                            Const::U8 { data, .. } if data.len() == 1 => data[0] as i32,
-                            Const::I8 { data, .. } if data.len() == 1 => data[0] as i32,
-                            _ => return Err(unsupported(node, i, "the zero point must be one 8-bit value")),
-                        },
-                    };
+                    let dims = dims.to_vec();
+                    let zero = self.zero_8bit(node, i, inp(2))?;
                     let data = q.iter().map(|v| (v - zero) as f32 * scale).collect();
                     self.consts.insert(out, Const::F32 { dims, data });
                     return Ok(());
