@@ -106,7 +106,7 @@ impl Scorer {
         }
         let width = self.pipeline.width();
         let mut features = vec![0.0; n * width];
-        for (i, out) in features.chunks_exact_mut(width.max(1)).enumerate().take(n) {
+        for (i, out) in features.chunks_exact_mut(width).enumerate() {
             fill(i, out)?;
         }
         let scores = self.score_features(&features, n)?;

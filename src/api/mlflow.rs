@@ -50,10 +50,10 @@ pub fn parse_borrowed<'b>(body: &'b [u8], reader: &RowReader) -> Result<Parsed<'
 
 /// [`parse_borrowed`] into owned rows.
 pub fn parse(body: &[u8], reader: &RowReader) -> Result<Request> {
-    match super::direct::parse(body, reader) {
-        Some((cells, options)) => Ok(Request { rows: cells.to_rows(), options }),
-        None => parse_tree(body, reader),
-    }
+    Ok(match parse_borrowed(body, reader)? {
+        Parsed::Cells(cells, options) => Request { rows: cells.to_rows(), options },
+        Parsed::Rows(r) => r,
+    })
 }
 
 /// Parses an `/invocations` body through a JSON tree: every shape, and the errors users see. The

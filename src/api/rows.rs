@@ -103,22 +103,15 @@ impl RowReader {
         mut conv: impl FnMut(T, usize, &str) -> Result<Value>,
     ) -> Result<Row> {
         let mut out = vec![Value::Missing; self.columns.len()];
-        let mut n = 0;
-        for cell in cells {
-            // Extra cells are counted, not dropped: a row longer than its header is an error.
-            if let Some(Some(i)) = slots.get(n) {
-                out[*i] = conv(cell, row, &self.columns[*i])?;
-            }
-            n += 1;
-        }
-        if n != slots.len() {
-            return Err(Error::BadRequest(format!("row {row} has {n} values; the header has {}", slots.len())));
-        }
+        place(slots, cells, row, |i, cell| {
+            out[i] = conv(cell, row, &self.columns[i])?;
+            Ok(())
+        })?;
         Ok(out)
     }
 
-    /// [`RowReader::slotted`] for text cells, borrowed rather than copied: fills `out` with one
-    /// cell per input column, in signature order.
+    /// [`RowReader::slotted`] for text cells, borrowed rather than copied: appends one row to
+    /// `out`, a cell per input column in signature order (on an error, `out` is to be dropped).
     pub fn slotted_text<'a>(
         &self,
         slots: &[Option<usize>],
@@ -126,19 +119,12 @@ impl RowReader {
         row: usize,
         out: &mut Vec<ValueRef<'a>>,
     ) -> Result<()> {
-        out.clear();
-        out.resize(self.columns.len(), ValueRef::Missing);
-        let mut n = 0;
-        for cell in cells {
-            if let Some(Some(i)) = slots.get(n) {
-                out[*i] = ValueRef::Text(cell);
-            }
-            n += 1;
-        }
-        if n != slots.len() {
-            return Err(Error::BadRequest(format!("row {row} has {n} values; the header has {}", slots.len())));
-        }
-        Ok(())
+        let base = out.len();
+        out.resize(base + self.columns.len(), ValueRef::Missing);
+        place(slots, cells, row, |i, cell| {
+            out[base + i] = ValueRef::Text(cell);
+            Ok(())
+        })
     }
 
     /// Rows from JSON objects keyed by column name.
@@ -223,6 +209,28 @@ impl RowReader {
             .map(|r| cols.iter().enumerate().map(|(i, c)| Value::from_json(c[r], r, &self.columns[i])).collect())
             .collect()
     }
+}
+
+/// Hands each cell laid out by `slots` to `put(input, cell)` (ignored columns are skipped); a
+/// row longer or shorter than its header is an error.
+fn place<T>(
+    slots: &[Option<usize>],
+    cells: impl IntoIterator<Item = T>,
+    row: usize,
+    mut put: impl FnMut(usize, T) -> Result<()>,
+) -> Result<()> {
+    let mut n = 0;
+    for cell in cells {
+        // Extra cells are counted, not dropped: a row longer than its header is an error.
+        if let Some(Some(i)) = slots.get(n) {
+            put(*i, cell)?;
+        }
+        n += 1;
+    }
+    if n != slots.len() {
+        return Err(Error::BadRequest(format!("row {row} has {n} values; the header has {}", slots.len())));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

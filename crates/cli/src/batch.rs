@@ -8,18 +8,16 @@
 //! steady run allocates little beyond each chunk's output text. The first error in input order
 //! (a malformed record or a bad cell) ends the run; later chunks are dropped unwritten.
 
-use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use indicatif::ProgressBar;
 use scorelet::Scorer;
 use scorelet::api::RowReader;
 use scorelet::value::ValueRef;
 
-use crate::input::Counting;
 use crate::score::Sink;
 
 /// Rows per chunk: large enough that the model runs on real batches, small enough that two
@@ -49,17 +47,10 @@ pub fn predict_csv(
     bar: &ProgressBar,
     sink: &mut Sink,
 ) -> Result<usize> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let input = BufReader::with_capacity(1 << 16, Counting { inner: file, bar: bar.clone() });
+    let reader = RowReader::for_pipeline(scorer.pipeline());
     // Only the header is trimmed here: every cell reader trims its text itself (and the CSV
     // crate's record trim rebuilds each record, a fifth of the reading time).
-    let mut rdr = csv::ReaderBuilder::new().has_headers(names.is_none()).trim(csv::Trim::Headers).from_reader(input);
-    let header: Vec<String> = match names {
-        Some(n) => n.to_vec(),
-        None => rdr.headers().context("reading the CSV header")?.iter().map(String::from).collect(),
-    };
-    let reader = RowReader::for_pipeline(scorer.pipeline());
-    let slots = reader.header_slots(&header).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let (mut rdr, slots) = crate::input::open_csv(path, names, csv::Trim::Headers, &reader, bar)?;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
 
     std::thread::scope(|s| -> Result<usize> {
@@ -149,18 +140,15 @@ fn score_chunk(
     with_features: bool,
     path: &Path,
 ) -> Result<Done> {
-    let pipeline = scorer.pipeline();
-    let width = pipeline.width();
-    let mut features = vec![0f32; w.len * width];
-    let mut cells: Vec<ValueRef<'_>> = Vec::with_capacity(reader.columns().len());
-    for (r, (rec, out)) in w.records[..w.len].iter().zip(features.chunks_exact_mut(width)).enumerate() {
-        let row = w.start + r;
-        reader.slotted_text(slots, rec.iter(), row, &mut cells).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-        pipeline
-            .transform_cells_into(cells.iter().copied(), r, out)
-            .map_err(|e| anyhow!("{}", e.offset_row(w.start)))?;
+    let columns = reader.columns().len();
+    let mut cells: Vec<ValueRef<'_>> = Vec::with_capacity(w.len * columns);
+    for (r, rec) in w.records[..w.len].iter().enumerate() {
+        reader
+            .slotted_text(slots, rec.iter(), w.start + r, &mut cells)
+            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
     }
-    let scores = scorer.score_features(&features, w.len).map_err(|e| anyhow!("{}", e.offset_row(w.start)))?;
+    let (features, scores) = scorer.score_cells(&cells, columns).map_err(|e| anyhow!("{}", e.offset_row(w.start)))?;
+    let width = scorer.pipeline().width();
     let mut text = Vec::with_capacity(w.len * 48);
     for (i, f) in features.chunks_exact(width).enumerate() {
         let p = scorer.interpret(scores.row(i), with_features.then(|| f.to_vec()))?;

@@ -28,8 +28,8 @@ impl Format {
 
 /// Counts bytes read, for the progress bar.
 pub struct Counting<R> {
-    pub inner: R,
-    pub bar: ProgressBar,
+    inner: R,
+    bar: ProgressBar,
 }
 
 impl<R: Read> Read for Counting<R> {
@@ -38,6 +38,32 @@ impl<R: Read> Read for Counting<R> {
         self.bar.inc(n as u64);
         Ok(n)
     }
+}
+
+/// A file opened for streaming, its bytes counted on `bar`.
+pub type Input = BufReader<Counting<File>>;
+
+fn open(path: &Path, bar: &ProgressBar) -> Result<Input> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    Ok(BufReader::with_capacity(1 << 16, Counting { inner: file, bar: bar.clone() }))
+}
+
+/// A CSV reader over `path` (`names` is the header of a header-less file, `trim` as the caller
+/// reads cells) and where each of its columns goes among `reader`'s inputs.
+pub fn open_csv(
+    path: &Path,
+    names: Option<&[String]>,
+    trim: csv::Trim,
+    reader: &RowReader,
+    bar: &ProgressBar,
+) -> Result<(csv::Reader<Input>, Vec<Option<usize>>)> {
+    let mut rdr = csv::ReaderBuilder::new().has_headers(names.is_none()).trim(trim).from_reader(open(path, bar)?);
+    let header: Vec<String> = match names {
+        Some(n) => n.to_vec(),
+        None => rdr.headers().context("reading the CSV header")?.iter().map(String::from).collect(),
+    };
+    let slots = reader.header_slots(&header).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok((rdr, slots))
 }
 
 /// Calls `each` with consecutive chunks of at most `chunk` rows, and the index of the chunk's
@@ -51,8 +77,6 @@ pub fn for_each_chunk(
     bar: &ProgressBar,
     mut each: impl FnMut(&[Row], usize) -> Result<()>,
 ) -> Result<usize> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let input = BufReader::new(Counting { inner: file, bar: bar.clone() });
     let mut buf: Vec<Row> = Vec::with_capacity(chunk);
     let mut start = 0;
     let mut total = 0;
@@ -66,13 +90,7 @@ pub fn for_each_chunk(
     };
     match format {
         Format::Csv => {
-            let mut rdr =
-                csv::ReaderBuilder::new().has_headers(names.is_none()).trim(csv::Trim::All).from_reader(input);
-            let header: Vec<String> = match names {
-                Some(n) => n.to_vec(),
-                None => rdr.headers().context("reading the CSV header")?.iter().map(String::from).collect(),
-            };
-            let slots = reader.header_slots(&header).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let (mut rdr, slots) = open_csv(path, names, csv::Trim::All, reader, bar)?;
             for rec in rdr.records() {
                 let rec = rec.with_context(|| format!("{}: CSV row {}", path.display(), total + 1))?;
                 let row = reader
@@ -86,7 +104,7 @@ pub fn for_each_chunk(
             }
         }
         Format::Jsonl => {
-            for (i, line) in input.lines().enumerate() {
+            for (i, line) in open(path, bar)?.lines().enumerate() {
                 let line = line.with_context(|| format!("{}: line {}", path.display(), i + 1))?;
                 if line.trim().is_empty() {
                     continue;
