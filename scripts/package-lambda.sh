@@ -31,14 +31,19 @@ if [ -z "$bootstrap" ]; then
   scripts/build.sh
   bootstrap="$CARGO_TARGET_DIR/release/bootstrap"
 fi
+# The bundle is checked once: a bundle that fails stops here, and the check says which engine
+# serves its model.
+check=""
+if [ -n "$bundle" ]; then
+  scripts/build.sh >&2
+  check=$("$CARGO_TARGET_DIR/release/scorelet" check --bundle "$bundle")
+  echo "$check"
+fi
 if [ -z "$component" ]; then
   scripts/build-wasm.sh --components >&2
   component="$CARGO_TARGET_DIR/wasm32-wasip2/release/scorelet_spin.wasm"
-  if [ -n "$bundle" ]; then
-    scripts/build.sh >&2
-    if [[ "$("$CARGO_TARGET_DIR/release/scorelet" check --bundle "$bundle" || true)" == *"(compiled engine)"* ]]; then
-      component="$CARGO_TARGET_DIR/wasm32-wasip2/release/scorelet_spin_lean.wasm"
-    fi
+  if [[ "$check" == *"(compiled engine)"* ]]; then
+    component="$CARGO_TARGET_DIR/wasm32-wasip2/release/scorelet_spin_lean.wasm"
   fi
 fi
 
@@ -56,8 +61,6 @@ strip "$stage/bootstrap"
 cp "$component" "$stage/scorelet.wasm"
 "$bootstrap" precompile "$stage/scorelet.wasm" "$stage/compiled"
 if [ -n "$bundle" ]; then
-  scripts/build.sh >&2
-  "$CARGO_TARGET_DIR/release/scorelet" check --bundle "$bundle"
   mkdir "$stage/bundle"
   python3 - "$bundle" "$stage/bundle" <<'PY'
 import json, shutil, sys
