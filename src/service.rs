@@ -161,6 +161,11 @@ impl Service {
         Service { state: ModelState::Unloaded, backoff: Backoff::default(), api_key: api_key.filter(|k| !k.is_empty()) }
     }
 
+    /// Replaces the API key (a pre-initialized instance learns its key at its first request).
+    pub fn set_api_key(&mut self, api_key: Option<String>) {
+        self.api_key = api_key.filter(|k| !k.is_empty());
+    }
+
     /// The loaded scorer, if ready.
     pub fn scorer(&self) -> Option<&Scorer> {
         self.ready_scorer().map(|(s, _)| s)

@@ -49,6 +49,17 @@ impl std::str::FromStr for Engine {
     }
 }
 
+impl Engine {
+    /// Whether a model running on `engine` (as [`Model::engine`] names it) is what this choice asks for.
+    pub fn serves(self, engine: &str) -> bool {
+        match self {
+            Engine::Auto => true,
+            Engine::Compiled => engine == "compiled",
+            Engine::Tract => engine == "tract",
+        }
+    }
+}
+
 /// A batch of model outputs: `rows × width`, row-major.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outputs {

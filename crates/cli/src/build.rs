@@ -27,6 +27,11 @@ pub struct BuildArgs {
     /// Embed into this scoring component instead of the built-in one.
     #[arg(long)]
     pub component: Option<PathBuf>,
+    /// Leave the component as embedded: every new instance then verifies and self-checks the
+    /// model at its first request. By default the model is loaded once, here, and the loaded
+    /// instance is snapshotted into the component (pre-initialization), so instances start ready.
+    #[arg(long)]
+    pub no_preinit: bool,
     /// Use the full built-in component (with tract) even when the model runs on the compiled
     /// engine; by default such a model gets the lean component, a fraction of the size.
     #[arg(long)]
@@ -36,10 +41,13 @@ pub struct BuildArgs {
 pub fn build(a: &BuildArgs) -> Result<()> {
     let bundle =
         Bundle::load_dir(&a.bundle).with_context(|| format!("cannot embed the bundle in {}", a.bundle.display()))?;
+    // What every instance (or the pre-initialization below) would find, said here first.
+    scorelet::service::load(&bundle).with_context(|| format!("cannot embed the bundle in {}", a.bundle.display()))?;
     let lean = !a.full && runs_compiled(&bundle);
     let (base, from) = component_bytes(a.component.as_deref(), a.wasi_p2, lean)?;
     let wasm =
         embed_bundle(&base, &bundle.to_packed()).with_context(|| format!("cannot embed into the {from} component"))?;
+    let (wasm, how) = if a.no_preinit { (wasm, "") } else { preinit(wasm, &from)? };
     if let Some(parent) = a.output.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
     }
@@ -48,11 +56,25 @@ pub fn build(a: &BuildArgs) -> Result<()> {
     std::fs::write(&tmp, &wasm).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, &a.output).with_context(|| format!("cannot write {}", a.output.display()))?;
     eprintln!(
-        "{}: {}@{} embedded in the {from} component, {} bytes",
+        "{}: {}@{} embedded in the {from} component{how}, {} bytes",
         a.output.display(),
         bundle.manifest.name,
         bundle.manifest.version.map_or("unpublished".into(), |v| v.to_string()),
         wasm.len()
     );
     Ok(())
+}
+
+/// The embedded component pre-initialized (see [`scorelet_host::preinit`]), and how it was
+/// built for the closing line; a component without the initializer export is kept as it is.
+fn preinit(wasm: Vec<u8>, from: &str) -> Result<(Vec<u8>, &'static str)> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    match runtime
+        .block_on(scorelet_host::preinit::preinitialize(&wasm))
+        .map_err(|e| anyhow::anyhow!("{e:?}"))
+        .with_context(|| format!("cannot pre-initialize the {from} component (--no-preinit skips this step)"))?
+    {
+        Some(done) => Ok((done, ", pre-initialized (the model is loaded in its memory snapshot)")),
+        None => Ok((wasm, ", not pre-initialized (the component has no `wizer-initialize` export)")),
+    }
 }

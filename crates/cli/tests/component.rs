@@ -58,15 +58,22 @@ fn embedded_bundle_component_needs_no_source_at_all() {
     let bundle = train(dir.path());
     let records = telco_records(200);
     let want = predict(&bundle, &records, dir.path());
-    let built: Vec<PathBuf> = [false, true]
+    // Both WASI versions, pre-initialized (the default) and not.
+    let built: Vec<PathBuf> = [(false, false), (true, false), (false, true), (true, true)]
         .into_iter()
-        .map(|p2| {
-            let out = dir.path().join(if p2 { "churn-p2.wasm" } else { "churn.wasm" });
+        .map(|(p2, raw)| {
+            let out = dir.path().join(format!("churn-p2-{p2}-raw-{raw}.wasm"));
             let mut args = vec!["build", "--bundle", bundle.to_str().unwrap(), "-o", out.to_str().unwrap()];
             if p2 {
                 args.push("--wasi-p2");
             }
-            ok(&args);
+            if raw {
+                args.push("--no-preinit");
+            }
+            let said = common::scorelet(&args);
+            assert!(said.status.success(), "{}", String::from_utf8_lossy(&said.stderr));
+            let said = String::from_utf8_lossy(&said.stderr);
+            assert_eq!(said.contains(", pre-initialized"), !raw, "{said}");
             out
         })
         .collect();
@@ -254,4 +261,55 @@ fn api_key_guards_scoring_but_not_health() {
     assert_eq!(request("POST", &url, &[ct, ("x-api-key", "s3cret-key")], body.as_bytes()).0, 200);
     assert_eq!(server.get("/v2/models/churn").0, 401);
     assert_eq!(server.get("/v2/health/ready").0, 200);
+}
+
+/// A pre-initialized component carries the model loaded by `scorelet build`, but what belongs
+/// to the deployment (the API key, a forced engine) is still read when it starts; and a bundle
+/// that does not load is refused at build time rather than snapshotted.
+#[test]
+fn pre_initialized_components_still_read_their_deployment_variables() {
+    let Some(_) = components("pre_initialized_components_still_read_their_deployment_variables") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = train(dir.path());
+    let wasm = dir.path().join("churn.wasm");
+    ok(&["build", "--bundle", bundle.to_str().unwrap(), "-o", wasm.to_str().unwrap()]);
+    let c = wasm.to_str().unwrap();
+    let records = telco_records(50);
+    let want = predict(&bundle, &records, dir.path());
+
+    let server = Server::start(&["--component", c, "--api-key", "s3cret-key"]);
+    let body = json!({"dataframe_records": records}).to_string();
+    let url = format!("{}/invocations", server.url);
+    let ct = ("content-type", "application/json");
+    assert_eq!(request("POST", &url, &[ct], body.as_bytes()).0, 401, "{}", server.log());
+    let (status, got) = request("POST", &url, &[ct, ("x-api-key", "s3cret-key")], body.as_bytes());
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["predictions"].as_array().unwrap(), &want, "the snapshot scores as `scorelet predict` does");
+    drop(server);
+
+    // The lean component has no tract: forcing it must say so, not serve the snapshot's engine.
+    let server = Server::start(&["--component", c, "--engine", "tract"]);
+    let (status, ready) = server.get("/v2/health/ready");
+    assert_eq!(status, 503, "{ready}");
+    assert!(ready["error"]["message"].as_str().unwrap().contains("no tract engine"), "{ready}");
+    drop(server);
+    let server = Server::start(&["--component", c, "--engine", "compiled"]);
+    assert_eq!(server.get("/v2/models/churn").1["parameters"]["engine"], "compiled");
+    drop(server);
+
+    // Golden outputs that the model does not reproduce (digests updated, so only the self-check
+    // can tell): no component is written, and the reason is given.
+    let golden_path = bundle.join("golden.json");
+    let mut golden: Json = serde_json::from_slice(&std::fs::read(&golden_path).unwrap()).unwrap();
+    golden["outputs"][0][0] = json!(0.123);
+    let bytes = serde_json::to_vec(&golden).unwrap();
+    std::fs::write(&golden_path, &bytes).unwrap();
+    let manifest_path = bundle.join("manifest.json");
+    let mut manifest: Json = serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    manifest["files"]["golden.json"] = json!({"sha256": scorelet::bundle::sha256_hex(&bytes), "size": bytes.len()});
+    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    let bad = dir.path().join("bad.wasm");
+    let err = common::fails(&["build", "--bundle", bundle.to_str().unwrap(), "-o", bad.to_str().unwrap()]);
+    assert!(err.contains("row 0: model output"), "{err}");
+    assert!(!bad.exists(), "nothing is written for a bundle that does not load");
 }

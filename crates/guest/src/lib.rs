@@ -12,7 +12,7 @@
 //! - retries: a failed or tampered fetch leaves the function not ready (503 with the reason) and
 //!   the next request after the backoff tries again.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 
 use scorelet::registry::{self, ModelRef};
@@ -52,6 +52,31 @@ pub trait Platform {
 thread_local! {
     // Wasm components are single-threaded; the state lives as long as the instance.
     static SERVICE: RefCell<Option<Service>> = const { RefCell::new(None) };
+    // Whether this instance has read its variables. False in a pre-initialized snapshot too:
+    // variables belong to the deployment, not to the build.
+    static CONFIGURED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Loads the embedded bundle into the instance's service ahead of any request, verified and
+/// self-checked as a request would load it, on the automatic engine. The components export this
+/// as `wizer-initialize`: `scorelet build` runs it once and snapshots the instance's memory
+/// into the component it writes, so every instance of that component starts with the model
+/// loaded. It calls no host function when it succeeds (a snapshot cannot hold host state), does
+/// nothing without an embedded bundle, and traps with the reason when the bundle does not load,
+/// so no snapshot is taken of a model that is not ready.
+pub fn preinitialize() {
+    let Some(bundle) = embedded() else { return };
+    match bundle.and_then(|b| service::load(&b)) {
+        Ok(scorer) => {
+            let mut s = Service::new(None);
+            s.finish_loading(Ok(scorer), 0);
+            SERVICE.with_borrow_mut(|slot| *slot = Some(s));
+        }
+        Err(e) => {
+            eprintln!("scorelet: the embedded model does not load: {e}");
+            std::process::abort()
+        }
+    }
 }
 
 /// The embed slot: [`scorelet::bundle::packed::EMBED_MAGIC`], then where a packed bundle sits in
@@ -87,11 +112,22 @@ pub fn embedded() -> Option<Result<Bundle>> {
 /// Answers one request: sets the service up on the instance's first request, loads the model
 /// when it is due, then routes. `req.body` must already be cut at [`MAX_BODY`].
 pub async fn handle<P: Platform>(p: &P, req: HttpRequest<'_>) -> HttpResponse {
-    if SERVICE.with_borrow(Option::is_none) {
+    if !CONFIGURED.get() {
         let key = p.variable(variables::API_KEY).await;
-        SERVICE.with_borrow_mut(|s| {
-            s.get_or_insert_with(|| Service::new(key));
+        let forced = p.variable(variables::ENGINE).await.map(|e| e.parse::<scorelet::model::Engine>());
+        SERVICE.with_borrow_mut(|s| match s {
+            // Pre-initialized on the automatic engine: kept unless the deployment asks for
+            // another engine (or names none we know: loading then says so).
+            Some(service)
+                if forced.as_ref().is_none_or(|f| {
+                    f.as_ref().is_ok_and(|f| service.scorer().is_some_and(|sc| f.serves(sc.engine())))
+                }) =>
+            {
+                service.set_api_key(key)
+            }
+            _ => *s = Some(Service::new(key)),
         });
+        CONFIGURED.set(true);
     }
     let liveness = req.path.starts_with("/v2/health/live");
     let due = SERVICE.with_borrow_mut(|s| {

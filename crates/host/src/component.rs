@@ -58,7 +58,7 @@ impl Default for Settings {
     }
 }
 
-struct Ctx {
+pub(crate) struct Ctx {
     table: ResourceTable,
     wasi: WasiCtx,
     http: WasiHttpCtx,
@@ -280,6 +280,17 @@ impl HttpComponent {
             }
             Pre::P2(pre) => handle_p2(pre, self.new_store()?, req).await,
         }
+    }
+
+    /// A fresh instance outside the request path, with its store (for pre-initialization).
+    pub(crate) async fn instantiate(&self) -> Result<(Store<Ctx>, wasmtime::component::Instance)> {
+        let mut store = self.new_store()?;
+        let instance = match &self.pre {
+            Pre::P3(pre) => pre.instance_pre().instantiate_async(&mut store).await,
+            Pre::P2(pre) => pre.instance_pre().instantiate_async(&mut store).await,
+        }
+        .context("instantiating the component")?;
+        Ok((store, instance))
     }
 
     /// Drops idle instances (the next request instantiates afresh).

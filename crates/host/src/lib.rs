@@ -6,7 +6,8 @@
 //!   variables, deadlines and memory limits — what `scorelet serve` and the Lambda bootstrap run;
 //! - [`server`]: an HTTP/1.1 server in front of it, with body limits and read timeouts;
 //! - [`command`]: WASI command components (the `scorelet-wasi` batch scorer);
-//! - [`cache`]: the compile cache both of them load through.
+//! - [`cache`]: the compile cache both of them load through;
+//! - [`preinit`]: pre-initialization (wizer): a component written with its model already loaded.
 //!
 //! Components are compiled once with Cranelift and cached on disk by the sha256 of their bytes
 //! (and wasmtime's own compatibility hash), so later starts deserialize machine code instead of
@@ -15,6 +16,7 @@
 pub mod cache;
 pub mod command;
 pub mod component;
+pub mod preinit;
 pub mod server;
 
 pub use cache::{CacheKey, is_cached, load_cached, load_keyed};
