@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Packages the scoring function for AWS Lambda (runtime provided.al2023, x86_64):
 #   bootstrap        the custom runtime (lambda_runtime + wasmtime), stripped
-#   scorelet.wasm    the scoring component, the same file Spin runs: with --bundle whose model
-#                    runs on the compiled engine, the lean build (no tract), as `scorelet build`
-#                    picks it
+#   scorelet.wasm    the scoring component, the same file Spin runs: with --bundle, the bundle
+#                    embedded and pre-initialized by `scorelet build` (which picks the lean build,
+#                    no tract, for a model on the compiled engine), so the model is loaded before
+#                    the first event; without, the built-in component
 #   compiled/        its machine code, so a cold start deserializes instead of compiling
-#   bundle/          the model, with --bundle (else configure SCORELET_MODEL + SCORELET_REGISTRY_URL,
-#                    or pass a component built with `scorelet build --bundle`)
+#   bundle/          the model as a directory, with --bundle and --component (else configure
+#                    SCORELET_MODEL + SCORELET_REGISTRY_URL, or pass a component built with
+#                    `scorelet build --bundle`)
 #
 # Usage: scripts/package-lambda.sh [--bundle DIR] [--component FILE] [--bootstrap FILE] [--out ZIP]
 #   --bootstrap: use this already-built bootstrap instead of building one
@@ -39,11 +41,14 @@ if [ -n "$bundle" ]; then
   check=$("$CARGO_TARGET_DIR/release/scorelet" check --bundle "$bundle")
   echo "$check"
 fi
+embedded=""
 if [ -z "$component" ]; then
   scripts/build-wasm.sh --components >&2
   component="$CARGO_TARGET_DIR/wasm32-wasip2/release/scorelet_spin.wasm"
-  if [[ "$check" == *"(compiled engine)"* ]]; then
-    component="$CARGO_TARGET_DIR/wasm32-wasip2/release/scorelet_spin_lean.wasm"
+  if [ -n "$bundle" ]; then
+    embedded=$(mktemp --suffix .wasm)
+    "$CARGO_TARGET_DIR/release/scorelet" build --quiet --bundle "$bundle" -o "$embedded" >&2
+    component="$embedded"
   fi
 fi
 
@@ -55,12 +60,12 @@ if [ "$(printf '%s\nGLIBC_2.34\n' "$newest" | sort -V | tail -1)" != "GLIBC_2.34
 fi
 
 stage=$(mktemp -d)
-trap 'rm -rf "$stage"' EXIT
+trap 'rm -rf "$stage" ${embedded:+"$embedded"}' EXIT
 cp "$bootstrap" "$stage/bootstrap"
 strip "$stage/bootstrap"
 cp "$component" "$stage/scorelet.wasm"
 "$bootstrap" precompile "$stage/scorelet.wasm" "$stage/compiled"
-if [ -n "$bundle" ]; then
+if [ -n "$bundle" ] && [ -z "$embedded" ]; then
   mkdir "$stage/bundle"
   python3 - "$bundle" "$stage/bundle" <<'PY'
 import json, shutil, sys
