@@ -158,6 +158,21 @@ impl Scorer {
         })
     }
 
+    /// Scores a columnar batch ([`crate::features::Pipeline::transform_columns`]): the features
+    /// and scores, as [`Scorer::score`] gives them for the same rows.
+    pub fn score_columns(&self, columns: &[crate::features::ColumnCells<'_>]) -> Result<(Vec<f32>, Outputs)> {
+        let rows = columns.first().map_or(0, |c| c.len());
+        if rows == 0 {
+            return Err(Error::EmptyBatch);
+        }
+        if rows > self.max_batch {
+            return Err(Error::BatchTooLarge { rows, max: self.max_batch });
+        }
+        let features = self.pipeline.transform_columns(columns)?;
+        let scores = self.score_features(&features, rows)?;
+        Ok((features, scores))
+    }
+
     fn predictions(&self, features: &[f32], outputs: &Outputs, opts: Options) -> Result<Vec<Prediction>> {
         let width = self.pipeline.width();
         (0..outputs.rows)

@@ -234,3 +234,91 @@ fn infer_proposes_a_sensible_spec_for_telco() {
     assert_eq!(again, spec);
     scorelet_train::fit_features_on(&d.table, &spec, &(0..500).collect::<Vec<_>>()).unwrap();
 }
+
+/// A columnar batch (cells, typed numbers, dictionary-encoded columns, as `predictColumns`
+/// takes them) gives the vectors the row-by-row transform gives, and the same error: the first
+/// in row order, not the first column that fails.
+#[test]
+fn columnar_batches_transform_like_rows_and_fail_at_the_same_cell() {
+    use scorelet::features::ColumnCells;
+    use scorelet::value::ValueRef;
+    let dir = common::repo().join("tests/fixtures/bundle");
+    let pipeline =
+        Pipeline::new(FittedFeatures::from_json(&std::fs::read(dir.join("features.json")).unwrap()).unwrap()).unwrap();
+    let names: Vec<String> = pipeline.input_columns().map(str::to_string).collect();
+    let mut csv = csv::Reader::from_path(common::repo().join("data/telco-churn.csv")).unwrap();
+    let header: Vec<String> = csv.headers().unwrap().iter().map(str::to_string).collect();
+    let mut text: Vec<Vec<String>> = csv
+        .records()
+        .take(300)
+        .map(|r| {
+            let r = r.unwrap();
+            names.iter().map(|n| r[header.iter().position(|h| h == n).unwrap()].to_string()).collect()
+        })
+        .collect();
+    let run = |text: &[Vec<String>]| {
+        let rows: Vec<Vec<Value>> = text.iter().map(|r| r.iter().map(|c| t(c)).collect()).collect();
+        let by_rows = pipeline.transform_batch(&rows);
+        // Column c as cells (c % 3 == 0), as a dictionary (1), or as numbers where every cell
+        // is one (2; else a dictionary).
+        let cells: Vec<Vec<ValueRef>> =
+            (0..names.len()).map(|c| text.iter().map(|r| ValueRef::Text(r[c].as_str())).collect()).collect();
+        let dicts: Vec<(Vec<u32>, Vec<ValueRef>)> = cells
+            .iter()
+            .map(|col| {
+                let mut values: Vec<ValueRef> = Vec::new();
+                let codes = col
+                    .iter()
+                    .map(|v| {
+                        let k = values.iter().position(|x| x == v).unwrap_or_else(|| {
+                            values.push(*v);
+                            values.len() - 1
+                        });
+                        k as u32
+                    })
+                    .collect();
+                (codes, values)
+            })
+            .collect();
+        let numbers: Vec<Option<Vec<f64>>> =
+            (0..names.len()).map(|c| text.iter().map(|r| r[c].parse::<f64>().ok()).collect()).collect();
+        let columns: Vec<ColumnCells> = (0..names.len())
+            .map(|c| match (c % 3, &numbers[c]) {
+                (0, _) => ColumnCells::Cells(&cells[c]),
+                (2, Some(n)) => ColumnCells::Numbers(n),
+                _ => ColumnCells::Dictionary { codes: &dicts[c].0, values: &dicts[c].1 },
+            })
+            .collect();
+        (by_rows, pipeline.transform_columns(&columns))
+    };
+    let (want, got) = run(&text);
+    let want = want.unwrap();
+    assert_eq!(
+        got.unwrap().iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+        want.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+    );
+
+    // A bad boolean in an early column at row 9, a bad number in a later column at row 5: both
+    // report row 5, the first a row-by-row reader meets.
+    let partner = names.iter().position(|n| n == "Partner").unwrap();
+    let tenure = names.iter().position(|n| n == "tenure").unwrap();
+    assert!(partner < tenure);
+    text[9][partner] = "maybe".into();
+    text[5][tenure] = "five".into();
+    let (want, got) = run(&text);
+    let (want, got) = (want.unwrap_err(), got.unwrap_err());
+    assert_eq!(got.to_string(), want.to_string());
+    assert_eq!((got.row(), got.column()), (Some(5), Some("tenure")));
+
+    // A code outside its dictionary names the column and the row.
+    let values = [ValueRef::Text("Male")];
+    let codes = [1, 0, 0];
+    let mut columns: Vec<ColumnCells> = vec![ColumnCells::Numbers(&[1.0, 2.0, 3.0]); names.len()];
+    columns[0] = ColumnCells::Dictionary { codes: &codes, values: &values };
+    let e = pipeline.transform_columns(&columns).unwrap_err().to_string();
+    assert!(e.contains(&format!("column `{}`, row 0: code 1 is outside its dictionary of 1 values", names[0])), "{e}");
+    // Columns of different lengths, or too few, are refused.
+    columns[1] = ColumnCells::Numbers(&[1.0]);
+    assert!(pipeline.transform_columns(&columns).unwrap_err().to_string().contains("has 1 values"));
+    assert!(pipeline.transform_columns(&columns[1..]).unwrap_err().to_string().contains("input columns"));
+}

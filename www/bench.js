@@ -25,11 +25,23 @@ async function scoreletEngine({ registry, name, version, rows, calls }) {
   const t3 = now();
   const probabilities = rows.map((r) => scorer.predict(r).probability);
   const batch = rows.slice(0, 100);
-  // The same 100 rows as columns (numbers as Float64Array): no JSON, features computed inside.
+  // The same 100 rows as columns, as a JS caller holding typed data sends them: numeric
+  // columns (by the model's signature) as Float64Array, the others as plain arrays, or
+  // dictionary-encoded ({codes, values}, as Arrow and pandas hold categoricals). No JSON,
+  // features computed inside.
+  const types = Object.fromEntries(scorer.metadata().parameters.signature.inputs.map((i) => [i.name, i.type]));
   const columns = {};
+  const dictionary = {};
   for (const k of Object.keys(batch[0])) {
     const v = batch.map((r) => r[k]);
-    columns[k] = v.every((x) => typeof x === "number") ? Float64Array.from(v) : v;
+    if (types[k] === "number" && v.every((x) => x !== "" && !Number.isNaN(Number(x)))) {
+      columns[k] = dictionary[k] = Float64Array.from(v, Number);
+    } else {
+      columns[k] = v;
+      const values = [...new Set(v)];
+      const index = new Map(values.map((x, i) => [x, i]));
+      dictionary[k] = { codes: Uint32Array.from(v, (x) => index.get(x)), values };
+    }
   }
   const width = scorer.featureNames().length;
   const ready = new Float32Array(batch.length * width);
@@ -43,6 +55,7 @@ async function scoreletEngine({ registry, name, version, rows, calls }) {
     row_ms: await perCall((i) => scorer.predict(rows[i % rows.length]), calls),
     batch100_ms: await perCall(() => scorer.predictBatch(batch), Math.max(10, calls / 50)),
     columns100_ms: await perCall(() => scorer.predictColumns(columns), Math.max(10, calls / 50)),
+    dictionary100_ms: await perCall(() => scorer.predictColumns(dictionary), Math.max(10, calls / 50)),
     features100_ms: await perCall(() => scorer.predictFeatures(ready, batch.length), Math.max(10, calls / 50)),
     probabilities,
     check: first.probability === probabilities[0],

@@ -14,4 +14,4 @@ pub use fitted::{ColumnTransform, FittedColumn, FittedEncoding, FittedFeatures, 
 pub use infer::{ColumnReport, infer_spec};
 pub use read::fnv1a;
 pub use spec::{ColumnSpec, Encoding, FeatureSpec, Kind, MissingPolicy, Transform, UnknownPolicy};
-pub use transform::Pipeline;
+pub use transform::{ColumnCells, Pipeline};

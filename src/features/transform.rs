@@ -10,6 +10,50 @@ use super::spec::UnknownPolicy;
 use crate::error::{Error, InputError, Result};
 use crate::value::{Row, Value, ValueRef, truncate};
 
+/// One input column of a columnar batch ([`Pipeline::transform_columns`]).
+#[derive(Debug, Clone, Copy)]
+pub enum ColumnCells<'a> {
+    /// One cell per row.
+    Cells(&'a [ValueRef<'a>]),
+    /// One number per row (a typed array).
+    Numbers(&'a [f64]),
+    /// Dictionary-encoded, as Arrow dictionary arrays and pandas categoricals store a column:
+    /// row `r` holds `values[codes[r]]`. Each distinct value is transformed once, at its first
+    /// row, and its slots copied to every row that holds it.
+    Dictionary { codes: &'a [u32], values: &'a [ValueRef<'a>] },
+}
+
+impl<'a> ColumnCells<'a> {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        match self {
+            ColumnCells::Cells(c) => c.len(),
+            ColumnCells::Numbers(n) => n.len(),
+            ColumnCells::Dictionary { codes, .. } => codes.len(),
+        }
+    }
+
+    /// Whether the column has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Row `r`'s cell of the column named `name`; a code outside the dictionary is an error.
+    fn cell(&self, r: usize, name: &str) -> Result<ValueRef<'a>> {
+        match *self {
+            ColumnCells::Cells(c) => Ok(c[r]),
+            ColumnCells::Numbers(n) => Ok(ValueRef::Number(n[r])),
+            ColumnCells::Dictionary { codes, values } => values.get(codes[r] as usize).copied().ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "column `{name}`, row {r}: code {} is outside its dictionary of {} values",
+                    codes[r],
+                    values.len()
+                ))
+            }),
+        }
+    }
+}
+
 /// A compiled, ready-to-run feature pipeline.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
@@ -188,6 +232,91 @@ impl Pipeline {
             at += col.width;
         }
         Ok(())
+    }
+
+    /// Transforms a columnar batch (one entry per input column, in input-column order, all of
+    /// the same length) into one row-major `rows × width` buffer: the same vectors as
+    /// [`Pipeline::transform_cells_into`] row by row, and the same error, the first in row order.
+    pub fn transform_columns(&self, columns: &[ColumnCells<'_>]) -> Result<Vec<f32>> {
+        if columns.len() != self.columns.len() {
+            return Err(Error::BadRequest(format!(
+                "{} columns given, the model has {} input columns",
+                columns.len(),
+                self.columns.len()
+            )));
+        }
+        let rows = columns.first().map_or(0, ColumnCells::len);
+        if let Some((c, col)) = columns.iter().enumerate().find(|(_, c)| c.len() != rows) {
+            return Err(Error::BadRequest(format!(
+                "column `{}` has {} values; column `{}` has {rows}",
+                self.columns[c].name,
+                col.len(),
+                self.columns[0].name
+            )));
+        }
+        let width = self.width;
+        let mut out = vec![0.0; rows * width];
+        let mut at = 0;
+        let (mut table, mut ready) = (Vec::new(), Vec::new());
+        for (col, cells) in self.columns.iter().zip(columns) {
+            let w = col.width;
+            let rows_out = out.chunks_exact_mut(width).map(|row| &mut row[at..at + w]).enumerate();
+            let done = match *cells {
+                ColumnCells::Dictionary { codes, values } => {
+                    // Slots per distinct value, filled at the value's first row: a value no row
+                    // holds is never read, so it cannot fail the batch.
+                    table.clear();
+                    table.resize(values.len() * w, 0.0);
+                    ready.clear();
+                    ready.resize(values.len(), false);
+                    rows_out.zip(codes).try_for_each(|((r, slots), &code)| {
+                        let k = code as usize;
+                        let v = *values.get(k).ok_or(())?;
+                        let cached = &mut table[k * w..(k + 1) * w];
+                        if !ready[k] {
+                            col.transform(v, r, cached).map_err(|_| ())?;
+                            ready[k] = true;
+                        }
+                        // One-slot columns (numbers, booleans, ordinals) are most of them.
+                        if let ([one], [cached]) = (&mut *slots, &*cached) {
+                            *one = *cached;
+                        } else {
+                            slots.copy_from_slice(cached);
+                        }
+                        Ok(())
+                    })
+                }
+                ColumnCells::Numbers(n) => rows_out
+                    .zip(n)
+                    .try_for_each(|((r, slots), &x)| col.transform(ValueRef::Number(x), r, slots).map_err(|_| ())),
+                ColumnCells::Cells(c) => {
+                    rows_out.zip(c).try_for_each(|((r, slots), &v)| col.transform(v, r, slots).map_err(|_| ()))
+                }
+            };
+            if done.is_err() {
+                return Err(self.first_error(columns, rows));
+            }
+            at += w;
+        }
+        Ok(out)
+    }
+
+    /// The error [`Pipeline::transform_columns`] reports: the first in row order, as a row-major
+    /// transform meets it. Only called once some cell failed.
+    fn first_error(&self, columns: &[ColumnCells<'_>], rows: usize) -> Error {
+        let mut slots = vec![0.0; self.width];
+        for r in 0..rows {
+            let mut at = 0;
+            for (col, cells) in self.columns.iter().zip(columns) {
+                if let Err(e) =
+                    cells.cell(r, &col.name).and_then(|v| col.transform(v, r, &mut slots[at..at + col.width]))
+                {
+                    return e;
+                }
+                at += col.width;
+            }
+        }
+        Error::BadRequest("a cell failed and then did not".into())
     }
 
     /// Transforms one row into a new vector.

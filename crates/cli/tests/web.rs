@@ -63,6 +63,7 @@ fn js_api_scores_like_predict_and_rejects_bad_input_with_the_servers_messages() 
     let p: Vec<u32> = scores("columns").chunks(2).map(|c| c[1]).collect();
     let w: Vec<u32> = want.iter().map(|v| (v["probability"].as_f64().unwrap() as f32).to_bits()).collect();
     assert_eq!(p, w, "predictColumns differs from scorelet predict");
+    assert_eq!(scores("dictColumns"), scores("columns"), "dictionary-encoded columns score differently");
     let holes: Vec<u32> = scores("holesColumns").chunks(2).map(|c| c[1]).collect();
     let want_holes: Vec<u32> = got["holesBatch"]
         .as_array()
@@ -79,6 +80,10 @@ fn js_api_scores_like_predict_and_rejects_bad_input_with_the_servers_messages() 
     assert!(cmsg("notObject").contains("object of arrays"), "{}", cmsg("notObject"));
     assert!(cmsg("badCell").contains("expected a number, string, boolean or null"), "{}", cmsg("badCell"));
     assert!(cmsg("featureCount").contains("51 rows"), "{}", cmsg("featureCount"));
+    let outside = cmsg("outsideDictionary");
+    assert!(outside.contains("column `gender`, row 3: code 9 is outside its dictionary of 1 values"), "{outside}");
+    assert!(cmsg("negativeCode").contains("must not be negative"), "{}", cmsg("negativeCode"));
+    assert!(cmsg("plainCodes").contains("integer typed array"), "{}", cmsg("plainCodes"));
     assert!(got["metadata"]["parameters"]["metrics"]["roc_auc"].as_f64().unwrap() > 0.8);
     assert_eq!(got["engine"].as_str(), Some("compiled"));
     let no_tract = got["tractEngine"].as_str().unwrap_or_default();

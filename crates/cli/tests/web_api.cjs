@@ -59,6 +59,14 @@ const details = async (f) => {
   out.holesBatch = scorer.predictBatch(holes);
   const holed = cols.TotalCharges.map((v, i) => (i === 0 ? null : i === 1 ? undefined : v));
   out.holesColumns = Array.from(scorer.predictColumns({ ...cols, TotalCharges: holed }));
+  // Dictionary-encoded string columns ({codes, values}, as Arrow and pandas hold categoricals).
+  const dict = (v) => {
+    const values = [...new Set(v)];
+    return { codes: Uint8Array.from(v, (x) => values.indexOf(x)), values };
+  };
+  const dictCols = {};
+  for (const [k, v] of Object.entries(cols)) dictCols[k] = Array.isArray(v) ? dict(v) : v;
+  out.dictColumns = Array.from(scorer.predictColumns(dictCols));
   const width = out.featureNames.length;
   const feats = new Float32Array(rows.length * width);
   rows.forEach((r, i) => feats.set(scorer.features(r), i * width));
@@ -73,6 +81,11 @@ const details = async (f) => {
     notObject: await message(() => scorer.predictColumns(7)),
     badCell: await message(() => scorer.predictColumns({ ...cols, [numeric]: rows.map(() => ({})) })),
     featureCount: await message(() => scorer.predictFeatures(feats, rows.length + 1)),
+    outsideDictionary: await message(() =>
+      scorer.predictColumns({ ...dictCols, gender: { codes: Uint8Array.from(rows, (_, i) => (i === 3 ? 9 : 0)), values: ['Male'] } })),
+    negativeCode: await message(() =>
+      scorer.predictColumns({ ...dictCols, gender: { codes: Int32Array.from(rows, () => -1), values: ['Male'] } })),
+    plainCodes: await message(() => scorer.predictColumns({ ...dictCols, gender: { codes: [0], values: ['Male'] } })),
   };
   out.metadata = scorer.metadata();
   out.engine = scorer.engine;

@@ -89,75 +89,181 @@ pub fn bundle(files: &Object) -> scorelet::Result<scorelet::Bundle> {
 enum Column {
     /// A typed array.
     Numbers(Vec<f64>),
-    /// A plain array as JSON text (`JSON.stringify`: one crossing for the whole column, where
-    /// reading cell by cell costs several per cell and a string conversion each). An object
-    /// with `toJSON` (a `Date`) arrives as its JSON text, where cell by cell it is an error.
-    Json(String),
-    /// A plain array read cell by cell: what JSON cannot carry exactly (`null` may have been
-    /// `undefined` or `NaN`), strings with escapes, and anything that is not a scalar.
-    Values(Vec<scorelet::Value>),
+    /// A plain array (its cells are read in a second pass, see [`Cells`]).
+    Cells(js_sys::Array),
+    /// `{codes, values}`: a typed array of codes into a plain array of distinct values.
+    Dictionary(Vec<u32>, js_sys::Array),
+}
+
+/// The cells of a plain array: read with one `JSON.stringify` (one crossing for the whole
+/// array, where reading cell by cell costs several per cell and a string conversion each; an
+/// object with `toJSON`, a `Date`, arrives as its JSON text) and borrowed from that text, or,
+/// for what JSON cannot carry exactly (`null` may have been `undefined` or `NaN`, strings with
+/// escapes, anything not a scalar), read cell by cell.
+struct Cells {
+    texts: Vec<Option<String>>,
+}
+
+impl Cells {
+    /// Stringifies the plain array of every column that has one.
+    fn read(columns: &[Column]) -> Cells {
+        let texts = columns
+            .iter()
+            .map(|c| match c {
+                Column::Cells(a) | Column::Dictionary(_, a) => {
+                    js_sys::JSON::stringify(a).ok().and_then(|t| t.as_string())
+                }
+                Column::Numbers(_) => None,
+            })
+            .collect();
+        Cells { texts }
+    }
+
+    /// Column `c`'s cells borrowed from its text, or `None` when it must be read cell by cell.
+    fn parsed(&self, c: usize) -> Option<Vec<scorelet::value::ValueRef<'_>>> {
+        use scorelet::value::ValueRef;
+        let v = scorelet::api::direct::scalars(self.texts[c].as_deref()?)?;
+        (!v.iter().any(|x| matches!(x, ValueRef::Missing))).then_some(v)
+    }
+}
+
+/// Dictionary codes from any integer typed array; a negative code is an error.
+fn codes(v: &JsValue, name: &str) -> JsResult<Vec<u32>> {
+    let signed = |c: Vec<i32>| {
+        c.into_iter()
+            .map(u32::try_from)
+            .collect::<Result<Vec<u32>, _>>()
+            .map_err(|_| bad_request(format!("column `{name}`: dictionary codes must not be negative")))
+    };
+    if let Some(a) = v.dyn_ref::<js_sys::Uint8Array>() {
+        Ok(a.to_vec().into_iter().map(u32::from).collect())
+    } else if let Some(a) = v.dyn_ref::<js_sys::Uint32Array>() {
+        Ok(a.to_vec())
+    } else if let Some(a) = v.dyn_ref::<js_sys::Uint16Array>() {
+        Ok(a.to_vec().into_iter().map(u32::from).collect())
+    } else if let Some(a) = v.dyn_ref::<js_sys::Int32Array>() {
+        signed(a.to_vec())
+    } else if let Some(a) = v.dyn_ref::<js_sys::Int16Array>() {
+        signed(a.to_vec().into_iter().map(i32::from).collect())
+    } else if let Some(a) = v.dyn_ref::<js_sys::Int8Array>() {
+        signed(a.to_vec().into_iter().map(i32::from).collect())
+    } else {
+        Err(bad_request(format!("column `{name}`: `codes` must be an integer typed array (Uint8Array … Int32Array)")))
+    }
+}
+
+/// The scorer's input column names (and the dictionary fields) as JS strings, made once: each
+/// `JsValue::from_str` is a UTF-8 → UTF-16 conversion across the boundary.
+pub struct ColumnKeys {
+    names: Vec<JsValue>,
+    ignored: Vec<JsValue>,
+    codes: JsValue,
+    values: JsValue,
+}
+
+impl ColumnKeys {
+    pub fn new(pipeline: &scorelet::features::Pipeline) -> ColumnKeys {
+        ColumnKeys {
+            names: pipeline.input_columns().map(JsValue::from_str).collect(),
+            ignored: pipeline.ignored_columns().iter().map(|c| JsValue::from_str(c)).collect(),
+            codes: JsValue::from_str("codes"),
+            values: JsValue::from_str("values"),
+        }
+    }
+}
+
+/// The first key of `columns` that is neither an input nor an ignored column, as the error.
+fn unknown_column(scorer: &scorelet::Scorer, columns: &Object) -> Option<JsValue> {
+    use scorelet::error::InputError;
+    let names: Vec<&str> = scorer.pipeline().input_columns().collect();
+    let ignored = scorer.pipeline().ignored_columns();
+    let key = Object::keys(columns)
+        .iter()
+        .filter_map(|k| k.as_string())
+        .find(|k| !names.contains(&k.as_str()) && !ignored.contains(k))?;
+    Some(js_err(scorelet::Error::input(0, key, InputError::UnknownColumn { expected: names.join(", ") })))
 }
 
 /// Scores columns of equal length (`predictColumns`): each input column of the scorer's
-/// pipeline read from a typed array or a plain array, the cells borrowed, never one `String`
-/// per cell. Returns the features and scores, as `Scorer::score` does.
-pub fn score_columns(scorer: &scorelet::Scorer, columns: &JsValue) -> JsResult<(Vec<f32>, scorelet::model::Outputs)> {
+/// pipeline read from a typed array, a plain array, or a dictionary-encoded `{codes, values}`
+/// (each distinct value's features computed once), the cells borrowed, never one `String` per
+/// cell. Returns the features and scores, as `Scorer::score` does.
+pub fn score_columns(
+    scorer: &scorelet::Scorer,
+    keys: &ColumnKeys,
+    columns: &JsValue,
+) -> JsResult<(Vec<f32>, scorelet::model::Outputs)> {
     use scorelet::Error;
     use scorelet::error::InputError;
-    use scorelet::value::ValueRef;
+    use scorelet::features::ColumnCells;
     if !columns.is_object() {
         return Err(bad_request("columns must be an object of arrays"));
     }
+    let object = columns.unchecked_ref::<Object>();
     let names: Vec<&str> = scorer.pipeline().input_columns().collect();
-    let ignored = scorer.pipeline().ignored_columns();
-    for key in Object::keys(columns.unchecked_ref::<Object>()).iter().filter_map(|k| k.as_string()) {
-        if !names.contains(&key.as_str()) && !ignored.contains(&key) {
-            let expected = names.join(", ");
-            return Err(js_err(Error::input(0, key, InputError::UnknownColumn { expected })));
-        }
-    }
     let mut data = Vec::with_capacity(names.len());
-    for name in &names {
-        let col = Reflect::get(columns, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
+    for (name, key) in names.iter().zip(&keys.names) {
+        let col = Reflect::get(columns, key).unwrap_or(JsValue::UNDEFINED);
         if col.is_undefined() {
-            return Err(js_err(Error::input(0, *name, InputError::MissingColumn)));
+            // A misspelt column is both unknown and missing: the unknown name says more.
+            return Err(unknown_column(scorer, object)
+                .unwrap_or_else(|| js_err(Error::input(0, *name, InputError::MissingColumn))));
         }
-        data.push(if let Some(f) = col.dyn_ref::<js_sys::Float64Array>() {
+        // Each test is a call into JS: the common forms first.
+        let codes_of = |col: &JsValue| Reflect::get(col, &keys.codes).ok().filter(|c| !c.is_undefined());
+        data.push(if js_sys::Array::is_array(&col) {
+            Column::Cells(col.unchecked_into())
+        } else if let Some(f) = col.dyn_ref::<js_sys::Float64Array>() {
             Column::Numbers(f.to_vec())
+        } else if let Some(c) = codes_of(&col) {
+            let values = Reflect::get(&col, &keys.values).unwrap_or(JsValue::UNDEFINED);
+            if !js_sys::Array::is_array(&values) {
+                return Err(bad_request(format!("column `{name}`: `values` must be an array")));
+            }
+            Column::Dictionary(codes(&c, name)?, values.unchecked_into())
         } else if let Some(f) = col.dyn_ref::<js_sys::Float32Array>() {
             Column::Numbers(f.to_vec().into_iter().map(f64::from).collect())
-        } else if let Some(a) = col.dyn_ref::<js_sys::Array>() {
-            let text = js_sys::JSON::stringify(a).ok().and_then(|t| t.as_string());
-            match text {
-                Some(t) if !t.contains("null") && scorelet::api::direct::scalars(&t).is_some() => Column::Json(t),
-                _ => Column::Values(cell_by_cell(a, name)?),
-            }
         } else {
-            return Err(bad_request(format!("column `{name}` must be an array or a typed array")));
+            return Err(bad_request(format!(
+                "column `{name}` must be an array, a typed array or a dictionary {{codes, values}}"
+            )));
         });
     }
-    let views: Vec<Vec<ValueRef<'_>>> = data
+    // Every input column is there: more keys than inputs and ignored columns present means an
+    // unknown one (only then are the keys read as strings).
+    let ignored = keys.ignored.iter().filter(|k| Reflect::has(columns, k).unwrap_or(false)).count();
+    if Object::keys(object).length() as usize > names.len() + ignored
+        && let Some(e) = unknown_column(scorer, object)
+    {
+        return Err(e);
+    }
+    // Cells: borrowed from each array's JSON text, or owned where they had to be read one by one.
+    let texts = Cells::read(&data);
+    let mut parsed = Vec::with_capacity(data.len());
+    let mut owned = Vec::with_capacity(data.len());
+    for (c, (d, name)) in data.iter().zip(&names).enumerate() {
+        let p = texts.parsed(c);
+        owned.push(match (d, &p) {
+            (Column::Cells(a) | Column::Dictionary(_, a), None) => cell_by_cell(a, name)?,
+            _ => Vec::new(),
+        });
+        parsed.push(p);
+    }
+    let owned_views: Vec<Vec<scorelet::value::ValueRef<'_>>> =
+        owned.iter().map(|v| v.iter().map(scorelet::Value::as_ref).collect()).collect();
+    let cols: Vec<ColumnCells<'_>> = data
         .iter()
-        .map(|d| match d {
-            Column::Numbers(v) => v.iter().map(|x| ValueRef::Number(*x)).collect(),
-            Column::Json(t) => scorelet::api::direct::scalars(t).expect("checked when read"),
-            Column::Values(v) => v.iter().map(scorelet::Value::as_ref).collect(),
+        .enumerate()
+        .map(|(c, d)| {
+            let cells = parsed[c].as_deref().unwrap_or(&owned_views[c]);
+            match d {
+                Column::Numbers(n) => ColumnCells::Numbers(n),
+                Column::Cells(_) => ColumnCells::Cells(cells),
+                Column::Dictionary(codes, _) => ColumnCells::Dictionary { codes, values: cells },
+            }
         })
         .collect();
-    let rows = views.first().map_or(0, Vec::len);
-    if let Some((c, v)) = views.iter().enumerate().find(|(_, v)| v.len() != rows) {
-        return Err(bad_request(format!(
-            "column `{}` has {} values; column `{}` has {rows}",
-            names[c],
-            v.len(),
-            names[0]
-        )));
-    }
-    let mut cells = Vec::with_capacity(rows * names.len());
-    for r in 0..rows {
-        cells.extend(views.iter().map(|v| v[r]));
-    }
-    scorer.score_cells(&cells, names.len()).map_err(js_err)
+    scorer.score_columns(&cols).map_err(js_err)
 }
 
 /// A plain array's cells one by one: numbers, strings, booleans, and `null`/`undefined` as

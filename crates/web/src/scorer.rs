@@ -14,6 +14,8 @@ pub struct Scorer {
     golden: scorelet::golden::Golden,
     /// Column positions, resolved once.
     reader: RowReader,
+    /// Input column names as JS strings, for `predictColumns`.
+    keys: crate::js::ColumnKeys,
 }
 
 impl Scorer {
@@ -26,7 +28,8 @@ impl Scorer {
             .map_err(js_err)?
             .ok_or_else(|| js_err(scorelet::Error::Golden("the bundle has no golden.json".into())))?;
         let reader = RowReader::for_pipeline(inner.pipeline());
-        Ok(Scorer { inner, golden, reader })
+        let keys = crate::js::ColumnKeys::new(inner.pipeline());
+        Ok(Scorer { inner, golden, reader, keys })
     }
 
     /// One JS row as the core's row.
@@ -101,16 +104,21 @@ impl Scorer {
     }
 
     /// Scores columns of equal length, without JSON: `{tenure: Float64Array | number[],
-    /// Contract: string[], …}` (typed arrays, or arrays of numbers, strings, booleans and
-    /// `null` for missing). Returns the scores row-major, `length / rows` per row (for a binary
-    /// model, one probability per class in the manifest's class order).
+    /// Contract: string[] | {codes: Uint8Array, values: string[]}, …}` (typed arrays; arrays of
+    /// numbers, strings, booleans and `null` for missing; or dictionary-encoded, as Arrow and
+    /// pandas hold categoricals: row `r` is `values[codes[r]]`, codes in any integer typed array,
+    /// and each distinct value's features are computed once, the fastest form for text). Returns
+    /// the scores row-major, `length / rows` per row (for a binary model, one probability per
+    /// class in the manifest's class order).
     #[wasm_bindgen(js_name = predictColumns)]
     pub fn predict_columns(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "Record<string, ArrayLike<number | string | boolean | null>>")]
+        #[wasm_bindgen(
+            unchecked_param_type = "Record<string, ArrayLike<number | string | boolean | null> | { codes: Uint8Array | Uint16Array | Uint32Array | Int8Array | Int16Array | Int32Array; values: ArrayLike<number | string | boolean | null> }>"
+        )]
         columns: &JsValue,
     ) -> JsResult<Float32Array> {
-        let (_, scores) = crate::js::score_columns(&self.inner, columns)?;
+        let (_, scores) = crate::js::score_columns(&self.inner, &self.keys, columns)?;
         Ok(Float32Array::from(scores.data.as_slice()))
     }
 
