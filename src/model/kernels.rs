@@ -111,6 +111,9 @@ impl DenseI8 {
             // SAFETY: the CPU has AVX2, checked here.
             return unsafe { x86::pairs(x, self.k, zx, rows, out) };
         }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return wasm::pairs(x, self.k, zx, rows, out);
+        #[allow(unreachable_code)]
         for (r, o) in x[..rows * self.k].chunks_exact(self.k).zip(out.chunks_exact_mut(k2)) {
             scalar::pairs_into(r, zx, o);
         }
@@ -580,6 +583,15 @@ mod wasm {
     }
 
     fn store<T: Copy + Default>(v: V8, y: &mut [T], at: usize, n: usize) {
+        const { assert!(size_of::<T>() == 4, "f32 or i32") };
+        if n == LANES && at + LANES <= y.len() {
+            // SAFETY: `y[at..at + LANES]` is in bounds and holds LANES elements of 4 bytes.
+            unsafe {
+                v128_store(y.as_mut_ptr().add(at).cast(), v[0]);
+                v128_store(y.as_mut_ptr().add(at + 4).cast(), v[1]);
+            }
+            return;
+        }
         let mut t = [T::default(); LANES];
         // SAFETY: `t` holds LANES elements of 4 bytes (f32 or i32).
         unsafe {
@@ -609,44 +621,106 @@ mod wasm {
         }
     }
 
+    /// Two rows at a time, so each weight vector loaded serves both (integer sums are exact, so
+    /// the pairing cannot change a bit).
     pub fn dense_i8(d: &DenseI8, pairs: &[i32], rows: usize, yf: &mut [f32], yi: &mut [i32]) {
         let (k2, mp) = (d.k.div_ceil(2), padded(d.m));
-        for r in 0..rows {
-            let pr = &pairs[r * k2..(r + 1) * k2];
+        let finish = |acc: V8, r: usize, b: usize, yf: &mut [f32], yi: &mut [i32]| {
+            let n = LANES.min(d.m - b);
+            if d.to_f32 {
+                let f = [f32x4_convert_i32x4(acc[0]), f32x4_convert_i32x4(acc[1])];
+                store(post(&d.post, b, f), yf, r * d.m + b, n);
+            } else {
+                store(acc, yi, r * d.m + b, n);
+            }
+        };
+        let mut rows_of = pairs[..rows * k2].chunks_exact(k2).enumerate();
+        while let Some((r, p0)) = rows_of.next() {
+            let p1 = rows_of.next();
             for b in (0..mp).step_by(LANES) {
-                let mut acc: V8 = [i32x4_splat(0); 2];
-                for (p, xv) in pr.iter().enumerate() {
-                    let w = &d.w[(p * mp + b) * 2..(p * mp + b) * 2 + 2 * LANES];
-                    let xv = i32x4_splat(*xv);
-                    // SAFETY: `w` has 2·LANES i16s.
-                    unsafe {
-                        acc[0] = i32x4_add(acc[0], i32x4_dot_i16x8(xv, v128_load(w.as_ptr().cast())));
-                        acc[1] = i32x4_add(acc[1], i32x4_dot_i16x8(xv, v128_load(w.as_ptr().add(8).cast())));
+                // Per input pair, the 2·LANES weights of outputs b..b + LANES.
+                let w = d.w.chunks_exact(2 * mp).map(|w| &w[2 * b..2 * b + 2 * LANES]);
+                let z = i32x4_splat(0);
+                let (mut a0, mut a1, mut c0, mut c1) = (z, z, z, z);
+                match p1 {
+                    Some((_, p1)) => {
+                        for ((x0, x1), w) in p0.iter().zip(p1).zip(w) {
+                            // SAFETY: `w` has 2·LANES i16s.
+                            let (w0, w1) =
+                                unsafe { (v128_load(w.as_ptr().cast()), v128_load(w.as_ptr().add(8).cast())) };
+                            let (x0, x1) = (i32x4_splat(*x0), i32x4_splat(*x1));
+                            a0 = i32x4_add(a0, i32x4_dot_i16x8(x0, w0));
+                            a1 = i32x4_add(a1, i32x4_dot_i16x8(x0, w1));
+                            c0 = i32x4_add(c0, i32x4_dot_i16x8(x1, w0));
+                            c1 = i32x4_add(c1, i32x4_dot_i16x8(x1, w1));
+                        }
+                    }
+                    None => {
+                        for (x0, w) in p0.iter().zip(w) {
+                            // SAFETY: `w` has 2·LANES i16s.
+                            let (w0, w1) =
+                                unsafe { (v128_load(w.as_ptr().cast()), v128_load(w.as_ptr().add(8).cast())) };
+                            let x0 = i32x4_splat(*x0);
+                            a0 = i32x4_add(a0, i32x4_dot_i16x8(x0, w0));
+                            a1 = i32x4_add(a1, i32x4_dot_i16x8(x0, w1));
+                        }
                     }
                 }
-                let n = LANES.min(d.m - b);
-                if d.to_f32 {
-                    let f = [f32x4_convert_i32x4(acc[0]), f32x4_convert_i32x4(acc[1])];
-                    store(post(&d.post, b, f), yf, r * d.m + b, n);
-                } else {
-                    store(acc, yi, r * d.m + b, n);
+                finish([a0, a1], r, b, yf, yi);
+                if p1.is_some() {
+                    finish([c0, c1], r + 1, b, yf, yi);
                 }
             }
         }
     }
 
+    /// `(x − zx)` of each row's inputs as i16, which laid out in pairs is the scalar
+    /// `pairs_into` (an odd last input pairs with 0), eight inputs per step.
+    pub fn pairs(x: &[u8], k: usize, zx: i32, rows: usize, out: &mut [i32]) {
+        let k2 = k.div_ceil(2);
+        let z = i16x8_splat(zx as i16);
+        for (xr, o) in x[..rows * k].chunks_exact(k).zip(out.chunks_exact_mut(k2)) {
+            let mut j = 0;
+            while j + 8 <= k {
+                // SAFETY: `xr[j..j + 8]` and `o[j / 2..j / 2 + 4]` (16 bytes) are in bounds.
+                unsafe {
+                    let v = u16x8_extend_low_u8x16(v128_load64_zero(xr.as_ptr().add(j).cast()));
+                    v128_store(o.as_mut_ptr().add(j / 2).cast(), i16x8_sub(v, z));
+                }
+                j += 8;
+            }
+            super::scalar::pairs_into(&xr[j..], zx, &mut o[j / 2..]);
+        }
+    }
+
+    /// The 0..=255 codes of four values (see [`super::quantize`]).
+    #[inline(always)]
+    fn quantize4(v: v128, s: v128, zero: i32) -> v128 {
+        let t = f32x4_nearest(f32x4_mul(v, s));
+        // pmax(lo, t) is `lo < t ? t : lo`: NaN becomes −512, as in the scalar path.
+        let t = f32x4_pmin(f32x4_pmax(f32x4_splat(-512.0), t), f32x4_splat(512.0));
+        let q = i32x4_add(i32x4_trunc_sat_f32x4(t), i32x4_splat(zero));
+        i32x4_min(i32x4_max(q, i32x4_splat(0)), i32x4_splat(255))
+    }
+
     pub fn quantize(x: &[f32], inv_scale: f32, zero: i32, y: &mut [u8]) {
         let n = x.len().min(y.len());
-        let (s, lo, hi, z) = (f32x4_splat(inv_scale), f32x4_splat(-512.0), f32x4_splat(512.0), i32x4_splat(zero));
+        let s = f32x4_splat(inv_scale);
         let mut i = 0;
+        // Sixteen at a time, narrowed to bytes (exact: every code is already in 0..=255).
+        while i + 16 <= n {
+            // SAFETY: `x[i..i + 16]` and `y[i..i + 16]` are in bounds.
+            unsafe {
+                let q = |j: usize| quantize4(v128_load(x.as_ptr().add(i + j).cast()), s, zero);
+                let lo = i16x8_narrow_i32x4(q(0), q(4));
+                let hi = i16x8_narrow_i32x4(q(8), q(12));
+                v128_store(y.as_mut_ptr().add(i).cast(), u8x16_narrow_i16x8(lo, hi));
+            }
+            i += 16;
+        }
         while i + 4 <= n {
             // SAFETY: `x[i..i + 4]` is in bounds.
-            let v = unsafe { v128_load(x[i..].as_ptr().cast()) };
-            let t = f32x4_nearest(f32x4_mul(v, s));
-            // pmax(lo, t) is `lo < t ? t : lo`: NaN becomes −512, as in the scalar path.
-            let t = f32x4_pmin(f32x4_pmax(lo, t), hi);
-            let q = i32x4_add(i32x4_trunc_sat_f32x4(t), z);
-            let q = i32x4_min(i32x4_max(q, i32x4_splat(0)), i32x4_splat(255));
+            let q = quantize4(unsafe { v128_load(x[i..].as_ptr().cast()) }, s, zero);
             let mut t = [0i32; 4];
             // SAFETY: `t` holds 4 i32s.
             unsafe { v128_store(t.as_mut_ptr().cast(), q) };
