@@ -334,30 +334,62 @@ impl<'de> Visitor<'de> for SplitData<'_, '_> {
 /// A JSON array of scalars (`[1, "a", true, null]`) as cells borrowing their text, or `None` if
 /// the text is anything else or a string has escapes (the caller then reads it another way).
 pub fn scalars(text: &str) -> Option<Vec<ValueRef<'_>>> {
-    struct Scalars;
-    impl<'de> DeserializeSeed<'de> for Scalars {
-        type Value = Vec<ValueRef<'de>>;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let out = Scalars.deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(out)
+}
+
+/// A JSON array of arrays of scalars (`[[1, "a"], [true]]`), each as [`scalars`] reads one.
+pub fn scalar_lists(text: &str) -> Option<Vec<Vec<ValueRef<'_>>>> {
+    struct Lists;
+    impl<'de> DeserializeSeed<'de> for Lists {
+        type Value = Vec<Vec<ValueRef<'de>>>;
         fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
             d.deserialize_seq(self)
         }
     }
-    impl<'de> Visitor<'de> for Scalars {
-        type Value = Vec<ValueRef<'de>>;
+    impl<'de> Visitor<'de> for Lists {
+        type Value = Vec<Vec<ValueRef<'de>>>;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("an array of scalars")
+            f.write_str("an array of arrays of scalars")
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
-            while let Some(c) = seq.next_element_seed(Cell)? {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 12));
+            while let Some(c) = seq.next_element_seed(Scalars)? {
                 out.push(c);
             }
             Ok(out)
         }
     }
     let mut de = serde_json::Deserializer::from_str(text);
-    let out = Scalars.deserialize(&mut de).ok()?;
+    let out = Lists.deserialize(&mut de).ok()?;
     de.end().ok()?;
     Some(out)
+}
+
+/// One array of scalars (see [`scalars`]).
+struct Scalars;
+
+impl<'de> DeserializeSeed<'de> for Scalars {
+    type Value = Vec<ValueRef<'de>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Scalars {
+    type Value = Vec<ValueRef<'de>>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of scalars")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+        while let Some(c) = seq.next_element_seed(Cell)? {
+            out.push(c);
+        }
+        Ok(out)
+    }
 }
 
 /// An object key, borrowed from the body unless it has escapes.

@@ -64,6 +64,7 @@ fn js_api_scores_like_predict_and_rejects_bad_input_with_the_servers_messages() 
     let w: Vec<u32> = want.iter().map(|v| (v["probability"].as_f64().unwrap() as f32).to_bits()).collect();
     assert_eq!(p, w, "predictColumns differs from scorelet predict");
     assert_eq!(scores("dictColumns"), scores("columns"), "dictionary-encoded columns score differently");
+    assert_eq!(scores("escapedColumns"), scores("columns"), "a dictionary with an escaped value scores differently");
     let holes: Vec<u32> = scores("holesColumns").chunks(2).map(|c| c[1]).collect();
     let want_holes: Vec<u32> = got["holesBatch"]
         .as_array()

@@ -67,6 +67,9 @@ const details = async (f) => {
   const dictCols = {};
   for (const [k, v] of Object.entries(cols)) dictCols[k] = Array.isArray(v) ? dict(v) : v;
   out.dictColumns = Array.from(scorer.predictColumns(dictCols));
+  // A value with an escape (unused here) sends the arrays through their slower readings.
+  const escaped = { codes: dictCols.Contract.codes, values: [...dictCols.Contract.values, 'say "hi"'] };
+  out.escapedColumns = Array.from(scorer.predictColumns({ ...dictCols, Contract: escaped }));
   const width = out.featureNames.length;
   const feats = new Float32Array(rows.length * width);
   rows.forEach((r, i) => feats.set(scorer.features(r), i * width));

@@ -89,41 +89,43 @@ pub fn bundle(files: &Object) -> scorelet::Result<scorelet::Bundle> {
 enum Column {
     /// A typed array.
     Numbers(Vec<f64>),
-    /// A plain array (its cells are read in a second pass, see [`Cells`]).
+    /// A plain array (its cells are read in a second pass, see [`parse_cells`]).
     Cells(js_sys::Array),
     /// `{codes, values}`: a typed array of codes into a plain array of distinct values.
     Dictionary(Vec<u32>, js_sys::Array),
 }
 
-/// The cells of a plain array: read with one `JSON.stringify` (one crossing for the whole
-/// array, where reading cell by cell costs several per cell and a string conversion each; an
-/// object with `toJSON`, a `Date`, arrives as its JSON text) and borrowed from that text, or,
-/// for what JSON cannot carry exactly (`null` may have been `undefined` or `NaN`, strings with
-/// escapes, anything not a scalar), read cell by cell.
-struct Cells {
-    texts: Vec<Option<String>>,
+/// The plain arrays of a call's columns (each as a JS array), in column order.
+fn plain_arrays(columns: &[Column]) -> impl Iterator<Item = Option<&js_sys::Array>> {
+    columns.iter().map(|c| match c {
+        Column::Cells(a) | Column::Dictionary(_, a) => Some(a),
+        Column::Numbers(_) => None,
+    })
 }
 
-impl Cells {
-    /// Stringifies the plain array of every column that has one.
-    fn read(columns: &[Column]) -> Cells {
-        let texts = columns
-            .iter()
-            .map(|c| match c {
-                Column::Cells(a) | Column::Dictionary(_, a) => {
-                    js_sys::JSON::stringify(a).ok().and_then(|t| t.as_string())
-                }
-                Column::Numbers(_) => None,
-            })
-            .collect();
-        Cells { texts }
-    }
+fn stringify(v: &JsValue) -> Option<String> {
+    js_sys::JSON::stringify(v).ok().and_then(|t| t.as_string())
+}
 
-    /// Column `c`'s cells borrowed from its text, or `None` when it must be read cell by cell.
-    fn parsed(&self, c: usize) -> Option<Vec<scorelet::value::ValueRef<'_>>> {
-        use scorelet::value::ValueRef;
-        let v = scorelet::api::direct::scalars(self.texts[c].as_deref()?)?;
-        (!v.iter().any(|x| matches!(x, ValueRef::Missing))).then_some(v)
+/// Per column, its cells borrowed from JSON text, or `None` (a typed array, or an array to be
+/// read cell by cell: `null` in its text may have been `undefined` or `NaN`). `all` is every
+/// plain array stringified at once (one crossing for the whole call, where reading cell by cell
+/// costs several per cell and a string conversion each; an object with `toJSON`, a `Date`,
+/// arrives as its JSON text); `each`, only when `all` had escapes or non-scalars, the arrays one
+/// by one.
+fn parse_cells<'a>(
+    columns: &[Column],
+    all: Option<Vec<Vec<scorelet::value::ValueRef<'a>>>>,
+    each: &'a [Option<String>],
+) -> Vec<Option<Vec<scorelet::value::ValueRef<'a>>>> {
+    use scorelet::value::ValueRef;
+    let exact = |v: Vec<ValueRef<'a>>| (!v.iter().any(|x| matches!(x, ValueRef::Missing))).then_some(v);
+    match all {
+        Some(lists) => {
+            let mut lists = lists.into_iter();
+            plain_arrays(columns).map(|a| a.and_then(|_| lists.next()).and_then(exact)).collect()
+        }
+        None => each.iter().map(|t| t.as_deref().and_then(scorelet::api::direct::scalars).and_then(exact)).collect(),
     }
 }
 
@@ -238,16 +240,19 @@ pub fn score_columns(
         return Err(e);
     }
     // Cells: borrowed from each array's JSON text, or owned where they had to be read one by one.
-    let texts = Cells::read(&data);
-    let mut parsed = Vec::with_capacity(data.len());
+    let all_text = stringify(&plain_arrays(&data).flatten().collect::<js_sys::Array>());
+    let all = all_text.as_deref().and_then(scorelet::api::direct::scalar_lists);
+    let each: Vec<Option<String>> = match all {
+        Some(_) => Vec::new(),
+        None => plain_arrays(&data).map(|a| a.and_then(|a| stringify(a))).collect(),
+    };
+    let parsed = parse_cells(&data, all, &each);
     let mut owned = Vec::with_capacity(data.len());
-    for (c, (d, name)) in data.iter().zip(&names).enumerate() {
-        let p = texts.parsed(c);
-        owned.push(match (d, &p) {
+    for ((d, name), p) in data.iter().zip(&names).zip(&parsed) {
+        owned.push(match (d, p) {
             (Column::Cells(a) | Column::Dictionary(_, a), None) => cell_by_cell(a, name)?,
             _ => Vec::new(),
         });
-        parsed.push(p);
     }
     let owned_views: Vec<Vec<scorelet::value::ValueRef<'_>>> =
         owned.iter().map(|v| v.iter().map(scorelet::Value::as_ref).collect()).collect();
