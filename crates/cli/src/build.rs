@@ -65,6 +65,33 @@ pub fn build(a: &BuildArgs) -> Result<()> {
     Ok(())
 }
 
+/// `base` with `bundle` embedded and pre-initialized, kept in `cache` (by the digests of both)
+/// so the next start with the same component and bundle reads it instead of making it again:
+/// what `scorelet serve --bundle` serves for a model on the compiled engine.
+pub fn preinitialized_cached(cache: &std::path::Path, base: &[u8], bundle: &Bundle) -> Result<Vec<u8>> {
+    let packed = bundle.to_packed();
+    let key = scorelet::bundle::sha256_hex(
+        format!("{}{}", scorelet::bundle::sha256_hex(base), scorelet::bundle::sha256_hex(&packed)).as_bytes(),
+    );
+    let path = cache.join("preinit").join(format!("{key}.wasm"));
+    if let Ok(done) = std::fs::read(&path) {
+        return Ok(done);
+    }
+    let wasm = embed_bundle(base, &packed).context("cannot embed the bundle")?;
+    let (done, _) = preinit(wasm, "built-in")?;
+    // Written beside and renamed: a start that dies midway leaves no half-written file.
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(path.parent().expect("in the cache"))?;
+        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+        std::fs::write(&tmp, &done)?;
+        std::fs::rename(&tmp, &path)
+    };
+    if let Err(e) = write() {
+        tracing::warn!("cannot cache the pre-initialized component in {}: {e}", path.display());
+    }
+    Ok(done)
+}
+
 /// The embedded component pre-initialized (see [`scorelet_host::preinit`]), and how it was
 /// built for the closing line; a component without the initializer export is kept as it is.
 fn preinit(wasm: Vec<u8>, from: &str) -> Result<(Vec<u8>, &'static str)> {

@@ -16,7 +16,9 @@ use scorelet_host::{HttpComponent, Settings};
 #[derive(Debug, Clone, clap::Args)]
 #[group(required = false, multiple = false)]
 pub struct SourceArgs {
-    /// Serve this bundle directory (mounted read-only into the component; no network).
+    /// Serve this bundle directory (no network): embedded in the built-in component and
+    /// pre-initialized when its model runs on the compiled engine (kept in the cache, so the
+    /// next start with the same bundle is ready at once), else mounted read-only.
     #[arg(long)]
     pub bundle: Option<PathBuf>,
     /// Fetch NAME@VERSION or NAME@ALIAS from the registry when the component starts.
@@ -116,6 +118,7 @@ pub fn runs_compiled(bundle: &Bundle) -> bool {
 }
 
 pub fn serve(a: &ServeArgs) -> Result<()> {
+    let _: scorelet::model::Engine = a.engine.parse()?;
     // A bundle whose model runs on the compiled engine is served by the lean component.
     let mut lean = false;
     let mut settings = Settings {
@@ -123,12 +126,25 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
         request_timeout: Duration::from_secs(a.timeout.max(1)),
         ..Settings::default()
     };
+    let cache = cache_dir(a.cache.as_deref());
+    // A model on the compiled engine, served by the built-in component, is embedded in it and
+    // pre-initialized (cached by digest), so no instance loads it; others are mounted.
+    let mut preinitialized = None;
     let source = match (&a.source.bundle, &a.source.model) {
         (Some(dir), _) => {
             let b = Bundle::load_dir(dir).with_context(|| format!("cannot serve the bundle in {}", dir.display()))?;
             lean = a.engine != "tract" && runs_compiled(&b);
-            settings.dirs.push((dir.canonicalize()?, "/bundle".into()));
-            settings.variables.insert(var::BUNDLE_DIR.into(), "/bundle".into());
+            // (A bundle that fails its self-check is mounted, so the component says why.)
+            match &cache {
+                Some(c) if a.component.is_none() && lean && scorelet::service::load(&b).is_ok() => {
+                    let (base, _) = component_bytes(None, false, true)?;
+                    preinitialized = Some(crate::build::preinitialized_cached(c, &base, &b)?);
+                }
+                _ => {
+                    settings.dirs.push((dir.canonicalize()?, "/bundle".into()));
+                    settings.variables.insert(var::BUNDLE_DIR.into(), "/bundle".into());
+                }
+            }
             format!(
                 "bundle {} ({}@{})",
                 dir.display(),
@@ -147,14 +163,15 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
         }
         (None, None) => "the model embedded in the component".into(),
     };
-    let _: scorelet::model::Engine = a.engine.parse()?;
     settings.variables.insert(var::ENGINE.into(), a.engine.clone());
-    let (wasm, component_path) = component_bytes(a.component.as_deref(), false, lean)?;
+    let (wasm, component_path) = match preinitialized {
+        Some(w) => (w.into(), "built-in WASI 0.3 (lean), the bundle embedded and pre-initialized".to_string()),
+        None => component_bytes(a.component.as_deref(), false, lean)?,
+    };
     if let Some(k) = &a.api_key {
         settings.variables.insert(var::API_KEY.into(), k.clone());
     }
     let t = Instant::now();
-    let cache = cache_dir(a.cache.as_deref());
     let engine = scorelet_host::component::engine(settings.max_instances, settings.max_memory)
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let key = cache.as_deref().map(|d| (d, scorelet_host::CacheKey::new(&engine, &wasm)));

@@ -252,6 +252,7 @@ fn api_key_guards_scoring_but_not_health() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = train(dir.path());
     let server = Server::start(&["--bundle", bundle.to_str().unwrap(), "--api-key", "s3cret-key"]);
+    assert!(server.log().contains("the bundle embedded and pre-initialized"), "{}", server.log());
     let body = json!({"dataframe_records": telco_records(1)}).to_string();
     let url = format!("{}/invocations", server.url);
     let ct = ("content-type", "application/json");
