@@ -109,6 +109,28 @@ pub fn embedded() -> Option<Result<Bundle>> {
     Some(Bundle::from_packed(packed))
 }
 
+/// Exports [`preinitialize`] from a component as `wizer-initialize` (what `scorelet build` runs
+/// before it snapshots the instance). Expands to bindings made by the calling crate's own
+/// `wit_bindgen` (each SDK pins its version), so the crate depends on `wit-bindgen` itself.
+#[macro_export]
+macro_rules! export_initializer {
+    () => {
+        mod init {
+            wit_bindgen::generate!({
+                inline: "package scorelet:init; world init { export wizer-initialize: func(); }",
+                world: "init",
+            });
+            struct Init;
+            impl Guest for Init {
+                fn wizer_initialize() {
+                    $crate::preinitialize();
+                }
+            }
+            export!(Init);
+        }
+    };
+}
+
 /// Answers one request: sets the service up on the instance's first request, loads the model
 /// when it is due, then routes. `req.body` must already be cut at [`MAX_BODY`].
 pub async fn handle<P: Platform>(p: &P, req: HttpRequest<'_>) -> HttpResponse {

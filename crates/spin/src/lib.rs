@@ -75,18 +75,5 @@ async fn handle(req: Request) -> http::Response<Full<Bytes>> {
     respond(scorelet_guest::handle(&Spin, req).await)
 }
 
-mod init {
-    wit_bindgen::generate!({
-        inline: "package scorelet:init; world init { export wizer-initialize: func(); }",
-        world: "init",
-    });
-    struct Init;
-    impl Guest for Init {
-        /// Loads the embedded model ahead of any request: `scorelet build` runs this once and
-        /// snapshots the instance (see `scorelet_guest::preinitialize`).
-        fn wizer_initialize() {
-            scorelet_guest::preinitialize();
-        }
-    }
-    export!(Init);
-}
+// The `wizer-initialize` export `scorelet build` pre-initializes the component with.
+scorelet_guest::export_initializer!();
