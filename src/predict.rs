@@ -173,6 +173,16 @@ impl Scorer {
         Ok((features, scores))
     }
 
+    /// Predictions for a columnar batch (see [`Scorer::score_columns`]).
+    pub fn predict_columns(
+        &self,
+        columns: &[crate::features::ColumnCells<'_>],
+        opts: Options,
+    ) -> Result<Vec<Prediction>> {
+        let (features, outputs) = self.score_columns(columns)?;
+        self.predictions(&features, &outputs, opts)
+    }
+
     fn predictions(&self, features: &[f32], outputs: &Outputs, opts: Options) -> Result<Vec<Prediction>> {
         let width = self.pipeline.width();
         (0..outputs.rows)

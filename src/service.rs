@@ -250,8 +250,23 @@ impl Service {
                     .and_then(|()| self.model(name, now_ms))
                     .and_then(|s| self.json_body(req).map(|()| s))
                     .and_then(|s| {
-                        let r = oip::parse(req.body, &RowReader::for_pipeline(s.pipeline()))
-                            .map_err(|e| HttpResponse::error(&e))?;
+                        let owned;
+                        let reader = match self.ready_scorer() {
+                            Some((_, r)) => r,
+                            None => {
+                                owned = RowReader::for_pipeline(s.pipeline());
+                                &owned
+                            }
+                        };
+                        // The common shape straight from the body; anything else (and every
+                        // error) through the JSON tree.
+                        if let Some(d) = oip::parse_direct(req.body, reader) {
+                            let cols: Vec<_> =
+                                d.columns.iter().map(|c| crate::features::ColumnCells::Cells(c)).collect();
+                            let p = s.predict_columns(&cols, d.options).map_err(|e| HttpResponse::error(&e))?;
+                            return Ok(HttpResponse::json(200, &oip::response(s, d.id, &p)));
+                        }
+                        let r = oip::parse(req.body, reader).map_err(|e| HttpResponse::error(&e))?;
                         let p = s.predict(&r.rows, r.options).map_err(|e| HttpResponse::error(&e))?;
                         Ok(HttpResponse::json(200, &oip::response(s, r.id.as_deref(), &p)))
                     })

@@ -368,6 +368,15 @@ pub fn scalar_lists(text: &str) -> Option<Vec<Vec<ValueRef<'_>>>> {
     Some(out)
 }
 
+/// A JSON array of scalars as a field of a larger body, cells borrowed (see [`scalars`]).
+pub(super) struct ScalarList<'a>(pub Vec<ValueRef<'a>>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for ScalarList<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Scalars.deserialize(d).map(ScalarList)
+    }
+}
+
 /// One array of scalars (see [`scalars`]).
 struct Scalars;
 

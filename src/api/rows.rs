@@ -59,6 +59,11 @@ impl RowReader {
     }
 
     /// Where a named column goes.
+    /// Number of input columns.
+    pub(super) fn width(&self) -> usize {
+        self.columns.len()
+    }
+
     pub(super) fn slot(&self, name: &str) -> Slot {
         match self.index.get(name) {
             Some(&i) => Slot::Input(i),
