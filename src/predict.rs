@@ -98,12 +98,7 @@ impl Scorer {
 
     /// Features for `n` rows (`fill(i, out)` writes row `i`'s), then the scores.
     fn score_with(&self, n: usize, fill: impl Fn(usize, &mut [f32]) -> Result<()>) -> Result<(Vec<f32>, Outputs)> {
-        if n == 0 {
-            return Err(Error::EmptyBatch);
-        }
-        if n > self.max_batch {
-            return Err(Error::BatchTooLarge { rows: n, max: self.max_batch });
-        }
+        self.check_batch(n)?;
         let width = self.pipeline.width();
         let mut features = vec![0.0; n * width];
         for (i, out) in features.chunks_exact_mut(width).enumerate() {
@@ -116,12 +111,7 @@ impl Scorer {
     /// Runs the model on a ready row-major feature matrix (`rows × pipeline().width()`, what the
     /// pipeline computes) and applies the manifest's link: the scores, as in [`Scorer::score`].
     pub fn score_features(&self, features: &[f32], rows: usize) -> Result<Outputs> {
-        if rows == 0 {
-            return Err(Error::EmptyBatch);
-        }
-        if rows > self.max_batch {
-            return Err(Error::BatchTooLarge { rows, max: self.max_batch });
-        }
+        self.check_batch(rows)?;
         let raw = self.model.run(features, rows)?;
         let link = self.manifest.model.link;
         if link == crate::link::Link::Identity {
@@ -162,12 +152,7 @@ impl Scorer {
     /// and scores, as [`Scorer::score`] gives them for the same rows.
     pub fn score_columns(&self, columns: &[crate::features::ColumnCells<'_>]) -> Result<(Vec<f32>, Outputs)> {
         let rows = columns.first().map_or(0, |c| c.len());
-        if rows == 0 {
-            return Err(Error::EmptyBatch);
-        }
-        if rows > self.max_batch {
-            return Err(Error::BatchTooLarge { rows, max: self.max_batch });
-        }
+        self.check_batch(rows)?;
         let features = self.pipeline.transform_columns(columns)?;
         let scores = self.score_features(&features, rows)?;
         Ok((features, scores))
@@ -181,6 +166,17 @@ impl Scorer {
     ) -> Result<Vec<Prediction>> {
         let (features, outputs) = self.score_columns(columns)?;
         self.predictions(&features, &outputs, opts)
+    }
+
+    /// A batch of `rows` is neither empty nor over the limit (checked before any feature work).
+    fn check_batch(&self, rows: usize) -> Result<()> {
+        if rows == 0 {
+            return Err(Error::EmptyBatch);
+        }
+        if rows > self.max_batch {
+            return Err(Error::BatchTooLarge { rows, max: self.max_batch });
+        }
+        Ok(())
     }
 
     fn predictions(&self, features: &[f32], outputs: &Outputs, opts: Options) -> Result<Vec<Prediction>> {

@@ -236,7 +236,7 @@ impl Service {
             ["v2", "models", name] => only(method, "GET", || {
                 self.authorized(req)
                     .and_then(|()| self.model(name, now_ms))
-                    .map(|s| HttpResponse::json(200, &oip::metadata(s)))
+                    .map(|(s, _)| HttpResponse::json(200, &oip::metadata(s)))
                     .unwrap_or_else(|e| e)
             }),
             ["v2", "models", name, "ready"] => only(method, "GET", || {
@@ -248,22 +248,12 @@ impl Service {
             ["v2", "models", name, "infer"] => only(method, "POST", || {
                 self.authorized(req)
                     .and_then(|()| self.model(name, now_ms))
-                    .and_then(|s| self.json_body(req).map(|()| s))
-                    .and_then(|s| {
-                        let owned;
-                        let reader = match self.ready_scorer() {
-                            Some((_, r)) => r,
-                            None => {
-                                owned = RowReader::for_pipeline(s.pipeline());
-                                &owned
-                            }
-                        };
+                    .and_then(|m| self.json_body(req).map(|()| m))
+                    .and_then(|(s, reader)| {
                         // The common shape straight from the body; anything else (and every
                         // error) through the JSON tree.
                         if let Some(d) = oip::parse_direct(req.body, reader) {
-                            let cols: Vec<_> =
-                                d.columns.iter().map(|c| crate::features::ColumnCells::Cells(c)).collect();
-                            let p = s.predict_columns(&cols, d.options).map_err(|e| HttpResponse::error(&e))?;
+                            let p = d.predict(s).map_err(|e| HttpResponse::error(&e))?;
                             return Ok(HttpResponse::json(200, &oip::response(s, d.id, &p)));
                         }
                         let r = oip::parse(req.body, reader).map_err(|e| HttpResponse::error(&e))?;
@@ -348,11 +338,11 @@ impl Service {
         }
     }
 
-    /// The scorer if `name` is the served model.
-    fn model(&self, name: &str, now_ms: u64) -> Result<&Scorer, HttpResponse> {
-        let s = self.scorer().ok_or_else(|| self.not_ready(now_ms))?;
+    /// The scorer (and its row reader) if `name` is the served model.
+    fn model(&self, name: &str, now_ms: u64) -> Result<(&Scorer, &RowReader), HttpResponse> {
+        let (s, reader) = self.ready_scorer().ok_or_else(|| self.not_ready(now_ms))?;
         if s.name() == name {
-            Ok(s)
+            Ok((s, reader))
         } else {
             Err(HttpResponse::problem(
                 404,

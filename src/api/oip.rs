@@ -91,6 +91,14 @@ pub struct Direct<'a> {
     pub columns: Vec<Vec<crate::value::ValueRef<'a>>>,
 }
 
+impl Direct<'_> {
+    /// Scores the request's columns.
+    pub fn predict(&self, scorer: &Scorer) -> Result<Vec<Prediction>> {
+        let cols: Vec<_> = self.columns.iter().map(|c| crate::features::ColumnCells::Cells(c)).collect();
+        scorer.predict_columns(&cols, self.options)
+    }
+}
+
 /// The common infer request without a JSON tree: every input a flat array of scalars, one
 /// value per row (`shape` `[N]` or `[N, 1]`), named for an input or ignored column, each input
 /// column once, strings without escapes. `None` for anything else; [`parse`] then reads the
@@ -121,6 +129,9 @@ pub fn parse_direct<'a>(body: &'a [u8], reader: &RowReader) -> Option<Direct<'a>
     let options = parse_options(b.parameters.as_ref()).ok()?;
     let mut columns: Vec<Option<Vec<crate::value::ValueRef<'a>>>> = vec![None; reader.width()];
     let rows = b.inputs.first()?.data.0.len();
+    if rows == 0 {
+        return None;
+    }
     for t in b.inputs {
         let n = t.data.0.len() as u64;
         let shape_fits = matches!(t.shape.as_slice(), [r] | [r, 1] if *r == n);
@@ -132,9 +143,6 @@ pub fn parse_direct<'a>(body: &'a [u8], reader: &RowReader) -> Option<Direct<'a>
             Slot::Ignored => {}
             _ => return None,
         }
-    }
-    if rows == 0 {
-        return None;
     }
     Some(Direct { id: b.id, options, columns: columns.into_iter().collect::<Option<_>>()? })
 }
@@ -249,7 +257,6 @@ pub fn metadata(scorer: &Scorer) -> Json {
 mod tests {
     use super::*;
     use crate::bundle::Bundle;
-    use crate::features::ColumnCells;
     use crate::golden::Golden;
 
     fn fixture() -> (Scorer, RowReader, Vec<serde_json::Map<String, Json>>) {
@@ -275,9 +282,7 @@ mod tests {
     }
 
     fn direct(scorer: &Scorer, reader: &RowReader, body: &[u8]) -> Option<Result<Vec<Prediction>>> {
-        let d = parse_direct(body, reader)?;
-        let cols: Vec<_> = d.columns.iter().map(|c| ColumnCells::Cells(c)).collect();
-        Some(scorer.predict_columns(&cols, d.options))
+        Some(parse_direct(body, reader)?.predict(scorer))
     }
 
     fn tree(scorer: &Scorer, reader: &RowReader, body: &[u8]) -> Result<Vec<Prediction>> {

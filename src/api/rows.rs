@@ -58,12 +58,12 @@ impl RowReader {
         &self.columns
     }
 
-    /// Where a named column goes.
     /// Number of input columns.
     pub(super) fn width(&self) -> usize {
         self.columns.len()
     }
 
+    /// Where a named column goes.
     pub(super) fn slot(&self, name: &str) -> Slot {
         match self.index.get(name) {
             Some(&i) => Slot::Input(i),

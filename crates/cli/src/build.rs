@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use scorelet::Bundle;
 
 use crate::embed::embed_bundle;
-use crate::serve::{component_bytes, runs_compiled};
+use crate::serve::component_bytes;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -41,9 +41,11 @@ pub struct BuildArgs {
 pub fn build(a: &BuildArgs) -> Result<()> {
     let bundle =
         Bundle::load_dir(&a.bundle).with_context(|| format!("cannot embed the bundle in {}", a.bundle.display()))?;
-    // What every instance (or the pre-initialization below) would find, said here first.
-    scorelet::service::load(&bundle).with_context(|| format!("cannot embed the bundle in {}", a.bundle.display()))?;
-    let lean = !a.full && runs_compiled(&bundle);
+    // What every instance (or the pre-initialization below) would find, said here first; the
+    // automatic engine it loads on is the one the component picks.
+    let scorer = scorelet::service::load(&bundle)
+        .with_context(|| format!("cannot embed the bundle in {}", a.bundle.display()))?;
+    let lean = !a.full && scorer.engine() == "compiled";
     let (base, from) = component_bytes(a.component.as_deref(), a.wasi_p2, lean)?;
     let wasm =
         embed_bundle(&base, &bundle.to_packed()).with_context(|| format!("cannot embed into the {from} component"))?;

@@ -110,7 +110,7 @@ pub fn component_bytes(file: Option<&Path>, p2: bool, lean: bool) -> Result<(std
 
 /// Whether a bundle's model runs on the compiled engine, so the lean component (no tract) serves
 /// it: the same decision `Engine::Auto` makes inside the component.
-pub fn runs_compiled(bundle: &Bundle) -> bool {
+fn runs_compiled(bundle: &Bundle) -> bool {
     let m = &bundle.manifest.model;
     bundle.file(&m.file).is_some_and(|onnx| {
         scorelet::model::Model::load_with(onnx, m.n_features, &m.output, scorelet::model::Engine::Compiled).is_ok()
@@ -133,10 +133,13 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
     let source = match (&a.source.bundle, &a.source.model) {
         (Some(dir), _) => {
             let b = Bundle::load_dir(dir).with_context(|| format!("cannot serve the bundle in {}", dir.display()))?;
-            lean = a.engine != "tract" && runs_compiled(&b);
-            // (A bundle that fails its self-check is mounted, so the component says why.)
+            // Loaded on the automatic engine, as the component will; a bundle that fails its
+            // self-check is mounted, so the component says why.
+            let loaded = scorelet::service::load(&b);
+            lean =
+                a.engine != "tract" && loaded.as_ref().map_or_else(|_| runs_compiled(&b), |s| s.engine() == "compiled");
             match &cache {
-                Some(c) if a.component.is_none() && lean && scorelet::service::load(&b).is_ok() => {
+                Some(c) if a.component.is_none() && lean && loaded.is_ok() => {
                     let (base, _) = component_bytes(None, false, true)?;
                     preinitialized = Some(crate::build::preinitialized_cached(c, &base, &b)?);
                 }

@@ -137,17 +137,18 @@ pub async fn handle<P: Platform>(p: &P, req: HttpRequest<'_>) -> HttpResponse {
     if !CONFIGURED.get() {
         let key = p.variable(variables::API_KEY).await;
         let forced = p.variable(variables::ENGINE).await.map(|e| e.parse::<scorelet::model::Engine>());
-        SERVICE.with_borrow_mut(|s| match s {
+        SERVICE.with_borrow_mut(|s| {
             // Pre-initialized on the automatic engine: kept unless the deployment asks for
             // another engine (or names none we know: loading then says so).
-            Some(service)
-                if forced.as_ref().is_none_or(|f| {
-                    f.as_ref().is_ok_and(|f| service.scorer().is_some_and(|sc| f.serves(sc.engine())))
-                }) =>
-            {
-                service.set_api_key(key)
+            let keep = |service: &Service| match &forced {
+                None => true,
+                Some(Ok(engine)) => service.scorer().is_some_and(|sc| engine.serves(sc.engine())),
+                Some(Err(_)) => false,
+            };
+            match s {
+                Some(service) if keep(service) => service.set_api_key(key),
+                _ => *s = Some(Service::new(key)),
             }
-            _ => *s = Some(Service::new(key)),
         });
         CONFIGURED.set(true);
     }
