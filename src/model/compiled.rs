@@ -15,13 +15,15 @@
 //!
 //! The dense kernels ([`kernels`]) have one fixed order of operations on every target (each
 //! output summed from the first input to the last, no FMA contraction), so a model scores
-//! bit-identically on native, wasmtime and V8. Tree ensembles will be further step kinds here.
+//! bit-identically on native, wasmtime and V8. Tree ensembles (`ai.onnx.ml` `TreeEnsemble*`)
+//! are one step each ([`trees`]).
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
 use super::kernels::{self, DenseF32, DenseI8, Post};
 use super::pb::{self, Node, Tensor, dtype};
+use super::trees;
 use crate::error::{Error, Result};
 
 /// Largest constant tensor accepted (elements): far above any tabular model, far below memory.
@@ -281,6 +283,13 @@ enum Step {
         y: usize,
         kind: Kind,
     },
+    /// A tree ensemble over f32 rows of `width` features.
+    Trees {
+        x: usize,
+        y: usize,
+        width: usize,
+        e: Box<trees::Ensemble>,
+    },
 }
 
 impl Step {
@@ -302,7 +311,8 @@ impl Step {
             | Step::Softmax { x, .. }
             | Step::Quantize { x, .. }
             | Step::ToF32 { x, .. }
-            | Step::Copy { x, .. } => vec![*x],
+            | Step::Copy { x, .. }
+            | Step::Trees { x, .. } => vec![*x],
         }
     }
 }
@@ -331,6 +341,8 @@ struct Buf {
 struct Workspace {
     bufs: Vec<Buf>,
     pairs: Vec<i32>,
+    /// Which targets a tree ensemble's rows have a weight for (`MIN`/`MAX` aggregates).
+    flags: Vec<u8>,
 }
 
 thread_local! {
@@ -472,7 +484,14 @@ impl<'a> Builder<'a> {
         let inp = |k: usize| node.inputs.get(k).map(String::as_str).filter(|s| !s.is_empty());
         let out = node.outputs.first().map(String::as_str).ok_or_else(|| unsupported(node, i, "it has no output"))?;
         let op = node.op_type.as_str();
-        let ml = matches!(op, "LinearClassifier" | "LinearRegressor");
+        let ml = matches!(
+            op,
+            "LinearClassifier"
+                | "LinearRegressor"
+                | "TreeEnsembleClassifier"
+                | "TreeEnsembleRegressor"
+                | "TreeEnsemble"
+        );
         if !(node.domain.is_empty() || node.domain == "ai.onnx" || ml && node.domain == "ai.onnx.ml") {
             return Err(unsupported(node, i, format!("domain `{}` is not supported", node.domain)));
         }
@@ -582,6 +601,7 @@ impl<'a> Builder<'a> {
                 y
             }
             "LinearClassifier" | "LinearRegressor" => return self.linear(node, i),
+            "TreeEnsembleClassifier" | "TreeEnsembleRegressor" | "TreeEnsemble" => return self.trees(node, i),
             "Relu" | "Sigmoid" | "Tanh" | "Identity" | "Flatten" | "Softmax" | "Reshape" => {
                 let x = self.value(node, i, need(0)?)?;
                 if op != "Identity" && op != "Flatten" && op != "Reshape" {
@@ -800,6 +820,40 @@ impl<'a> Builder<'a> {
                 ));
             }
         };
+        self.values.insert(out, y);
+        Ok(())
+    }
+}
+
+impl<'a> Builder<'a> {
+    /// `ai.onnx.ml` tree ensembles ([`trees`]). A classifier serves its `probabilities` output
+    /// (the second); its `label` output, like the linear classifier's, is not computed.
+    fn trees(&mut self, node: &'a Node, i: usize) -> Result<()> {
+        let classifier = node.op_type == "TreeEnsembleClassifier";
+        let input =
+            node.inputs.first().filter(|s| !s.is_empty()).ok_or_else(|| unsupported(node, i, "input 0 is missing"))?;
+        let x = self.value(node, i, input)?;
+        expect_kind(node, i, x, Kind::F32)?;
+        if x.scalar {
+            return Err(unsupported(node, i, "its input is a per-batch scalar"));
+        }
+        let out_index = usize::from(classifier);
+        let out = node.outputs.get(out_index).filter(|s| !s.is_empty()).ok_or_else(|| {
+            unsupported(node, i, if classifier { "it has no `probabilities` output" } else { "it has no output" })
+        })?;
+        if classifier && node.outputs.first().is_some_and(|l| self.needed.contains(l.as_str())) {
+            return Err(unsupported(node, i, "its `label` output is needed; the compiled engine computes only scores"));
+        }
+        let e = trees::Ensemble::from_node(node).map_err(|e| unsupported(node, i, e))?;
+        if e.features_needed() > x.width {
+            return Err(unsupported(
+                node,
+                i,
+                format!("its trees read feature {} of an input {} wide", e.features_needed() - 1, x.width),
+            ));
+        }
+        let y = self.new_value(Kind::F32, e.output_width());
+        self.steps.push(Step::Trees { x: x.slot, y: y.slot, width: x.width, e: Box::new(e) });
         self.values.insert(out, y);
         Ok(())
     }
@@ -1077,6 +1131,12 @@ fn run_step(step: &Step, w: &mut Workspace, batch: &[f32], rows: usize) {
             out.iter_mut().zip(xs).for_each(|(o, v)| *o = saturate_u8((v / s).round_ties_even(), z as i32));
             w.bufs[*y].u = out;
             (w.bufs[*scale].f[0], w.bufs[*zero].u[0]) = (s, z);
+        }
+        Step::Trees { x, y, width, e } => {
+            let (mut out, mut flags) = (take_f32(w, *y), std::mem::take(&mut w.flags));
+            e.run(f32s(w, batch, *x), *width, rows, &mut out, &mut flags);
+            put_f32(w, *y, out);
+            w.flags = flags;
         }
         Step::Relu { x, y } => map(w, batch, *x, *y, kernels::scalar::relu),
         Step::Sigmoid { x, y } => map(w, batch, *x, *y, crate::link::sigmoid),

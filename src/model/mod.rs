@@ -3,7 +3,8 @@
 //!
 //! - [`compiled`]: ours. The graph is read with a small protobuf decoder ([`pb`]) into a flat
 //!   plan of dense steps with prepacked weights and fused epilogues; fixed-order SIMD and scalar
-//!   kernels ([`kernels`]), so every target computes the same bits.
+//!   kernels ([`kernels`]), so every target computes the same bits; tree ensembles as flattened
+//!   trees ([`trees`]).
 //! - [`tract`]: the general interpreter, for every graph the compiled engine does not take. Behind
 //!   the `tract` cargo feature (on by default); without it, a graph that needs tract is an error.
 //!
@@ -20,6 +21,7 @@ pub mod pb;
 pub mod tract;
 #[cfg(feature = "tract")]
 pub mod tract;
+pub mod trees;
 
 use crate::error::{Error, Result};
 

@@ -57,6 +57,7 @@ pub struct Attribute {
     pub t: Option<Tensor>,
     pub floats: Vec<f32>,
     pub ints: Vec<i64>,
+    pub strings: Vec<Vec<u8>>,
 }
 
 /// A graph node.
@@ -258,6 +259,7 @@ fn attribute(b: &[u8]) -> R<Attribute> {
             5 => a.t = Some(tensor(len(w, "attribute `t`")?)?),
             7 => push_floats(&mut a.floats, w)?,
             8 => push_ints(&mut a.ints, w)?,
+            9 => a.strings.push(len(w, "attribute `strings`")?.to_vec()),
             _ => {}
         }
     }

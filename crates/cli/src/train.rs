@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 use scorelet::features::{FeatureSpec, infer_spec};
+use scorelet_train::forest::{ForestOptions, Impurity};
+use scorelet_train::gbdt::GbdtOptions;
 use scorelet_train::logreg::LogRegOptions;
 use scorelet_train::mlp::MlpOptions;
 use scorelet_train::{ClassWeight, ModelKind, Precision, Progress, Table, TaskKind, TrainJob};
@@ -36,7 +38,8 @@ pub struct TrainArgs {
     /// Feature spec (TOML); inferred from the data when absent.
     #[arg(long)]
     pub spec: Option<PathBuf>,
-    /// Model: `logreg` (linear: logistic, multinomial, or ridge regression) or `mlp`.
+    /// Model: `logreg` (linear: logistic, multinomial, or ridge regression), `mlp`, `gbdt`
+    /// (histogram gradient-boosted trees) or `random-forest`.
     #[arg(long, value_enum)]
     pub model: Option<ModelArg>,
     /// Model name in the bundle (`[a-z0-9][a-z0-9._-]{0,63}`).
@@ -72,7 +75,7 @@ pub struct TrainArgs {
     /// MLP maximum epochs.
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// MLP learning rate (Adam).
+    /// Learning rate: Adam's for the MLP, the shrinkage of gbdt (default 0.1).
     #[arg(long)]
     pub learning_rate: Option<f32>,
     /// MLP mini-batch size.
@@ -84,9 +87,59 @@ pub struct TrainArgs {
     /// MLP early-stopping patience, in epochs.
     #[arg(long)]
     pub patience: Option<usize>,
-    /// Seed of the split and of the MLP.
+    /// Seed of the split and of the MLP, gbdt and forest.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Trees: boosting rounds of gbdt (default 100), trees of the forest (default 100).
+    #[arg(long)]
+    pub n_trees: Option<usize>,
+    /// Maximum tree depth, 0 for unlimited (gbdt default 0, forest default 10).
+    #[arg(long)]
+    pub max_depth: Option<usize>,
+    /// gbdt: leaves per tree (default 31).
+    #[arg(long)]
+    pub num_leaves: Option<usize>,
+    /// gbdt: fewest training rows in a leaf (default 20).
+    #[arg(long)]
+    pub min_child_samples: Option<usize>,
+    /// gbdt: smallest hessian sum in a leaf (default 0.001).
+    #[arg(long)]
+    pub min_child_weight: Option<f64>,
+    /// gbdt: L2 penalty on leaf values (default 0).
+    #[arg(long)]
+    pub lambda_l2: Option<f64>,
+    /// gbdt: fraction of rows per tree (default 1).
+    #[arg(long)]
+    pub subsample: Option<f64>,
+    /// gbdt: fraction of features per tree (default 1).
+    #[arg(long)]
+    pub colsample: Option<f64>,
+    /// gbdt: stop after this many rounds without a better validation loss, 0 for never (default 20).
+    #[arg(long)]
+    pub early_stopping: Option<usize>,
+    /// Trees: thresholds per feature, at most 255 (default 255).
+    #[arg(long)]
+    pub max_bins: Option<usize>,
+    /// Forest: candidate features per split (default √features for classes, all for values).
+    #[arg(long)]
+    pub max_features: Option<usize>,
+    /// Forest: fewest training rows in a leaf (default 1).
+    #[arg(long)]
+    pub min_samples_leaf: Option<usize>,
+    /// Forest: split criterion for classes.
+    #[arg(long, value_enum)]
+    pub criterion: Option<CriterionArg>,
+    /// Forest: grow every tree on all rows instead of a bootstrap sample.
+    #[arg(long)]
+    #[serde(default)]
+    pub no_bootstrap: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CriterionArg {
+    Gini,
+    Entropy,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum, Deserialize)]
@@ -104,6 +157,10 @@ pub enum ModelArg {
     #[serde(alias = "linear")]
     Logreg,
     Mlp,
+    Gbdt,
+    #[value(name = "random-forest", alias = "rf")]
+    #[serde(rename = "random-forest", alias = "rf")]
+    RandomForest,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum, Deserialize)]
@@ -136,8 +193,11 @@ fn resolve(mut a: TrainArgs) -> Result<TrainArgs> {
         }
     }
     merge!(a, c; data, target, positive, task, spec, model, name, out, names, precision, max_quantization_loss,
-        class_weight, l2, hidden, epochs, learning_rate, batch_size, alpha, patience, seed);
+        class_weight, l2, hidden, epochs, learning_rate, batch_size, alpha, patience, seed, n_trees, max_depth,
+        num_leaves, min_child_samples, min_child_weight, lambda_l2, subsample, colsample, early_stopping, max_bins,
+        max_features, min_samples_leaf, criterion);
     a.no_float |= c.no_float;
+    a.no_bootstrap |= c.no_bootstrap;
     Ok(a)
 }
 
@@ -176,6 +236,39 @@ pub fn run(args: &TrainArgs, quiet: bool) -> Result<()> {
                 ..d
             })
         }
+        ModelArg::Gbdt => {
+            let d = GbdtOptions::default();
+            ModelKind::Gbdt(GbdtOptions {
+                n_trees: a.n_trees.unwrap_or(d.n_trees),
+                learning_rate: a.learning_rate.map_or(d.learning_rate, f64::from),
+                num_leaves: a.num_leaves.unwrap_or(d.num_leaves),
+                max_depth: a.max_depth.unwrap_or(d.max_depth),
+                min_child_samples: a.min_child_samples.unwrap_or(d.min_child_samples),
+                min_child_weight: a.min_child_weight.unwrap_or(d.min_child_weight),
+                lambda_l2: a.lambda_l2.unwrap_or(d.lambda_l2),
+                subsample: a.subsample.unwrap_or(d.subsample),
+                colsample: a.colsample.unwrap_or(d.colsample),
+                max_bins: a.max_bins.unwrap_or(d.max_bins),
+                early_stopping: a.early_stopping.unwrap_or(d.early_stopping),
+                ..d
+            })
+        }
+        ModelArg::RandomForest => {
+            let d = ForestOptions::default();
+            ModelKind::Forest(ForestOptions {
+                n_trees: a.n_trees.unwrap_or(d.n_trees),
+                max_depth: a.max_depth.unwrap_or(d.max_depth),
+                max_features: a.max_features.or(d.max_features),
+                min_samples_leaf: a.min_samples_leaf.unwrap_or(d.min_samples_leaf),
+                criterion: match a.criterion {
+                    Some(CriterionArg::Entropy) => Impurity::Entropy,
+                    Some(CriterionArg::Gini) | None => Impurity::Gini,
+                },
+                bootstrap: !a.no_bootstrap,
+                max_bins: a.max_bins.unwrap_or(d.max_bins),
+                ..d
+            })
+        }
     };
     let mut job = TrainJob::new(&name, target, spec, model);
     job.task = match a.task.unwrap_or(if a.positive.is_some() { TaskArg::Classification } else { TaskArg::Auto }) {
@@ -183,6 +276,12 @@ pub fn run(args: &TrainArgs, quiet: bool) -> Result<()> {
         TaskArg::Classification => TaskKind::Classification { positive: a.positive.clone() },
         TaskArg::Regression => TaskKind::Regression,
     };
+    if matches!(job.model, ModelKind::Gbdt(_) | ModelKind::Forest(_)) && matches!(a.precision, Some(PrecisionArg::Int8))
+    {
+        eprintln!(
+            "note: trees have no weights to quantize; the model is served as exported (float32 thresholds and leaves)"
+        );
+    }
     job.precision = match a.precision.unwrap_or(PrecisionArg::Int8) {
         PrecisionArg::Int8 => Precision::Int8,
         PrecisionArg::Float32 => Precision::Float32,

@@ -12,11 +12,14 @@ use scorelet::value::f32_json;
 use scorelet::{Bundle, Row, Scorer, Value};
 use serde_json::json;
 
+use crate::forest::{self, ForestOptions};
+use crate::gbdt::{self, GbdtOptions};
 use crate::metrics::{self, Metrics};
 pub use crate::metrics::{Evaluation, Labels};
 use crate::mlp::{self, MlpOptions, Targets};
 use crate::onnx::{self, Dense, Head, Precision};
 use crate::progress::Progress;
+use crate::tree::Tree;
 use crate::{Split, Table, TrainError, logreg, report};
 
 /// Decision threshold of binary classifiers (stored in the manifest's task).
@@ -37,6 +40,16 @@ pub enum ModelKind {
     Mlp(MlpOptions),
     /// Fixed layers (weights given, nothing trained): tests and imported weights.
     Layers(Vec<Dense>),
+    /// Histogram gradient-boosted trees.
+    Gbdt(GbdtOptions),
+    /// A random forest.
+    Forest(ForestOptions),
+}
+
+/// A fitted model, before export.
+enum FittedModel {
+    Dense(Vec<Dense>),
+    Trees { trees: Vec<Tree>, targets: onnx::LeafTargets, n_outputs: usize, base: Vec<f32>, average: bool },
 }
 
 impl ModelKind {
@@ -45,6 +58,8 @@ impl ModelKind {
             ModelKind::Linear(_) => "linear",
             ModelKind::Mlp(_) => "mlp",
             ModelKind::Layers(_) => "layers",
+            ModelKind::Gbdt(_) => "gbdt",
+            ModelKind::Forest(_) => "random-forest",
         }
     }
 }
@@ -344,19 +359,33 @@ impl TrainJob {
         let d = pipeline.width();
         let all: Vec<usize> = (0..table.n_rows()).collect();
         let x = transform(&pipeline, table, &spec, &all)?;
-        let (layers, head, fit_info) = self.fit_model(&x, d, &labels, &split, progress)?;
+        let (fitted_model, head, fit_info) = self.fit_model(&x, d, &labels, &split, progress)?;
         let train_seconds = started.elapsed().as_secs_f64();
         progress.check_interrupted()?;
 
-        let float_model = onnx::export(&layers, head, None);
-        let int8_model = match self.precision {
-            Precision::Float32 => None,
-            Precision::Int8 => {
+        let importance = match &fitted_model {
+            FittedModel::Trees { trees, .. } => Some(crate::tree::importance(trees, d)),
+            FittedModel::Dense(_) => None,
+        };
+        let float_model = match &fitted_model {
+            FittedModel::Dense(layers) => onnx::export(layers, head, None),
+            FittedModel::Trees { trees, targets, n_outputs, base, average } => onnx::export_trees(
+                onnx::Trees { trees, targets: *targets, n_outputs: *n_outputs, base, average: *average },
+                head,
+                d,
+            ),
+        };
+        // Trees have no weights to quantize: a tree model is served as exported.
+        let int8_model = match (&fitted_model, self.precision) {
+            (FittedModel::Trees { .. }, _) | (_, Precision::Float32) => None,
+            (FittedModel::Dense(layers), Precision::Int8) => {
+                let layers = layers.as_slice();
                 let rows: Vec<usize> = split.train.iter().copied().take(CALIBRATION_ROWS).collect();
                 let xs: Vec<f32> = rows.iter().flat_map(|r| x[r * d..(r + 1) * d].iter().copied()).collect();
-                Some(onnx::export(&layers, head, Some(&onnx::calibrate(&layers, &xs))))
+                Some(onnx::export(layers, head, Some(&onnx::calibrate(layers, &xs))))
             }
         };
+        let precision = if int8_model.is_some() { Precision::Int8 } else { Precision::Float32 };
         let task = match &labels {
             Labels::Classes { classes, .. } if classes.len() == 2 => Task::BinaryClassification {
                 classes: [classes[0].clone(), classes[1].clone()],
@@ -422,7 +451,7 @@ impl TrainJob {
             engine: Some(served_engine.into()),
         };
 
-        let mut m = manifest(self.precision);
+        let mut m = manifest(precision);
         m.metrics = served_eval.metrics.clone();
         m.lineage = json!({
             "training_data": { "sha256": table.sha256, "rows": table.n_rows(), "source": table.source },
@@ -430,6 +459,12 @@ impl TrainJob {
             "model": self.model.name(),
             "parameters": self.parameters(),
             "fit": fit_info,
+            "importance": importance.as_ref().map(|(gain, count)| {
+                let names = pipeline.feature_names();
+                (0..d).filter(|j| count[*j] > 0).map(|j| json!({
+                    "feature": names[j], "gain": gain[j], "splits": count[j],
+                })).collect::<Vec<_>>()
+            }),
             "split": { "seed": self.seed, "train": split.train.len(), "valid": split.valid.len(), "holdout": split.holdout.len() },
             "quantization": int8.as_ref().map(|q| json!({
                 "float_metrics": float.metrics,
@@ -458,6 +493,7 @@ impl TrainJob {
             float: &float,
             int8: int8.as_ref(),
             train_seconds,
+            importance: importance.as_ref().map(|(g, c)| (g.as_slice(), c.as_slice())),
         });
         files.insert(REPORT.into(), html.into_bytes());
         let bundle = Bundle::assemble(m, files)?;
@@ -474,6 +510,17 @@ impl TrainJob {
                 "max_epochs": o.max_epochs, "patience": o.patience, "seed": self.seed, "class_weight": format!("{:?}", self.class_weight),
             }),
             ModelKind::Layers(l) => json!({ "layers": l.iter().map(|l| [l.inputs, l.outputs]).collect::<Vec<_>>() }),
+            ModelKind::Gbdt(o) => json!({
+                "n_trees": o.n_trees, "learning_rate": o.learning_rate, "num_leaves": o.num_leaves, "max_depth": o.max_depth,
+                "min_child_samples": o.min_child_samples, "min_child_weight": o.min_child_weight, "lambda_l2": o.lambda_l2,
+                "subsample": o.subsample, "colsample": o.colsample, "max_bins": o.max_bins, "early_stopping": o.early_stopping,
+                "seed": self.seed, "class_weight": format!("{:?}", self.class_weight),
+            }),
+            ModelKind::Forest(o) => json!({
+                "n_trees": o.n_trees, "max_depth": o.max_depth, "max_features": o.max_features, "min_samples_leaf": o.min_samples_leaf,
+                "criterion": format!("{:?}", o.criterion).to_lowercase(), "bootstrap": o.bootstrap, "max_bins": o.max_bins,
+                "seed": self.seed, "class_weight": format!("{:?}", self.class_weight),
+            }),
         }
     }
 
@@ -484,7 +531,7 @@ impl TrainJob {
         labels: &Labels,
         split: &Split,
         progress: &Progress,
-    ) -> Result<(Vec<Dense>, Head, serde_json::Value), TrainError> {
+    ) -> Result<(FittedModel, Head, serde_json::Value), TrainError> {
         let rows = |which: &[usize]| -> Vec<f32> {
             which.iter().flat_map(|r| x[r * d..(r + 1) * d].iter().copied()).collect()
         };
@@ -501,7 +548,7 @@ impl TrainJob {
                     Labels::Classes { .. } => Head::Softmax,
                     Labels::Values(_) => Head::Regression,
                 };
-                Ok((l.clone(), head, json!({})))
+                Ok((FittedModel::Dense(l.clone()), head, json!({})))
             }
             (ModelKind::Linear(o), Labels::Classes { classes, y }) => {
                 let xt = rows(&split.train);
@@ -509,20 +556,20 @@ impl TrainJob {
                 let w = self.class_weights(&yt, classes.len());
                 if classes.len() == 2 {
                     Ok((
-                        vec![logreg::fit_binary(&xt, d, &yt, &w, o, progress)?],
+                        FittedModel::Dense(vec![logreg::fit_binary(&xt, d, &yt, &w, o, progress)?]),
                         Head::Binary,
                         json!({"solver": "newton"}),
                     ))
                 } else {
                     let l = logreg::fit_multinomial(&xt, d, &yt, classes.len(), &w, o, progress)?;
-                    Ok((vec![l], Head::Softmax, json!({"solver": "lbfgs"})))
+                    Ok((FittedModel::Dense(vec![l]), Head::Softmax, json!({"solver": "lbfgs"})))
                 }
             }
             (ModelKind::Linear(o), Labels::Values(v)) => {
                 let xt = rows(&split.train);
                 let yt: Vec<f32> = split.train.iter().map(|r| v[*r]).collect();
                 Ok((
-                    vec![crate::linreg::fit(&xt, d, &yt, o.l2)],
+                    FittedModel::Dense(vec![crate::linreg::fit(&xt, d, &yt, o.l2)]),
                     Head::Regression,
                     json!({"solver": "normal equations"}),
                 ))
@@ -540,7 +587,71 @@ impl TrainJob {
                 let opt = MlpOptions { seed: self.seed, ..o.clone() };
                 let (layers, head, r) = mlp::train(x, d, &split.train, &split.valid, &t, &opt, progress)?;
                 let info = json!({"epochs": r.epochs, "best_epoch": r.best_epoch, "best_valid_loss": f32_json(r.best_valid_loss)});
-                Ok((layers, head, info))
+                Ok((FittedModel::Dense(layers), head, info))
+            }
+            (ModelKind::Gbdt(o), labels) => {
+                let weights;
+                let (obj, head) = match labels {
+                    Labels::Classes { classes, y } => {
+                        let yt: Vec<usize> = split.train.iter().map(|r| y[*r]).collect();
+                        weights = self.class_weights(&yt, classes.len());
+                        let k = classes.len();
+                        (
+                            gbdt::Objective::Classes { y, k, weights: &weights },
+                            if k == 2 { Head::Binary } else { Head::Softmax },
+                        )
+                    }
+                    Labels::Values(v) => (gbdt::Objective::Values(v), Head::Regression),
+                };
+                let opt = GbdtOptions { seed: self.seed, ..o.clone() };
+                let b = gbdt::train(x, d, split, &obj, &opt, progress)?;
+                let info = json!({
+                    "trees": b.trees.len(), "rounds": b.best_round, "rounds_run": b.rounds_run,
+                    "best_valid_loss": b.best_valid_loss.is_finite().then_some(b.best_valid_loss),
+                    "max_depth": b.trees.iter().map(Tree::depth).max(),
+                });
+                let n_outputs = b.per_round;
+                Ok((
+                    FittedModel::Trees {
+                        trees: b.trees,
+                        targets: onnx::LeafTargets::Cyclic(n_outputs),
+                        n_outputs,
+                        base: b.base,
+                        average: false,
+                    },
+                    head,
+                    info,
+                ))
+            }
+            (ModelKind::Forest(o), labels) => {
+                let weights;
+                let (target, head) = match labels {
+                    Labels::Classes { classes, y } => {
+                        let yt: Vec<usize> = split.train.iter().map(|r| y[*r]).collect();
+                        weights = self.class_weights(&yt, classes.len());
+                        (forest::Target::Classes { y, k: classes.len(), weights: &weights }, Head::Probabilities)
+                    }
+                    Labels::Values(v) => (forest::Target::Values(v), Head::Regression),
+                };
+                let opt = ForestOptions { seed: self.seed, ..o.clone() };
+                let f = forest::train(x, d, split, &target, &opt, progress)?;
+                let info = json!({
+                    "trees": f.trees.len(),
+                    "nodes": f.trees.iter().map(|t| t.nodes.len()).sum::<usize>(),
+                    "max_depth": f.trees.iter().map(Tree::depth).max(),
+                });
+                let n_outputs = f.outputs;
+                Ok((
+                    FittedModel::Trees {
+                        trees: f.trees,
+                        targets: onnx::LeafTargets::Vector,
+                        n_outputs,
+                        base: vec![],
+                        average: true,
+                    },
+                    head,
+                    info,
+                ))
             }
         }
     }

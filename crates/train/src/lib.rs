@@ -4,6 +4,8 @@
 //! runtime transforms with), train, evaluate, export ONNX and write a verified bundle.
 
 pub mod data;
+pub mod forest;
+pub mod gbdt;
 pub mod job;
 pub mod linalg;
 pub mod linreg;
@@ -14,6 +16,7 @@ pub mod onnx;
 pub mod progress;
 pub mod report;
 mod svg;
+pub mod tree;
 
 use scorelet::bundle::{InputColumn, Signature};
 use scorelet::features::{ColumnTransform, FeatureSpec, FittedEncoding, FittedFeatures, Kind};

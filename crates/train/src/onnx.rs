@@ -1,4 +1,5 @@
-//! ONNX export of dense models (logistic/linear regression, MLPs), written directly as ONNX
+//! ONNX export of dense models (logistic/linear regression, MLPs) and tree ensembles
+//! ([`export_trees`]), written directly as ONNX
 //! protobuf with the message types tract-onnx ships, encoded with prost.
 //!
 //! Two precisions:
@@ -26,6 +27,9 @@ use tract_onnx::pb::{
 
 /// ONNX opset the exporter targets.
 pub const OPSET: i64 = 17;
+/// `ai.onnx.ml` opset of tree ensembles (`TreeEnsembleRegressor` 3: what onnxruntime, tract and
+/// the compiled engine all read).
+pub const ML_OPSET: i64 = 3;
 /// Name of the model input.
 pub const INPUT: &str = "features";
 
@@ -47,6 +51,8 @@ pub enum Head {
     Softmax,
     /// The value itself.
     Regression,
+    /// Class probabilities already (random forests): the core applies nothing.
+    Probabilities,
 }
 
 impl Head {
@@ -55,6 +61,7 @@ impl Head {
         match self {
             Head::Binary | Head::Softmax => "logits",
             Head::Regression => "value",
+            Head::Probabilities => "probabilities",
         }
     }
 
@@ -63,7 +70,7 @@ impl Head {
         match self {
             Head::Binary => scorelet::link::Link::Sigmoid,
             Head::Softmax => scorelet::link::Link::Softmax,
-            Head::Regression => scorelet::link::Link::Identity,
+            Head::Regression | Head::Probabilities => scorelet::link::Link::Identity,
         }
     }
 }
@@ -286,6 +293,142 @@ pub fn export(layers: &[Dense], head: Head, calibration: Option<&Calibration>) -
     let model = ModelProto {
         ir_version: 8,
         opset_import: vec![OperatorSetIdProto { domain: String::new(), version: OPSET }],
+        producer_name: "scorelet".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        graph: Some(graph),
+        ..Default::default()
+    };
+    model.encode_to_vec()
+}
+
+fn attr_ints(name: &str, ints: Vec<i64>) -> AttributeProto {
+    AttributeProto { name: name.into(), r#type: AttributeType::Ints as i32, ints, ..Default::default() }
+}
+
+fn attr_floats(name: &str, floats: Vec<f32>) -> AttributeProto {
+    AttributeProto { name: name.into(), r#type: AttributeType::Floats as i32, floats, ..Default::default() }
+}
+
+fn attr_string(name: &str, s: &str) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::String as i32,
+        s: s.as_bytes().to_vec(),
+        ..Default::default()
+    }
+}
+
+fn attr_strings(name: &str, v: Vec<&str>) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Strings as i32,
+        strings: v.into_iter().map(|s| s.as_bytes().to_vec()).collect(),
+        ..Default::default()
+    }
+}
+
+/// Which output a tree's leaves add to.
+#[derive(Debug, Clone, Copy)]
+pub enum LeafTargets {
+    /// Tree `i` adds its one leaf value to output `i % n` (boosting: one tree per class per round).
+    Cyclic(usize),
+    /// Every leaf holds one value per output (forests).
+    Vector,
+}
+
+/// A tree ensemble to export: the trees, how their leaves map to outputs, the base value of
+/// each output, and whether leaves are averaged (forests) or summed (boosting).
+#[derive(Debug, Clone, Copy)]
+pub struct Trees<'a> {
+    pub trees: &'a [crate::tree::Tree],
+    pub targets: LeafTargets,
+    pub n_outputs: usize,
+    pub base: &'a [f32],
+    pub average: bool,
+}
+
+/// Exports a tree ensemble as one `ai.onnx.ml` `TreeEnsembleRegressor` (opset 3) from
+/// `features: f32[N, n_features]` to the head's output `[N, n_outputs]`: raw margins for
+/// boosting (the core applies the link), averaged probabilities or values for forests. Every
+/// split is `BRANCH_LEQ` (`x <= threshold` goes to the true branch), node ids are the trees' own.
+pub fn export_trees(t: Trees<'_>, head: Head, n_features: usize) -> Vec<u8> {
+    use crate::tree::TreeNode;
+    let (mut tree_ids, mut node_ids, mut feature_ids, mut values, mut modes, mut yes, mut no) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut w_tree, mut w_node, mut w_target, mut w_value) = (vec![], vec![], vec![], vec![]);
+    for (ti, tree) in t.trees.iter().enumerate() {
+        for (ni, node) in tree.nodes.iter().enumerate() {
+            tree_ids.push(ti as i64);
+            node_ids.push(ni as i64);
+            match node {
+                TreeNode::Split { feature, threshold, left, right, .. } => {
+                    feature_ids.push(*feature as i64);
+                    values.push(*threshold);
+                    modes.push("BRANCH_LEQ");
+                    yes.push(*left as i64);
+                    no.push(*right as i64);
+                }
+                TreeNode::Leaf { values: leaf } => {
+                    feature_ids.push(0);
+                    values.push(0.0);
+                    modes.push("LEAF");
+                    yes.push(0);
+                    no.push(0);
+                    let targets: Vec<usize> = match t.targets {
+                        LeafTargets::Cyclic(n) => vec![ti % n],
+                        LeafTargets::Vector => (0..leaf.len()).collect(),
+                    };
+                    for (k, target) in targets.into_iter().enumerate() {
+                        w_tree.push(ti as i64);
+                        w_node.push(ni as i64);
+                        w_target.push(target as i64);
+                        w_value.push(leaf[k]);
+                    }
+                }
+            }
+        }
+    }
+    let out = head.output_name();
+    let n_nodes = tree_ids.len();
+    let attrs = vec![
+        attr_int("n_targets", t.n_outputs as i64),
+        attr_string("aggregate_function", if t.average { "AVERAGE" } else { "SUM" }),
+        attr_string("post_transform", "NONE"),
+        attr_floats("base_values", t.base.to_vec()),
+        attr_ints("nodes_treeids", tree_ids),
+        attr_ints("nodes_nodeids", node_ids),
+        attr_ints("nodes_featureids", feature_ids),
+        attr_floats("nodes_values", values),
+        attr_strings("nodes_modes", modes),
+        attr_ints("nodes_truenodeids", yes),
+        attr_ints("nodes_falsenodeids", no),
+        attr_ints("nodes_missing_value_tracks_true", vec![0; n_nodes]),
+        attr_ints("target_treeids", w_tree),
+        attr_ints("target_nodeids", w_node),
+        attr_ints("target_ids", w_target),
+        attr_floats("target_weights", w_value),
+    ];
+    let node = NodeProto {
+        op_type: "TreeEnsembleRegressor".into(),
+        domain: "ai.onnx.ml".into(),
+        input: vec![INPUT.into()],
+        output: vec![out.into()],
+        attribute: attrs,
+        ..Default::default()
+    };
+    let graph = GraphProto {
+        name: "scorelet".into(),
+        node: vec![node],
+        input: vec![value_info(INPUT, DataType::Float, &[None, Some(n_features as i64)])],
+        output: vec![value_info(out, DataType::Float, &[None, Some(t.n_outputs as i64)])],
+        ..Default::default()
+    };
+    let model = ModelProto {
+        ir_version: 8,
+        opset_import: vec![
+            OperatorSetIdProto { domain: String::new(), version: OPSET },
+            OperatorSetIdProto { domain: "ai.onnx.ml".into(), version: ML_OPSET },
+        ],
         producer_name: "scorelet".into(),
         producer_version: env!("CARGO_PKG_VERSION").into(),
         graph: Some(graph),

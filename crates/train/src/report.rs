@@ -21,6 +21,8 @@ pub struct ReportInput<'a> {
     pub float: &'a Evaluation,
     pub int8: Option<&'a Evaluation>,
     pub train_seconds: f64,
+    /// Tree models: total split gain and split count per feature.
+    pub importance: Option<(&'a [f64], &'a [usize])>,
 }
 
 fn esc(s: &str) -> String {
@@ -117,6 +119,9 @@ pub fn render(r: &ReportInput) -> String {
         h.push_str(&c.to_svg());
     }
     h.push_str("</div>");
+    if let Some((gain, count)) = r.importance {
+        importance_table(&mut h, r.feature_names, gain, count);
+    }
     features_table(&mut h, r.fitted);
     h.push_str("<p class=\"sub\">Written by scorelet-train. The bundle's manifest.json holds these metrics and the sha256 of every file.</p></body></html>");
     h
@@ -186,6 +191,28 @@ fn confusion(h: &mut String, classes: &[String], y: &[usize], e: &Evaluation) {
         h.push_str("</tr>");
     }
     h.push_str("</table></div>");
+}
+
+/// Features by total split gain (the 30 largest), with their split counts and a bar.
+fn importance_table(h: &mut String, names: &[String], gain: &[f64], count: &[usize]) {
+    let total: f64 = gain.iter().sum::<f64>().max(f64::MIN_POSITIVE);
+    let mut order: Vec<usize> = (0..gain.len()).filter(|j| count[*j] > 0).collect();
+    order.sort_by(|a, b| gain[*b].total_cmp(&gain[*a]).then(a.cmp(b)));
+    h.push_str("<h2>Feature importance (trees)</h2><table><tr><th>feature</th><th>gain share</th><th>splits</th><th></th></tr>");
+    for &j in order.iter().take(30) {
+        let share = gain[j] / total;
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{:.1} %</td><td>{}</td><td style=\"text-align:left\"><svg width=\"200\" height=\"10\"><rect width=\"{:.1}\" height=\"10\" fill=\"{}\"/></svg></td></tr>",
+            esc(names.get(j).map_or("?", String::as_str)),
+            share * 100.0,
+            count[j],
+            share * 200.0,
+            PALETTE[0]
+        );
+    }
+    let _ =
+        write!(h, "</table><p class=\"sub\">{} of {} features are used by some split.</p>", order.len(), gain.len());
 }
 
 fn describe_step(s: &scorelet::features::Step) -> String {

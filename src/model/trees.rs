@@ -1,0 +1,742 @@
+//! Tree ensembles for the compiled engine: `ai.onnx.ml` `TreeEnsembleRegressor` and
+//! `TreeEnsembleClassifier` (opsets 1–3) and `TreeEnsemble` (opset 5), read from the node's
+//! attributes into one flat layout and scored with onnxruntime's semantics.
+//!
+//! Layout: every tree's nodes in one array of 16-byte [`Flat`] nodes, each internal node's two
+//! children adjacent (`child` is the branch taken when the comparison holds, `child + 1` the
+//! other), leaves inline with their weights in a side table. A leaf loops to itself under the
+//! `x <= NaN` comparison (false: `child + 1`, and its `child` is its own index − 1), so when
+//! every node is `BRANCH_LEQ` without missing-value tracking, a block of rows walks a tree in
+//! exactly `depth` branch-free steps, the rows' walks interleaved (the idea of treelite's and
+//! lleaves' batch traversal). Other graphs take a per-row walk that honours every mode.
+//!
+//! Every row sums its trees in tree order, and each leaf's weights in their order in the file,
+//! in f32 without contraction: the same bits on every target.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::pb::{Attribute, Node, dtype};
+
+/// Largest node count accepted (internal nodes and leaves): far above any shipped ensemble.
+const MAX_NODES: usize = 1 << 24;
+/// Deeper trees than this are refused (a chain this deep is a malformed or hostile file).
+const MAX_DEPTH: usize = 4096;
+/// Trees at most this deep take the interleaved branch-free walk.
+const SYNC_DEPTH: usize = 24;
+/// Rows walked side by side.
+const BLOCK: usize = 8;
+
+const LEAF: u32 = 1 << 31;
+const MISSING_TRUE: u32 = 1 << 28;
+const FEATURE_MASK: u32 = (1 << 24) - 1;
+
+/// How a node compares its feature with its threshold (the branch taken when true).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Leq = 0,
+    Lt = 1,
+    Gte = 2,
+    Gt = 3,
+    Eq = 4,
+    Neq = 5,
+}
+
+impl Mode {
+    fn from_name(s: &[u8]) -> Option<Mode> {
+        Some(match s {
+            b"BRANCH_LEQ" => Mode::Leq,
+            b"BRANCH_LT" => Mode::Lt,
+            b"BRANCH_GTE" => Mode::Gte,
+            b"BRANCH_GT" => Mode::Gt,
+            b"BRANCH_EQ" => Mode::Eq,
+            b"BRANCH_NEQ" => Mode::Neq,
+            _ => return None,
+        })
+    }
+
+    fn from_code(c: u32) -> Option<Mode> {
+        [Mode::Leq, Mode::Lt, Mode::Gte, Mode::Gt, Mode::Eq, Mode::Neq].get(c as usize).copied()
+    }
+
+    /// The f32 threshold that gives the same answer for every f32 `x` as comparing `x` (widened)
+    /// with the f64 threshold `t`: rounded towards the side that keeps the comparison exact.
+    fn threshold(self, t: f64) -> f32 {
+        let near = t as f32;
+        let down = if f64::from(near) > t { near.next_down() } else { near };
+        let up = if f64::from(near) < t { near.next_up() } else { near };
+        match self {
+            Mode::Leq | Mode::Gt => down,
+            Mode::Lt | Mode::Gte => up,
+            // Not representable: never equal to any f32; NaN compares unequal to everything.
+            Mode::Eq | Mode::Neq => {
+                if f64::from(near) == t {
+                    near
+                } else {
+                    f32::NAN
+                }
+            }
+        }
+    }
+
+    fn holds(self, x: f32, t: f32) -> bool {
+        match self {
+            Mode::Leq => x <= t,
+            Mode::Lt => x < t,
+            Mode::Gte => x >= t,
+            Mode::Gt => x > t,
+            Mode::Eq => x == t,
+            Mode::Neq => x != t,
+        }
+    }
+}
+
+/// How leaf values of one target combine across trees (regressors; classifiers sum).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Aggregate {
+    Sum,
+    Average,
+    Min,
+    Max,
+}
+
+/// What is applied to the aggregated scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PostTransform {
+    None,
+    Logistic,
+    Softmax,
+}
+
+/// How a classifier's raw class scores become its `probabilities` output, as onnxruntime
+/// writes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Finish {
+    /// One column per target or class, base values added, then the post transform.
+    Plain,
+    /// Two classes, every weight for one of them: the score `s` (plus the base value) becomes
+    /// `[1 − s, s]` when every weight is ≥ 0 (probabilities), else `[σ(−s), σ(s)]` under
+    /// `LOGISTIC` or `[−s, s]`.
+    BinaryOne { all_positive: bool },
+}
+
+/// A flattened node: see the module documentation.
+#[derive(Debug, Clone, Copy)]
+struct Flat {
+    /// Internal: feature index, `mode << 24`, [`MISSING_TRUE`]. Leaf: [`LEAF`] | weight count.
+    meta: u32,
+    /// Threshold; NaN for a leaf.
+    value: f32,
+    /// Internal: the true child (`child + 1` is the false one). Leaf: its own index − 1.
+    child: u32,
+    /// Leaf: first weight in [`Ensemble::weights`].
+    leaf: u32,
+}
+
+/// A tree ensemble, ready to score `[N, n_features]` f32 batches.
+#[derive(Debug, Clone)]
+pub struct Ensemble {
+    nodes: Vec<Flat>,
+    /// `(target, weight)` of every leaf, each leaf's run in file order.
+    weights: Vec<(u32, f32)>,
+    /// Root of every tree, in tree order, with the tree's depth.
+    roots: Vec<(u32, u32)>,
+    n_targets: usize,
+    /// Per target, or one for all (`origin`, as onnxruntime calls it), or none.
+    base: Vec<f32>,
+    aggregate: Aggregate,
+    post: PostTransform,
+    finish: Finish,
+    /// Every node is `BRANCH_LEQ` without missing-value tracking.
+    leq_only: bool,
+    /// Every leaf holds exactly one weight, for target 0, and there is one target.
+    single: bool,
+    /// Largest feature index a node reads, plus one.
+    n_features_used: usize,
+}
+
+type R<T> = std::result::Result<T, String>;
+
+/// A node in the file's own id space, before flattening.
+#[derive(Debug, Clone, Copy)]
+enum Ref {
+    Node(usize),
+    Leaf(usize),
+}
+
+#[derive(Debug, Clone)]
+struct RawNode {
+    mode: Mode,
+    feature: u32,
+    value: f32,
+    yes: Ref,
+    no: Ref,
+    missing_true: bool,
+}
+
+/// What the three node formats are read into.
+#[derive(Debug, Default)]
+struct Raw {
+    nodes: Vec<RawNode>,
+    leaves: Vec<Vec<(u32, f64)>>,
+    roots: Vec<Ref>,
+}
+
+fn ints<'a>(node: &'a Node, name: &str) -> &'a [i64] {
+    node.attr(name).map(|a| a.ints.as_slice()).unwrap_or_default()
+}
+
+/// A float attribute given as floats or as `<name>_as_tensor` (float or double).
+fn reals(node: &Node, name: &str) -> R<Vec<f64>> {
+    if let Some(a) = node.attr(name).filter(|a| !a.floats.is_empty() || a.t.is_none()) {
+        return Ok(a.floats.iter().map(|v| f64::from(*v)).collect());
+    }
+    let tensor_name = format!("{name}_as_tensor");
+    let Some(t) = node.attr(&tensor_name).or_else(|| node.attr(name)).and_then(|a| a.t.as_ref()) else {
+        return Ok(Vec::new());
+    };
+    tensor_reals(t).map_err(|e| format!("`{tensor_name}`: {e}"))
+}
+
+fn tensor_reals(t: &super::pb::Tensor) -> R<Vec<f64>> {
+    if t.external {
+        return Err("external tensor data is not supported".into());
+    }
+    match t.data_type {
+        dtype::FLOAT if !t.raw.is_empty() => {
+            if !t.raw.len().is_multiple_of(4) {
+                return Err("float data is not a whole number of values".into());
+            }
+            Ok(t.raw.chunks_exact(4).map(|c| f64::from(f32::from_le_bytes(c.try_into().expect("4")))).collect())
+        }
+        dtype::FLOAT => Ok(t.floats.iter().map(|v| f64::from(*v)).collect()),
+        dtype::DOUBLE if !t.raw.is_empty() => {
+            if !t.raw.len().is_multiple_of(8) {
+                return Err("double data is not a whole number of values".into());
+            }
+            Ok(t.raw.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8"))).collect())
+        }
+        dtype::DOUBLE => Ok(t.doubles.clone()),
+        other => Err(format!("element type {other} is not float or double")),
+    }
+}
+
+/// Small unsigned integers of a tensor attribute (opset 5's `nodes_modes`: uint8).
+fn tensor_codes(a: &Attribute) -> R<Vec<u32>> {
+    let Some(t) = &a.t else { return Ok(a.ints.iter().map(|v| *v as u32).collect()) };
+    match t.data_type {
+        dtype::UINT8 if !t.raw.is_empty() => Ok(t.raw.iter().map(|b| u32::from(*b)).collect()),
+        dtype::UINT8 | dtype::INT32 => Ok(t.int32s.iter().map(|v| *v as u32).collect()),
+        other => Err(format!("`{}` has element type {other}, not uint8", a.name)),
+    }
+}
+
+fn string_attr<'a>(node: &'a Node, name: &str, default: &'a str) -> &'a str {
+    node.attr(name).map_or(default, |a| std::str::from_utf8(&a.s).unwrap_or("?"))
+}
+
+fn index(v: i64, len: usize, what: &str) -> R<usize> {
+    usize::try_from(v).ok().filter(|i| *i < len).ok_or_else(|| format!("{what} {v} is out of range (0..{len})"))
+}
+
+fn feature(v: i64) -> R<u32> {
+    u32::try_from(v).ok().filter(|f| *f <= FEATURE_MASK).ok_or_else(|| format!("feature index {v} is out of range"))
+}
+
+/// Reads opset 1–3 `nodes_*` and the leaf weights (`target_*` or `class_*`).
+fn read_v3(node: &Node, prefix: &str, n_targets: usize) -> R<Raw> {
+    let tree_ids = ints(node, "nodes_treeids");
+    let node_ids = ints(node, "nodes_nodeids");
+    let n = tree_ids.len();
+    if n == 0 {
+        return Err("it has no nodes".into());
+    }
+    if n > MAX_NODES {
+        return Err(format!("{n} nodes are more than the {MAX_NODES} accepted"));
+    }
+    let modes = node.attr("nodes_modes").map(|a| a.strings.as_slice()).unwrap_or_default();
+    let features = ints(node, "nodes_featureids");
+    let values = reals(node, "nodes_values")?;
+    let yes = ints(node, "nodes_truenodeids");
+    let no = ints(node, "nodes_falsenodeids");
+    let missing = ints(node, "nodes_missing_value_tracks_true");
+    for (name, len) in [
+        ("nodes_nodeids", node_ids.len()),
+        ("nodes_modes", modes.len()),
+        ("nodes_featureids", features.len()),
+        ("nodes_values", values.len()),
+        ("nodes_truenodeids", yes.len()),
+        ("nodes_falsenodeids", no.len()),
+    ] {
+        if len != n {
+            return Err(format!("`{name}` has {len} entries for {n} nodes"));
+        }
+    }
+    if !missing.is_empty() && missing.len() != n {
+        return Err(format!("`nodes_missing_value_tracks_true` has {} entries for {n} nodes", missing.len()));
+    }
+    // (tree, node id) → what it is.
+    let mut by_id: HashMap<(i64, i64), Ref> = HashMap::with_capacity(n);
+    let mut raw = Raw::default();
+    let mut internal = Vec::new();
+    for i in 0..n {
+        let r = if modes[i].as_slice() == b"LEAF" {
+            raw.leaves.push(Vec::new());
+            Ref::Leaf(raw.leaves.len() - 1)
+        } else {
+            internal.push(i);
+            Ref::Node(internal.len() - 1)
+        };
+        if by_id.insert((tree_ids[i], node_ids[i]), r).is_some() {
+            return Err(format!("tree {} has node id {} twice", tree_ids[i], node_ids[i]));
+        }
+    }
+    let child = |tree: i64, id: i64| -> R<Ref> {
+        by_id.get(&(tree, id)).copied().ok_or_else(|| format!("tree {tree} has no node {id}"))
+    };
+    let mut has_parent = vec![false; n];
+    let mut position: HashMap<(i64, i64), usize> = HashMap::with_capacity(n);
+    for i in 0..n {
+        position.insert((tree_ids[i], node_ids[i]), i);
+    }
+    for &i in &internal {
+        let mode = Mode::from_name(&modes[i]).ok_or_else(|| {
+            format!(
+                "node mode {:?} is not one of BRANCH_LEQ, _LT, _GTE, _GT, _EQ, _NEQ, LEAF",
+                String::from_utf8_lossy(&modes[i])
+            )
+        })?;
+        if values[i].is_nan() {
+            return Err(format!("tree {} node {} has a NaN threshold", tree_ids[i], node_ids[i]));
+        }
+        let (t, f) = (child(tree_ids[i], yes[i])?, child(tree_ids[i], no[i])?);
+        for id in [yes[i], no[i]] {
+            has_parent[position[&(tree_ids[i], id)]] = true;
+        }
+        raw.nodes.push(RawNode {
+            mode,
+            feature: feature(features[i])?,
+            value: mode.threshold(values[i]),
+            yes: t,
+            no: f,
+            missing_true: missing.get(i).is_some_and(|m| *m != 0),
+        });
+    }
+    // Roots: nodes nothing points to, one per tree, in tree id order.
+    let mut roots: BTreeMap<i64, Ref> = BTreeMap::new();
+    for i in 0..n {
+        if !has_parent[i] && roots.insert(tree_ids[i], by_id[&(tree_ids[i], node_ids[i])]).is_some() {
+            return Err(format!("tree {} has more than one root", tree_ids[i]));
+        }
+    }
+    let trees: std::collections::BTreeSet<i64> = tree_ids.iter().copied().collect();
+    if let Some(t) = trees.iter().find(|t| !roots.contains_key(t)) {
+        return Err(format!("tree {t} has no root (its nodes form a cycle)"));
+    }
+    raw.roots = roots.into_values().collect();
+    // Leaf weights.
+    let (wt, wn, wi) = (
+        ints(node, &format!("{prefix}_treeids")),
+        ints(node, &format!("{prefix}_nodeids")),
+        ints(node, &format!("{prefix}_ids")),
+    );
+    let ww = reals(node, &format!("{prefix}_weights"))?;
+    let m = wt.len();
+    for (name, len) in [("nodeids", wn.len()), ("ids", wi.len()), ("weights", ww.len())] {
+        if len != m {
+            return Err(format!("`{prefix}_{name}` has {len} entries for {m} weights"));
+        }
+    }
+    for j in 0..m {
+        let target = index(wi[j], n_targets, if prefix == "class" { "class id" } else { "target id" })? as u32;
+        match by_id.get(&(wt[j], wn[j])) {
+            Some(Ref::Leaf(l)) => raw.leaves[*l].push((target, ww[j])),
+            Some(Ref::Node(_)) => return Err(format!("tree {} node {} has a weight but is not a leaf", wt[j], wn[j])),
+            None => return Err(format!("a weight names tree {} node {}, which does not exist", wt[j], wn[j])),
+        }
+    }
+    Ok(raw)
+}
+
+/// Reads opset 5 `TreeEnsemble`: interior nodes and leaves in separate arrays.
+fn read_v5(node: &Node, n_targets: usize) -> R<Raw> {
+    let features = ints(node, "nodes_featureids");
+    let n = features.len();
+    if n > MAX_NODES {
+        return Err(format!("{n} nodes are more than the {MAX_NODES} accepted"));
+    }
+    let splits = reals(node, "nodes_splits")?;
+    let modes = match node.attr("nodes_modes") {
+        Some(a) => tensor_codes(a)?,
+        None => Vec::new(),
+    };
+    let (yes, no) = (ints(node, "nodes_truenodeids"), ints(node, "nodes_falsenodeids"));
+    let (yes_leaf, no_leaf) = (ints(node, "nodes_trueleafs"), ints(node, "nodes_falseleafs"));
+    let missing = ints(node, "nodes_missing_value_tracks_true");
+    for (name, len) in [
+        ("nodes_splits", splits.len()),
+        ("nodes_modes", modes.len()),
+        ("nodes_truenodeids", yes.len()),
+        ("nodes_falsenodeids", no.len()),
+        ("nodes_trueleafs", yes_leaf.len()),
+        ("nodes_falseleafs", no_leaf.len()),
+    ] {
+        if len != n {
+            return Err(format!("`{name}` has {len} entries for {n} nodes"));
+        }
+    }
+    if !missing.is_empty() && missing.len() != n {
+        return Err(format!("`nodes_missing_value_tracks_true` has {} entries for {n} nodes", missing.len()));
+    }
+    let targets = ints(node, "leaf_targetids");
+    let weights = reals(node, "leaf_weights")?;
+    if targets.len() != weights.len() {
+        return Err(format!("`leaf_targetids` has {} entries for {} leaf weights", targets.len(), weights.len()));
+    }
+    let mut raw = Raw::default();
+    for (t, w) in targets.iter().zip(&weights) {
+        raw.leaves.push(vec![(index(*t, n_targets, "target id")? as u32, *w)]);
+    }
+    let to_ref = |id: i64, leaf: i64| -> R<Ref> {
+        if leaf != 0 {
+            Ok(Ref::Leaf(index(id, raw.leaves.len(), "leaf index")?))
+        } else {
+            Ok(Ref::Node(index(id, n, "node index")?))
+        }
+    };
+    let mut nodes = Vec::with_capacity(n);
+    for i in 0..n {
+        let mode = Mode::from_code(modes[i]).ok_or_else(|| {
+            format!(
+                "node mode {} is not one of BRANCH_LEQ, _LT, _GTE, _GT, _EQ, _NEQ (BRANCH_MEMBER is not supported)",
+                modes[i]
+            )
+        })?;
+        if splits[i].is_nan() {
+            return Err(format!("node {i} has a NaN threshold"));
+        }
+        nodes.push(RawNode {
+            mode,
+            feature: feature(features[i])?,
+            value: mode.threshold(splits[i]),
+            yes: to_ref(yes[i], yes_leaf[i])?,
+            no: to_ref(no[i], no_leaf[i])?,
+            missing_true: missing.get(i).is_some_and(|m| *m != 0),
+        });
+    }
+    raw.nodes = nodes;
+    let roots = ints(node, "tree_roots");
+    if roots.is_empty() {
+        return Err("it has no trees (`tree_roots` is empty)".into());
+    }
+    raw.roots = roots.iter().map(|r| Ok(Ref::Node(index(*r, n, "tree root")?))).collect::<R<_>>()?;
+    Ok(raw)
+}
+
+impl Ensemble {
+    /// Reads a tree node (`TreeEnsembleRegressor`, `TreeEnsembleClassifier`, `TreeEnsemble`).
+    /// Errors say what is wrong with the attributes; the caller names the node.
+    pub fn from_node(node: &Node) -> R<Ensemble> {
+        let op = node.op_type.as_str();
+        let (raw, n_targets, base, aggregate, post, classes) = match op {
+            "TreeEnsembleRegressor" | "TreeEnsembleClassifier" => {
+                let classifier = op == "TreeEnsembleClassifier";
+                let classes = if classifier {
+                    let ints = ints(node, "classlabels_int64s").len();
+                    let strings = node.attr("classlabels_strings").map_or(0, |a| a.strings.len());
+                    match (ints, strings) {
+                        (0, 0) => return Err("it has no class labels".into()),
+                        (k, 0) | (0, k) => Some(k),
+                        _ => return Err("it has both integer and string class labels".into()),
+                    }
+                } else {
+                    None
+                };
+                let n_targets = match classes {
+                    Some(k) => k,
+                    None => usize::try_from(node.attr("n_targets").map_or(1, |a| a.i))
+                        .ok()
+                        .filter(|t| (1..=1 << 16).contains(t))
+                        .ok_or("`n_targets` is not a positive count")?,
+                };
+                let raw = read_v3(node, if classifier { "class" } else { "target" }, n_targets)?;
+                let aggregate = match string_attr(node, "aggregate_function", "SUM") {
+                    "SUM" => Aggregate::Sum,
+                    "AVERAGE" if !classifier => Aggregate::Average,
+                    "MIN" if !classifier => Aggregate::Min,
+                    "MAX" if !classifier => Aggregate::Max,
+                    other => return Err(format!("aggregate_function {other} is not supported")),
+                };
+                let post = match string_attr(node, "post_transform", "NONE") {
+                    "NONE" => PostTransform::None,
+                    "LOGISTIC" => PostTransform::Logistic,
+                    "SOFTMAX" => PostTransform::Softmax,
+                    other => return Err(format!("post_transform {other} is not implemented")),
+                };
+                let base = reals(node, "base_values")?;
+                (raw, n_targets, base, aggregate, post, classes)
+            }
+            "TreeEnsemble" => {
+                let n_targets = usize::try_from(node.attr("n_targets").map_or(0, |a| a.i))
+                    .ok()
+                    .filter(|t| (1..=1 << 16).contains(t))
+                    .ok_or("`n_targets` is not a positive count")?;
+                let raw = read_v5(node, n_targets)?;
+                let aggregate = match node.attr("aggregate_function").map_or(1, |a| a.i) {
+                    0 => Aggregate::Average,
+                    1 => Aggregate::Sum,
+                    2 => Aggregate::Min,
+                    3 => Aggregate::Max,
+                    other => return Err(format!("aggregate_function {other} is not one of 0–3")),
+                };
+                let post = match node.attr("post_transform").map_or(0, |a| a.i) {
+                    0 => PostTransform::None,
+                    1 => PostTransform::Softmax,
+                    2 => PostTransform::Logistic,
+                    other => return Err(format!("post_transform {other} is not implemented")),
+                };
+                (raw, n_targets, Vec::new(), aggregate, post, None)
+            }
+            other => return Err(format!("{other} is not a tree ensemble")),
+        };
+        if !base.is_empty() && base.len() != 1 && base.len() != n_targets {
+            return Err(format!("{} base values for {n_targets} targets", base.len()));
+        }
+        let mut e = Ensemble {
+            nodes: Vec::new(),
+            weights: Vec::new(),
+            roots: Vec::with_capacity(raw.roots.len()),
+            n_targets,
+            base: base.iter().map(|v| *v as f32).collect(),
+            aggregate,
+            post,
+            finish: Finish::Plain,
+            leq_only: raw.nodes.iter().all(|n| n.mode == Mode::Leq && !n.missing_true),
+            single: false,
+            n_features_used: raw.nodes.iter().map(|n| n.feature as usize + 1).max().unwrap_or(0),
+        };
+        // Leaf weights, in file order per leaf.
+        let mut leaf_at = Vec::with_capacity(raw.leaves.len());
+        for l in &raw.leaves {
+            leaf_at.push((e.weights.len() as u32, l.len() as u32));
+            e.weights.extend(l.iter().map(|(t, w)| (*t, *w as f32)));
+        }
+        let mut seen = vec![false; raw.nodes.len()];
+        for root in &raw.roots {
+            let (r, depth) = e.flatten(&raw, *root, &leaf_at, &mut seen)?;
+            e.roots.push((r, depth));
+        }
+        e.single = n_targets == 1
+            && e.nodes.iter().filter(|n| n.meta & LEAF != 0).all(|n| n.meta & FEATURE_MASK == 1)
+            && e.weights.iter().all(|(t, _)| *t == 0);
+        if classes == Some(2) {
+            e.finish = e.binary_finish()?;
+        } else if classes.is_some() && e.base.len() == 1 {
+            return Err(format!("one base value for {n_targets} classes"));
+        }
+        Ok(e)
+    }
+
+    /// How a two-class classifier writes its two columns (see [`Finish`]).
+    fn binary_finish(&self) -> R<Finish> {
+        let used: std::collections::BTreeSet<u32> = self.weights.iter().map(|w| w.0).collect();
+        if used.len() == 1 {
+            if used.first() != Some(&0) || self.base.len() > 1 {
+                // onnxruntime then writes the base value and the score in separate columns.
+                return Err(
+                    "a two-class ensemble with weights only for class 1, or with two base values, is not implemented"
+                        .into(),
+                );
+            }
+            return Ok(Finish::BinaryOne { all_positive: self.weights.iter().all(|w| w.1 >= 0.0) });
+        }
+        // Weights for both classes: exactly onnxruntime's layout only when every leaf has both.
+        let both = self.nodes.iter().filter(|n| n.meta & LEAF != 0).all(|n| {
+            let (s, c) = (n.leaf as usize, (n.meta & FEATURE_MASK) as usize);
+            let w = &self.weights[s..s + c];
+            w.iter().any(|x| x.0 == 0) && w.iter().any(|x| x.0 == 1)
+        });
+        if !both || self.base.len() == 2 {
+            return Err("a two-class ensemble with weights for both classes on only some leaves, or with two base values, is not implemented".into());
+        }
+        Ok(Finish::Plain)
+    }
+
+    /// Appends the tree under `root` with children adjacent; returns its root index and depth.
+    fn flatten(&mut self, raw: &Raw, root: Ref, leaf_at: &[(u32, u32)], seen: &mut [bool]) -> R<(u32, u32)> {
+        let start = self.nodes.len();
+        self.nodes.push(Flat { meta: 0, value: 0.0, child: 0, leaf: 0 });
+        let mut stack = vec![(root, start, 0usize)];
+        let mut depth = 0;
+        while let Some((r, at, d)) = stack.pop() {
+            if d > MAX_DEPTH {
+                return Err(format!("a tree is deeper than {MAX_DEPTH} levels"));
+            }
+            depth = depth.max(d);
+            match r {
+                Ref::Leaf(l) => {
+                    let (s, c) = leaf_at[l];
+                    if c > FEATURE_MASK {
+                        return Err("a leaf has too many weights".into());
+                    }
+                    self.nodes[at] =
+                        Flat { meta: LEAF | c, value: f32::NAN, child: (at as u32).wrapping_sub(1), leaf: s };
+                }
+                Ref::Node(i) => {
+                    if std::mem::replace(&mut seen[i], true) {
+                        return Err("a node is reached twice (the trees share a subtree or contain a cycle)".into());
+                    }
+                    let n = &raw.nodes[i];
+                    let c = self.nodes.len();
+                    if c + 2 > MAX_NODES {
+                        return Err(format!("the trees have more than {MAX_NODES} nodes"));
+                    }
+                    self.nodes.push(Flat { meta: 0, value: 0.0, child: 0, leaf: 0 });
+                    self.nodes.push(Flat { meta: 0, value: 0.0, child: 0, leaf: 0 });
+                    let meta = n.feature | (n.mode as u32) << 24 | if n.missing_true { MISSING_TRUE } else { 0 };
+                    self.nodes[at] = Flat { meta, value: n.value, child: c as u32, leaf: 0 };
+                    stack.push((n.no, c + 1, d + 1));
+                    stack.push((n.yes, c, d + 1));
+                }
+            }
+        }
+        Ok((start as u32, depth as u32))
+    }
+
+    /// Width of the output rows.
+    pub fn output_width(&self) -> usize {
+        self.n_targets
+    }
+
+    /// Features the trees read: inputs narrower than this are refused at load.
+    pub fn features_needed(&self) -> usize {
+        self.n_features_used
+    }
+
+    /// The leaf a row reaches from `root`, honouring every mode and missing-value tracking.
+    #[inline]
+    fn walk(&self, row: &[f32], root: u32) -> u32 {
+        let mut i = root;
+        loop {
+            let n = self.nodes[i as usize];
+            if n.meta & LEAF != 0 {
+                return i;
+            }
+            let x = row[(n.meta & FEATURE_MASK) as usize];
+            let mode = Mode::from_code((n.meta >> 24) & 7).unwrap_or(Mode::Leq);
+            let yes = mode.holds(x, n.value) || (n.meta & MISSING_TRUE != 0 && x.is_nan());
+            i = n.child + u32::from(!yes);
+        }
+    }
+
+    /// Scores `rows` rows of `width` features into `out` (`rows × output_width`); `has` is
+    /// scratch for the aggregates that track which targets got a weight.
+    pub fn run(&self, x: &[f32], width: usize, rows: usize, out: &mut [f32], has: &mut Vec<u8>) {
+        let t = self.n_targets;
+        let track = matches!(self.aggregate, Aggregate::Min | Aggregate::Max);
+        has.clear();
+        has.resize(if track { rows * t } else { 0 }, 0);
+        let acc = &mut out[..rows * t];
+        acc.fill(0.0);
+        let mut r0 = 0;
+        while r0 < rows {
+            let b = BLOCK.min(rows - r0);
+            let block = &x[r0 * width..(r0 + b) * width];
+            let acc = &mut acc[r0 * t..(r0 + b) * t];
+            let has = if track { &mut has[r0 * t..(r0 + b) * t] } else { &mut has[..0] };
+            for &(root, depth) in &self.roots {
+                let mut cur = [root; BLOCK];
+                if self.leq_only && depth as usize <= SYNC_DEPTH {
+                    for _ in 0..depth {
+                        for (r, c) in cur.iter_mut().enumerate().take(b) {
+                            let n = self.nodes[*c as usize];
+                            let v = block[r * width + (n.meta & FEATURE_MASK) as usize];
+                            // `!(v <= t)`, not `v > t`: NaN takes the false branch, as in onnxruntime.
+                            #[allow(clippy::neg_cmp_op_on_partial_ord)]
+                            let no = !(v <= n.value);
+                            *c = n.child.wrapping_add(u32::from(no));
+                        }
+                    }
+                } else {
+                    for (r, c) in cur.iter_mut().enumerate().take(b) {
+                        *c = self.walk(&block[r * width..(r + 1) * width], root);
+                    }
+                }
+                if self.single && !track {
+                    for (r, c) in cur.iter().enumerate().take(b) {
+                        acc[r] += self.weights[self.nodes[*c as usize].leaf as usize].1;
+                    }
+                    continue;
+                }
+                for (r, c) in cur.iter().enumerate().take(b) {
+                    let n = self.nodes[*c as usize];
+                    let (s, k) = (n.leaf as usize, (n.meta & FEATURE_MASK) as usize);
+                    for &(target, w) in &self.weights[s..s + k] {
+                        let j = r * t + target as usize;
+                        match self.aggregate {
+                            Aggregate::Sum | Aggregate::Average => acc[j] += w,
+                            Aggregate::Min => {
+                                acc[j] = if has[j] == 0 || w < acc[j] { w } else { acc[j] };
+                                has[j] = 1;
+                            }
+                            Aggregate::Max => {
+                                acc[j] = if has[j] == 0 || w > acc[j] { w } else { acc[j] };
+                                has[j] = 1;
+                            }
+                        }
+                    }
+                }
+            }
+            r0 += b;
+        }
+        self.finalize(rows, out);
+    }
+
+    /// Base values, averaging, the post transform and the classifier's column layout, in
+    /// onnxruntime's order, row by row in place.
+    fn finalize(&self, rows: usize, out: &mut [f32]) {
+        let t = self.n_targets;
+        let n_trees = self.roots.len() as f32;
+        for row in out[..rows * t].chunks_exact_mut(t) {
+            if self.aggregate == Aggregate::Average {
+                row.iter_mut().for_each(|v| *v /= n_trees);
+            }
+            if let Finish::BinaryOne { all_positive } = self.finish {
+                // Every weight is for class 0; onnxruntime adds the one base value to it and
+                // writes the pair from that one score.
+                let s = row[0] + self.base.first().copied().unwrap_or(0.0);
+                let pair = if all_positive {
+                    [1.0 - s, s]
+                } else if self.post == PostTransform::Logistic {
+                    [crate::link::sigmoid(-s), crate::link::sigmoid(s)]
+                } else {
+                    [-s, s]
+                };
+                row.copy_from_slice(&pair);
+                continue;
+            }
+            match self.base.as_slice() {
+                [] => {}
+                [origin] if t == 1 => row[0] += origin,
+                // One base value for several targets: onnxruntime ignores it.
+                [_] => {}
+                b => row.iter_mut().zip(b).for_each(|(v, b)| *v += b),
+            }
+            match self.post {
+                PostTransform::None => {}
+                PostTransform::Logistic => row.iter_mut().for_each(|v| *v = crate::link::sigmoid(*v)),
+                PostTransform::Softmax => softmax_in_place(row),
+            }
+        }
+    }
+}
+
+/// The softmax of `scorelet::link`, in place: same operations in the same order.
+fn softmax_in_place(row: &mut [f32]) {
+    let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0f32;
+    for z in row.iter_mut() {
+        *z = libm::expf(*z - m);
+        sum += *z;
+    }
+    row.iter_mut().for_each(|p| *p /= sum);
+}
