@@ -87,13 +87,17 @@ def load(name):
     return Xn, Xc, y, numeric, cats
 
 
-def pipeline(model, n_num, n_cat):
-    pre = ColumnTransformer([
+def preprocessor(n_num, n_cat):
+    """The preprocessing users write: numeric columns first, then categorical ones."""
+    return ColumnTransformer([
         ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), list(range(n_num))),
         ("cat", make_pipeline(SimpleImputer(strategy="most_frequent", missing_values="?"),
                               OneHotEncoder(handle_unknown="ignore")), list(range(n_num, n_num + n_cat))),
     ])
-    return make_pipeline(pre, model)
+
+
+def pipeline(model, n_num, n_cat):
+    return make_pipeline(preprocessor(n_num, n_cat), model)
 
 
 def main():

@@ -359,7 +359,9 @@ impl TrainJob {
         let d = pipeline.width();
         let all: Vec<usize> = (0..table.n_rows()).collect();
         let x = transform(&pipeline, table, &spec, &all)?;
+        let model_started = Instant::now();
         let (fitted_model, head, fit_info) = self.fit_model(&x, d, &labels, &split, progress)?;
+        let model_seconds = model_started.elapsed().as_secs_f64();
         let train_seconds = started.elapsed().as_secs_f64();
         progress.check_interrupted()?;
 
@@ -476,6 +478,7 @@ impl TrainJob {
                 "scheme": "per-tensor u8 activations (calibrated), per-column symmetric int8 weights, MatMulInteger",
             })),
             "train_seconds": train_seconds,
+            "model_seconds": model_seconds,
             "trainer": format!("scorelet-train {}", env!("CARGO_PKG_VERSION")),
         });
         let mut files = base_files;
