@@ -82,7 +82,9 @@ impl Bins {
                 *c = self.bin(j, x[i * d + j]);
             }
         }
-        Binned { n, d, data, n_bins: (0..d).map(|j| self.n_bins(j)).collect(), uppers: self.uppers.clone() }
+        let n_bins: Vec<usize> = (0..d).map(|j| self.n_bins(j)).collect();
+        let bundles = Bundles::build(&data, n, &n_bins);
+        Binned { n, d, data, n_bins, uppers: self.uppers.clone(), bundles }
     }
 }
 
@@ -95,6 +97,8 @@ pub struct Binned {
     pub n_bins: Vec<usize>,
     /// The thresholds the bins came from ([`Bins::uppers`]).
     pub uppers: Vec<Vec<f32>>,
+    /// How the columns are bundled for histogram passes.
+    pub bundles: Bundles,
 }
 
 impl Binned {
@@ -339,7 +343,7 @@ fn prepare<C: Criterion>(
         Some(h) => h,
         None => {
             let mut h = vec![0.0; offsets[feats.len()]];
-            build(&mut h, b, rs, rows, feats, s, offsets, g.threads);
+            build(&mut h, b, rs, rows, feats, s, offsets, g.threads, &leaf.stats);
             h
         }
     };
@@ -371,8 +375,12 @@ fn prepare<C: Criterion>(
     leaf.hist = if g.per_node.is_none() { Some(hist) } else { None };
 }
 
-/// Sums the rows' statistics into `h` per (feature, bin), features shared between threads in
-/// contiguous chunks, each feature summed by one thread in row order.
+/// Sums the rows' statistics into `h` per (feature, bin). The rows' statistics are gathered
+/// once into a contiguous buffer, then every bundle ([`Bundles`]) is summed in one pass over its
+/// column: a bundle of mutually exclusive sparse features (one-hot columns) gives each member's
+/// non-default bins directly, and its default bin as the leaf's total (`total`) minus the rest.
+/// Bundles are shared between threads in contiguous chunks, each summed by one thread in row
+/// order, so the sums do not depend on the thread count.
 #[allow(clippy::too_many_arguments)]
 fn build(
     h: &mut [f64],
@@ -383,51 +391,178 @@ fn build(
     s: usize,
     off: &[usize],
     threads: usize,
+    total: &[f64],
 ) {
-    let one = |j: usize, out: &mut [f64]| {
-        let col = b.col(j);
+    let mut og = Vec::with_capacity(rows.len() * s);
+    for &r in rows {
+        og.extend_from_slice(&rs[r as usize * s..(r as usize + 1) * s]);
+    }
+    // Each needed bundle with the histogram slices of its candidate members.
+    let mut work: Vec<(usize, Vec<(usize, &mut [f64])>)> = Vec::new();
+    let mut at: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    let mut rest = h;
+    for (k, &j) in feats.iter().enumerate() {
+        let (mine, tail) = rest.split_at_mut(off[k + 1] - off[k]);
+        rest = tail;
+        let g = b.bundles.group_of[j];
+        let w = *at.entry(g).or_insert_with(|| {
+            work.push((g, Vec::new()));
+            work.len() - 1
+        });
+        work[w].1.push((j, mine));
+    }
+    let one = |g: usize, members: &mut Vec<(usize, &mut [f64])>, scratch: &mut Vec<f64>| {
+        let group = &b.bundles.groups[g];
+        let (col, out): (&[u8], &mut [f64]) = match &group.data {
+            None => {
+                let (j, out) = &mut members[0];
+                (b.col(*j), &mut **out)
+            }
+            Some(data) => {
+                scratch.clear();
+                scratch.resize(group.n_bins * s, 0.0);
+                (data, scratch.as_mut_slice())
+            }
+        };
         if s == 3 {
-            for &r in rows {
-                let r = r as usize;
-                let k = col[r] as usize * 3;
-                let v = &rs[r * 3..r * 3 + 3];
+            for (&r, v) in rows.iter().zip(og.chunks_exact(3)) {
+                let k = col[r as usize] as usize * 3;
                 out[k] += v[0];
                 out[k + 1] += v[1];
                 out[k + 2] += v[2];
             }
         } else {
-            for &r in rows {
-                let r = r as usize;
-                let k = col[r] as usize * s;
-                out[k..k + s].iter_mut().zip(&rs[r * s..(r + 1) * s]).for_each(|(a, v)| *a += v);
+            for (&r, v) in rows.iter().zip(og.chunks_exact(s)) {
+                let k = col[r as usize] as usize * s;
+                out[k..k + s].iter_mut().zip(v).for_each(|(a, v)| *a += v);
+            }
+        }
+        if group.data.is_none() {
+            return;
+        }
+        // Expand the bundle into its members' histograms.
+        for (j, out) in members.iter_mut() {
+            let (def, start) = (b.bundles.default_bin[*j] as usize, b.bundles.offset[*j] as usize);
+            let nb = b.n_bins[*j];
+            out.iter_mut().for_each(|v| *v = 0.0);
+            let mut k = start;
+            for bin in (0..nb).filter(|x| *x != def) {
+                out[bin * s..(bin + 1) * s].copy_from_slice(&scratch[k * s..(k + 1) * s]);
+                k += 1;
+            }
+            for q in 0..s {
+                let others: f64 = (0..nb).filter(|x| *x != def).map(|x| out[x * s + q]).sum();
+                out[def * s + q] = total[q] - others;
             }
         }
     };
-    let threads = threads.max(1).min(feats.len().max(1));
-    if threads == 1 || rows.len() * feats.len() < 20_000 {
-        for (k, &j) in feats.iter().enumerate() {
-            one(j, &mut h[off[k]..off[k + 1]]);
+    let threads = threads.max(1).min(work.len().max(1));
+    if threads == 1 || rows.len() * work.len() < 20_000 {
+        let mut scratch = Vec::new();
+        for (g, members) in work.iter_mut() {
+            one(*g, members, &mut scratch);
         }
         return;
     }
-    // Hand each thread the disjoint histogram slices of its features.
-    let mut slices: Vec<(usize, &mut [f64])> = Vec::with_capacity(feats.len());
-    let mut rest = h;
-    for (k, &j) in feats.iter().enumerate() {
-        let (mine, tail) = rest.split_at_mut(off[k + 1] - off[k]);
-        slices.push((j, mine));
-        rest = tail;
-    }
-    let per = slices.len().div_ceil(threads);
+    let per = work.len().div_ceil(threads);
     std::thread::scope(|sc| {
-        for chunk in slices.chunks_mut(per) {
+        for chunk in work.chunks_mut(per) {
             sc.spawn(|| {
-                for (j, out) in chunk.iter_mut() {
-                    one(*j, out);
+                let mut scratch = Vec::new();
+                for (g, members) in chunk.iter_mut() {
+                    one(*g, members, &mut scratch);
                 }
             });
         }
     });
+}
+
+/// Exclusive feature bundling (LightGBM's EFB, without conflicts): features that are never
+/// off their most frequent bin in the same row (the one-hot columns of a categorical, hash
+/// buckets) share one binned column, so a histogram pass reads one column for all of them.
+#[derive(Debug, Clone, Default)]
+pub struct Bundles {
+    pub groups: Vec<Group>,
+    /// Feature → its group.
+    pub group_of: Vec<usize>,
+    /// Feature → its most frequent bin (the one a bundle stores as 0).
+    pub default_bin: Vec<u8>,
+    /// Feature → where its non-default bins start in its group's column.
+    pub offset: Vec<u16>,
+}
+
+/// A bundle: one feature (`data` is `None`: its own column) or several sharing `data`.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub features: Vec<usize>,
+    pub n_bins: usize,
+    pub data: Option<Vec<u8>>,
+}
+
+impl Bundles {
+    fn build(data: &[u8], n: usize, n_bins: &[usize]) -> Bundles {
+        let d = n_bins.len();
+        let mut default_bin = vec![0u8; d];
+        let mut nonzero: Vec<Vec<u32>> = Vec::with_capacity(d);
+        for j in 0..d {
+            let col = &data[j * n..(j + 1) * n];
+            let mut count = [0usize; 256];
+            col.iter().for_each(|v| count[*v as usize] += 1);
+            let def = (0..256).max_by_key(|b| (count[*b], usize::MAX - b)).unwrap_or(0) as u8;
+            default_bin[j] = def;
+            nonzero.push((0..n as u32).filter(|i| col[*i as usize] != def).collect());
+        }
+        let mut order: Vec<usize> = (0..d).collect();
+        order.sort_by_key(|j| (usize::MAX - nonzero[*j].len(), *j));
+        // Candidate bundles: (features, bins used, rows used).
+        let mut open: Vec<(Vec<usize>, usize, Vec<u64>)> = Vec::new();
+        let mut singles: Vec<usize> = Vec::new();
+        for &j in &order {
+            if nonzero[j].len() * 2 > n || n_bins[j] > 128 {
+                singles.push(j);
+                continue;
+            }
+            let fits = open.iter().position(|(_, bins, used)| {
+                bins + n_bins[j] - 1 <= 255 && nonzero[j].iter().all(|i| used[*i as usize / 64] >> (i % 64) & 1 == 0)
+            });
+            let k = fits.unwrap_or_else(|| {
+                open.push((Vec::new(), 1, vec![0u64; n.div_ceil(64)]));
+                open.len() - 1
+            });
+            let (members, bins, used) = &mut open[k];
+            members.push(j);
+            *bins += n_bins[j] - 1;
+            nonzero[j].iter().for_each(|i| used[*i as usize / 64] |= 1 << (i % 64));
+        }
+        let mut b = Bundles { groups: Vec::new(), group_of: vec![0; d], default_bin, offset: vec![0; d] };
+        for j in singles {
+            b.group_of[j] = b.groups.len();
+            b.groups.push(Group { features: vec![j], n_bins: n_bins[j], data: None });
+        }
+        for (mut members, bins, _) in open {
+            members.sort_unstable();
+            if members.len() == 1 {
+                let j = members[0];
+                b.group_of[j] = b.groups.len();
+                b.groups.push(Group { features: members, n_bins: n_bins[j], data: None });
+                continue;
+            }
+            let mut col = vec![0u8; n];
+            let mut at = 1u16;
+            for &j in &members {
+                b.offset[j] = at;
+                let def = b.default_bin[j];
+                for &i in &nonzero[j] {
+                    let v = data[j * n + i as usize];
+                    col[i as usize] = (at + u16::from(if v < def { v } else { v - 1 })) as u8;
+                }
+                at += (n_bins[j] - 1) as u16;
+                b.group_of[j] = b.groups.len();
+            }
+            b.groups.push(Group { features: members, n_bins: bins, data: Some(col) });
+        }
+        b
+    }
 }
 
 /// Worker threads the learners use: the machine's cores, at most 8.
