@@ -116,8 +116,9 @@ fn tree_ensembles_from_other_tools_match_onnxruntime() {
         let rows = m.len();
         assert_eq!(rows, 1000);
         let bytes = std::fs::read(dir.join(&case.file)).unwrap();
-        let model = Model::load_with(&bytes, fx.n_features, &case.output, Engine::Compiled)
-            .unwrap_or_else(|e| panic!("{} ({}) does not load on the compiled engine: {e}", case.file, case.ops.join(", ")));
+        let model = Model::load_with(&bytes, fx.n_features, &case.output, Engine::Compiled).unwrap_or_else(|e| {
+            panic!("{} ({}) does not load on the compiled engine: {e}", case.file, case.ops.join(", "))
+        });
         let out = model.run(&batch, rows).unwrap();
         assert_eq!(out.width, case.expected[0].len(), "{}", case.file);
         let max = max_diff(&out, &case.expected);

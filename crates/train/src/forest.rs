@@ -162,7 +162,7 @@ pub fn train(
                     rs[i * s + k] = w;
                 }
                 let crit = Classes { k: *k, impurity: o.criterion, min_leaf };
-                tree::grow(&binned, &rs, &rows, &features, &crit, &growth, &mut rng)
+                tree::grow(&binned, &rs, &rows, &features, &crit, &growth, &mut rng).tree
             }
             Target::Values(v) => {
                 let mut rs = vec![0.0; n * 3];
@@ -171,7 +171,7 @@ pub fn train(
                     rs[i * 3] = w * f64::from(v[*r]);
                     rs[i * 3 + 2] = w;
                 }
-                tree::grow(&binned, &rs, &rows, &features, &Variance { min_leaf }, &growth, &mut rng)
+                tree::grow(&binned, &rs, &rows, &features, &Variance { min_leaf }, &growth, &mut rng).tree
             }
         }
     };

@@ -202,10 +202,15 @@ pub fn train(
                 rs[i * 3 + 1] = h * weight[i];
                 rs[i * 3 + 2] = 1.0;
             }
-            let t = tree::grow(&binned, &rs, &rows, &feats, &crit, &growth, &mut rng);
-            for i in 0..n {
-                f_train[i * k + class] += t.leaf_binned(&binned, i)[0];
+            let grown = tree::grow(&binned, &rs, &rows, &feats, &crit, &growth, &mut rng);
+            if rows.len() == n {
+                grown.add_to(&mut f_train, k, class);
+            } else {
+                for i in 0..n {
+                    f_train[i * k + class] += grown.tree.leaf_binned(&binned, i)[0];
+                }
             }
+            let t = grown.tree;
             for (i, r) in split.valid.iter().enumerate() {
                 f_valid[i * k + class] += t.leaf(&x[r * d..(r + 1) * d])[0];
             }

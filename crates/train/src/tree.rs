@@ -200,7 +200,28 @@ struct Best {
     left: Vec<f64>,
 }
 
-/// Grows one tree on rows `rows` of `b` (split thresholds are the bins' upper bounds) with per-row statistics `rs` (`n × width`, row-major).
+/// A grown tree and where its rows went: `order[start..end]` are the rows of leaf `node`.
+pub struct Grown {
+    pub tree: Tree,
+    pub order: Vec<u32>,
+    pub leaves: Vec<(usize, usize, usize)>,
+}
+
+impl Grown {
+    /// Adds output `k` of each leaf's values to `f[row * stride + k]` for every row the tree was
+    /// grown on (what walking each row down the tree gives, without walking).
+    pub fn add_to(&self, f: &mut [f32], stride: usize, k: usize) {
+        for &(node, start, end) in &self.leaves {
+            let TreeNode::Leaf { values } = &self.tree.nodes[node] else { continue };
+            for &r in &self.order[start..end] {
+                f[r as usize * stride + k] += values[0];
+            }
+        }
+    }
+}
+
+/// Grows one tree on rows `rows` of `b` (split thresholds are the bins' upper bounds) with
+/// per-row statistics `rs` (`n × width`, row-major).
 pub fn grow<C: Criterion>(
     b: &Binned,
     rs: &[f64],
@@ -209,8 +230,9 @@ pub fn grow<C: Criterion>(
     crit: &C,
     g: &Growth,
     rng: &mut Rng,
-) -> Tree {
+) -> Grown {
     let s = crit.width();
+    let mut done: Vec<(usize, usize, usize)> = Vec::new();
     let mut order = rows.to_vec();
     let mut stats = vec![0.0; s];
     for &r in &order {
@@ -271,6 +293,8 @@ pub fn grow<C: Criterion>(
         let mut l = Open { node: li, start: leaf.start, end: mid, depth: d, stats: best.left, hist: None, best: None };
         let mut r = Open { node: ri, start: mid, end: leaf.end, depth: d, stats: right_stats, hist: None, best: None };
         if g.max_depth > 0 && d >= g.max_depth {
+            done.push((l.node, l.start, l.end));
+            done.push((r.node, r.start, r.end));
             continue;
         }
         // The smaller child's histogram is built, the larger's is the parent's minus it.
@@ -285,7 +309,8 @@ pub fn grow<C: Criterion>(
         open.push(l);
         open.push(r);
     }
-    tree
+    done.extend(open.iter().map(|o| (o.node, o.start, o.end)));
+    Grown { tree, order, leaves: done }
 }
 
 /// Where the histogram of the `k`-th of `feats` starts in a leaf's flat histogram (one more
@@ -457,7 +482,7 @@ fn build(
         }
     };
     let threads = threads.max(1).min(work.len().max(1));
-    if threads == 1 || rows.len() * work.len() < 20_000 {
+    if threads == 1 || rows.len() * work.len() < PARALLEL_WORK {
         let mut scratch = Vec::new();
         for (g, members) in work.iter_mut() {
             one(*g, members, &mut scratch);
@@ -476,6 +501,9 @@ fn build(
         }
     });
 }
+
+/// Histogram passes smaller than this (rows × bundles) run on one thread: spawning costs more.
+const PARALLEL_WORK: usize = 200_000;
 
 /// Exclusive feature bundling (LightGBM's EFB, without conflicts): features that are never
 /// off their most frequent bin in the same row (the one-hot columns of a categorical, hash
