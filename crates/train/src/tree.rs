@@ -400,6 +400,9 @@ fn prepare<C: Criterion>(
     leaf.hist = if g.per_node.is_none() { Some(hist) } else { None };
 }
 
+/// The candidate features of one bundle, each with its histogram slice.
+type Members<'a> = Vec<(usize, &'a mut [f64])>;
+
 /// Sums the rows' statistics into `h` per (feature, bin). The rows' statistics are gathered
 /// once into a contiguous buffer, then every bundle ([`Bundles`]) is summed in one pass over its
 /// column: a bundle of mutually exclusive sparse features (one-hot columns) gives each member's
@@ -423,7 +426,7 @@ fn build(
         og.extend_from_slice(&rs[r as usize * s..(r as usize + 1) * s]);
     }
     // Each needed bundle with the histogram slices of its candidate members.
-    let mut work: Vec<(usize, Vec<(usize, &mut [f64])>)> = Vec::new();
+    let mut work: Vec<(usize, Members<'_>)> = Vec::new();
     let mut at: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
     let mut rest = h;
     for (k, &j) in feats.iter().enumerate() {
@@ -436,7 +439,7 @@ fn build(
         });
         work[w].1.push((j, mine));
     }
-    let one = |g: usize, members: &mut Vec<(usize, &mut [f64])>, scratch: &mut Vec<f64>| {
+    let one = |g: usize, members: &mut Members<'_>, scratch: &mut Vec<f64>| {
         let group = &b.bundles.groups[g];
         let (col, out): (&[u8], &mut [f64]) = match &group.data {
             None => {
@@ -470,10 +473,8 @@ fn build(
             let (def, start) = (b.bundles.default_bin[*j] as usize, b.bundles.offset[*j] as usize);
             let nb = b.n_bins[*j];
             out.iter_mut().for_each(|v| *v = 0.0);
-            let mut k = start;
-            for bin in (0..nb).filter(|x| *x != def) {
+            for (k, bin) in (start..).zip((0..nb).filter(|x| *x != def)) {
                 out[bin * s..(bin + 1) * s].copy_from_slice(&scratch[k * s..(k + 1) * s]);
-                k += 1;
             }
             for q in 0..s {
                 let others: f64 = (0..nb).filter(|x| *x != def).map(|x| out[x * s + q]).sum();
