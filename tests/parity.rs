@@ -6,6 +6,7 @@
 //! - INT8 models (scorelet's default export) give bit-identical scores and predictions on every
 //!   target: the integer matmul is exact, the float epilogue element-wise, and the link function
 //!   is the core's (`scorelet::link`).
+//! - Tree ensembles (boosted and forests) too: leaves are summed in tree order in f32.
 //! - f32 models are bit-identical on every target too: the compiled engine (`scorelet::model`),
 //!   which serves every graph scorelet exports, adds in one fixed order and never contracts to FMA.
 //!   (Under tract, native and wasm differed in the last bits: its AVX2/FMA and wasm-SIMD GEMM
@@ -103,6 +104,8 @@ fn native_wasip2_and_v8_agree() {
             ("mlp-int8", mlp_job(&d, Precision::Int8, width)),
             ("logreg-f32", logreg_job(&d, Precision::Float32)),
             ("mlp-f32", mlp_job(&d, Precision::Float32, width)),
+            ("gbdt", tree_job(&d, "gbdt")),
+            ("random-forest", tree_job(&d, "random-forest")),
         ] {
             let model = format!("{}/{label}", d.name);
             let dir = tmp.path().join(format!("{}-{label}", d.name));
@@ -123,7 +126,7 @@ fn native_wasip2_and_v8_agree() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 8);
+    assert_eq!(checked, 12);
 }
 
 #[test]

@@ -31,11 +31,14 @@ def main():
     opts.inter_op_num_threads = 1
     sess = ort.InferenceSession(f"{a.bundle}/model.onnx", opts, providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
+    link = json.load(open(f"{a.bundle}/manifest.json"))["model"]["link"]
 
     def score(batch):
         x = pre.transform(pd.DataFrame.from_records(batch))
-        z = sess.run(None, {name: x})[0][:, 0]
-        return 1 / (1 + np.exp(-z))
+        out = sess.run(None, {name: x})[0]
+        if link == "sigmoid":
+            return 1 / (1 + np.exp(-out[:, 0]))
+        return out[:, -1]  # a forest's class probabilities: the positive class
 
     def per_call(batch_size):
         batches = [rows[i : i + batch_size] for i in range(0, len(rows) - batch_size + 1, batch_size)] or [rows]

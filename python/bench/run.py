@@ -107,6 +107,16 @@ def train(out, model, precision):
     return d
 
 
+def train_trees(out, label, model, extra):
+    """A Telco tree bundle with fixed shape (`extra`: the CLI's tree options)."""
+    d = out / "bundles" / label
+    if not (d / "manifest.json").exists():
+        shutil.rmtree(d, ignore_errors=True)
+        run([SCORELET, "train", "--data", REPO / "data/telco-churn.csv", "--target", "Churn", "--positive", "Yes",
+             "--spec", REPO / "examples/telco.toml", "--model", model, *extra, "--name", "churn", "--output", d, "-q"])
+    return d
+
+
 def criterion(bundles, smoke):
     spec = ",".join(f"{k}={v}" for k, v in bundles.items())
     quick = ["--warm-up-time", "0.2", "--measurement-time", "0.3", "--sample-size", "10"] if smoke else []
@@ -215,10 +225,16 @@ def main():
            "smoke": smoke, "date": time.strftime("%Y-%m-%d")}
 
     models = ["logreg"] if smoke else ["logreg", "mlp"]
-    log("train the Telco bundles (INT8 and float)")
+    log("train the Telco bundles (INT8 and float), and two tree ensembles")
     bundles = {f"{m}-{p}": train(out, m, p) for m in models for p in ("int8", "float32")}
+    # The trees issue's shapes: 100 trees of depth 6 (boosted), 100 of depth 10 (the forest).
+    trees = {
+        "gbdt-d6": train_trees(out, "gbdt-d6", "gbdt", ["--n-trees", "100", "--max-depth", "6", "--num-leaves", "64",
+                                                        "--early-stopping", "0"]),
+        "forest-d10": train_trees(out, "forest-d10", "random-forest", ["--n-trees", "100", "--max-depth", "10"]),
+    }
     res["models"] = {}
-    for label, d in bundles.items():
+    for label, d in {**bundles, **trees}.items():
         m = json.loads((d / "manifest.json").read_text())
         res["models"][label] = {"onnx_bytes": (d / "model.onnx").stat().st_size,
                                 **{k: m["metrics"][k] for k in ("roc_auc", "accuracy", "log_loss")}}
@@ -233,10 +249,10 @@ def main():
     body1.write_text(json.dumps({"dataframe_records": rows[:1]}))
 
     log("in process: criterion (scorelet native and in wasmtime)")
-    res["criterion_us"] = criterion(bundles, smoke)
+    res["criterion_us"] = criterion({**bundles, **trees}, smoke)
     log("in process: onnxruntime + pandas (Python, one thread)")
     res["onnxruntime_us"] = {}
-    for label, d in bundles.items():
+    for label, d in {**bundles, **trees}.items():
         expect = out / f"expect-{label}.jsonl"
         expect.write_text(run([SCORELET, "predict", "--bundle", d, "--input", jsonl, "--quiet"]))
         res["onnxruntime_us"][label] = json.loads(run([PY, HERE / "inprocess.py", d, rows_file, "--seconds",

@@ -525,6 +525,11 @@ impl Ensemble {
             let (r, depth) = e.flatten(&raw, *root, &leaf_at, &mut seen)?;
             e.roots.push((r, depth));
         }
+        if let Some(i) = seen.iter().position(|s| !s) {
+            return Err(format!(
+                "interior node {i} is not reachable from any tree's root (the trees contain a cycle or a detached node)"
+            ));
+        }
         e.single = n_targets == 1
             && e.nodes.iter().filter(|n| n.meta & LEAF != 0).all(|n| n.meta & FEATURE_MASK == 1)
             && e.weights.iter().all(|(t, _)| *t == 0);
@@ -739,4 +744,230 @@ fn softmax_in_place(row: &mut [f32]) {
         sum += *z;
     }
     row.iter_mut().for_each(|p| *p /= sum);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::pb::Tensor;
+
+    fn ints(name: &str, v: &[i64]) -> Attribute {
+        Attribute { name: name.into(), ints: v.to_vec(), ..Default::default() }
+    }
+    fn floats(name: &str, v: &[f32]) -> Attribute {
+        Attribute { name: name.into(), floats: v.to_vec(), ..Default::default() }
+    }
+    fn strings(name: &str, v: &[&str]) -> Attribute {
+        Attribute {
+            name: name.into(),
+            strings: v.iter().map(|s| s.as_bytes().to_vec()).collect(),
+            ..Default::default()
+        }
+    }
+    fn string(name: &str, v: &str) -> Attribute {
+        Attribute { name: name.into(), s: v.as_bytes().to_vec(), ..Default::default() }
+    }
+
+    /// One regressor tree: node 0 splits feature 0 at `t` with `mode` (true → leaf 1 = 10,
+    /// false → node 2, which splits feature 1 `<= 0` into leaves 3 = 20 and 4 = 30).
+    fn regressor(mode: &str, t: f32, missing_true: bool) -> Node {
+        Node {
+            op_type: "TreeEnsembleRegressor".into(),
+            domain: "ai.onnx.ml".into(),
+            inputs: vec!["x".into()],
+            outputs: vec!["y".into()],
+            attributes: vec![
+                ints("nodes_treeids", &[0; 5]),
+                ints("nodes_nodeids", &[0, 1, 2, 3, 4]),
+                ints("nodes_featureids", &[0, 0, 1, 0, 0]),
+                floats("nodes_values", &[t, 0.0, 0.0, 0.0, 0.0]),
+                strings("nodes_modes", &[mode, "LEAF", "BRANCH_LEQ", "LEAF", "LEAF"]),
+                ints("nodes_truenodeids", &[1, 0, 3, 0, 0]),
+                ints("nodes_falsenodeids", &[2, 0, 4, 0, 0]),
+                ints("nodes_missing_value_tracks_true", &[i64::from(missing_true), 0, 0, 0, 0]),
+                ints("target_treeids", &[0, 0, 0]),
+                ints("target_nodeids", &[1, 3, 4]),
+                ints("target_ids", &[0, 0, 0]),
+                floats("target_weights", &[10.0, 20.0, 30.0]),
+            ],
+            ..Default::default()
+        }
+    }
+
+    fn score(node: &Node, rows: &[[f32; 2]]) -> Vec<f32> {
+        let e = Ensemble::from_node(node).unwrap();
+        let x: Vec<f32> = rows.iter().flatten().copied().collect();
+        let mut out = vec![0.0; rows.len() * e.output_width()];
+        e.run(&x, 2, rows.len(), &mut out, &mut Vec::new());
+        out
+    }
+
+    fn set(node: &mut Node, a: Attribute) {
+        match node.attributes.iter_mut().find(|x| x.name == a.name) {
+            Some(x) => *x = a,
+            None => node.attributes.push(a),
+        }
+    }
+
+    #[test]
+    fn every_mode_and_missing_values_branch_as_onnx_defines() {
+        let rows = [[1.0, -1.0], [2.0, -1.0], [3.0, 1.0], [f32::NAN, -1.0]];
+        // (mode, which rows take the true branch) at threshold 2; NaN takes the false branch
+        // unless the node tracks missing values to the true one.
+        for (mode, want) in [
+            ("BRANCH_LEQ", [10.0, 10.0, 30.0, 20.0]),
+            ("BRANCH_LT", [10.0, 20.0, 30.0, 20.0]),
+            ("BRANCH_GTE", [20.0, 10.0, 10.0, 20.0]),
+            ("BRANCH_GT", [20.0, 20.0, 10.0, 20.0]),
+            ("BRANCH_EQ", [20.0, 10.0, 30.0, 20.0]),
+            ("BRANCH_NEQ", [10.0, 20.0, 10.0, 10.0]),
+        ] {
+            assert_eq!(score(&regressor(mode, 2.0, false), &rows), want, "{mode}");
+            let tracked = score(&regressor(mode, 2.0, true), &rows);
+            assert_eq!(tracked[3], 10.0, "{mode}: a tracked missing value goes to the true branch");
+            assert_eq!(tracked[..3], want[..3], "{mode}");
+        }
+    }
+
+    #[test]
+    fn aggregates_and_base_values_follow_onnxruntime() {
+        // Two copies of the tree; rows reach 10 and 30.
+        let mut n = regressor("BRANCH_LEQ", 2.0, false);
+        let double = |n: &mut Node, name: &str| {
+            let a = n.attr(name).unwrap().clone();
+            let mut b = a.clone();
+            b.ints.extend(a.ints.iter().map(|v| if name.ends_with("treeids") { 1 } else { *v }));
+            b.floats.extend(a.floats.iter().map(|v| v * 2.0));
+            set(n, b);
+        };
+        for name in [
+            "nodes_treeids",
+            "nodes_nodeids",
+            "nodes_featureids",
+            "nodes_values",
+            "nodes_truenodeids",
+            "nodes_falsenodeids",
+            "nodes_missing_value_tracks_true",
+            "target_treeids",
+            "target_nodeids",
+            "target_ids",
+            "target_weights",
+        ] {
+            double(&mut n, name);
+        }
+        let mut modes = n.attr("nodes_modes").unwrap().clone();
+        modes.strings.extend(modes.strings.clone());
+        set(&mut n, modes);
+        // Tree 1's threshold is 4 (doubled): row [3, 1] gets 30 from tree 0 and 20 from tree 1.
+        let rows = [[1.0, -1.0], [3.0, 1.0]];
+        assert_eq!(score(&n, &rows), [30.0, 50.0]);
+        set(&mut n, floats("base_values", &[0.5]));
+        assert_eq!(score(&n, &rows), [30.5, 50.5]);
+        for (agg, want) in [("AVERAGE", [15.5, 25.5]), ("MIN", [10.5, 20.5]), ("MAX", [20.5, 30.5])] {
+            set(&mut n, string("aggregate_function", agg));
+            assert_eq!(score(&n, &rows), want, "{agg}");
+        }
+        set(&mut n, string("post_transform", "LOGISTIC"));
+        let p = score(&n, &rows);
+        assert_eq!(p[0], crate::link::sigmoid(20.5));
+        set(&mut n, string("post_transform", "PROBIT"));
+        assert!(Ensemble::from_node(&n).unwrap_err().contains("PROBIT"));
+    }
+
+    #[test]
+    fn double_thresholds_round_so_comparisons_stay_exact() {
+        // 0.1 as a double lies between two floats; x = 0.1f32 is above it (0.1f32 > 0.1f64).
+        let t = 0.1f64;
+        let x = 0.1f32;
+        assert!(f64::from(x) > t);
+        assert!(!(x <= Mode::Leq.threshold(t)), "LEQ: 0.1f32 <= 0.1f64 is false");
+        assert!(x > Mode::Gt.threshold(t));
+        assert!(x >= Mode::Gte.threshold(t));
+        assert!(!(x < Mode::Lt.threshold(t)));
+        assert!(Mode::Eq.threshold(t).is_nan() && Mode::Neq.threshold(t).is_nan());
+        assert_eq!(Mode::Eq.threshold(0.5), 0.5);
+        // Given as a double tensor attribute, it is read the same way.
+        let mut n = regressor("BRANCH_LEQ", 0.0, false);
+        n.attributes.retain(|a| a.name != "nodes_values");
+        let raw: Vec<u8> = [t, 0.0, 0.0, 0.0, 0.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        n.attributes.push(Attribute {
+            name: "nodes_values_as_tensor".into(),
+            t: Some(Tensor { data_type: dtype::DOUBLE, dims: vec![5], raw, ..Default::default() }),
+            ..Default::default()
+        });
+        assert_eq!(score(&n, &[[x, 1.0], [0.099_999, 1.0]]), [30.0, 10.0]);
+    }
+
+    #[test]
+    fn malformed_trees_are_errors_at_load() {
+        let cases: Vec<(&str, Box<dyn Fn(&mut Node)>)> = vec![
+            ("has no node 7", Box::new(|n| set(n, ints("nodes_truenodeids", &[7, 0, 3, 0, 0])))),
+            ("more than one root", Box::new(|n| set(n, ints("nodes_falsenodeids", &[1, 0, 4, 0, 0])))),
+            ("cycle", Box::new(|n| set(n, ints("nodes_falsenodeids", &[2, 0, 0, 0, 0])))),
+            ("entries for 5 nodes", Box::new(|n| set(n, ints("nodes_featureids", &[0, 0, 1])))),
+            ("NaN threshold", Box::new(|n| set(n, floats("nodes_values", &[f32::NAN, 0.0, 0.0, 0.0, 0.0])))),
+            ("twice", Box::new(|n| set(n, ints("nodes_nodeids", &[0, 1, 2, 3, 3])))),
+            ("not a leaf", Box::new(|n| set(n, ints("target_nodeids", &[1, 3, 2])))),
+            ("does not exist", Box::new(|n| set(n, ints("target_nodeids", &[1, 3, 9])))),
+            ("target id", Box::new(|n| set(n, ints("target_ids", &[0, 0, 5])))),
+            ("entries for 3 weights", Box::new(|n| set(n, floats("target_weights", &[1.0])))),
+            (
+                "node mode",
+                Box::new(|n| set(n, strings("nodes_modes", &["BRANCH_MEMBER", "LEAF", "BRANCH_LEQ", "LEAF", "LEAF"]))),
+            ),
+            ("feature index", Box::new(|n| set(n, ints("nodes_featureids", &[-1, 0, 1, 0, 0])))),
+            ("no nodes", Box::new(|n| n.attributes.clear())),
+            ("n_targets", Box::new(|n| set(n, Attribute { name: "n_targets".into(), i: 0, ..Default::default() }))),
+            ("base values", Box::new(|n| set(n, floats("base_values", &[1.0, 2.0])))),
+        ];
+        for (want, edit) in cases {
+            let mut n = regressor("BRANCH_LEQ", 2.0, false);
+            edit(&mut n);
+            let e = Ensemble::from_node(&n).err().unwrap_or_else(|| panic!("{want}: accepted"));
+            assert!(e.contains(want), "{want}: {e}");
+        }
+        // A class id past the class list.
+        let mut c = regressor("BRANCH_LEQ", 2.0, false);
+        c.op_type = "TreeEnsembleClassifier".into();
+        for a in &mut c.attributes {
+            a.name = a.name.replace("target_", "class_");
+        }
+        c.attributes.push(ints("classlabels_int64s", &[0, 1]));
+        set(&mut c, ints("class_ids", &[0, 0, 2]));
+        assert!(Ensemble::from_node(&c).unwrap_err().contains("class id 2 is out of range"));
+        // A chain deeper than any real tree: refused, not walked.
+        let depth = MAX_DEPTH as i64 + 10;
+        let n = depth as usize * 2 + 1;
+        let mut chain = regressor("BRANCH_LEQ", 2.0, false);
+        let (mut yes, mut no, mut modes) = (vec![0i64; n], vec![0i64; n], vec!["LEAF"; n]);
+        for k in 0..depth as usize {
+            (yes[2 * k], no[2 * k], modes[2 * k]) = (2 * k as i64 + 1, 2 * k as i64 + 2, "BRANCH_LEQ");
+        }
+        set(&mut chain, ints("nodes_treeids", &vec![0; n]));
+        set(&mut chain, ints("nodes_nodeids", &(0..n as i64).collect::<Vec<_>>()));
+        set(&mut chain, ints("nodes_featureids", &vec![0; n]));
+        set(&mut chain, floats("nodes_values", &vec![0.0; n]));
+        set(&mut chain, strings("nodes_modes", &modes));
+        set(&mut chain, ints("nodes_truenodeids", &yes));
+        set(&mut chain, ints("nodes_falsenodeids", &no));
+        set(&mut chain, ints("nodes_missing_value_tracks_true", &vec![0; n]));
+        set(&mut chain, ints("target_treeids", &[]));
+        set(&mut chain, ints("target_nodeids", &[]));
+        set(&mut chain, ints("target_ids", &[]));
+        set(&mut chain, floats("target_weights", &[]));
+        assert!(Ensemble::from_node(&chain).unwrap_err().contains("deeper"));
+    }
+
+    #[test]
+    fn blocks_of_rows_score_as_rows_alone() {
+        // 19 rows: two full blocks of eight and a partial one, on both walks.
+        let rows: Vec<[f32; 2]> = (0..19).map(|i| [i as f32 / 4.0, (i % 3) as f32 - 1.0]).collect();
+        for mode in ["BRANCH_LEQ", "BRANCH_GT"] {
+            let n = regressor(mode, 2.0, false);
+            let all = score(&n, &rows);
+            for (i, r) in rows.iter().enumerate() {
+                assert_eq!(score(&n, &[*r]), [all[i]], "{mode} row {i}");
+            }
+        }
+    }
 }

@@ -73,6 +73,17 @@ pub fn logreg_job(d: &Dataset, precision: Precision) -> TrainJob {
     j
 }
 
+/// The dataset's tree ensembles: `gbdt` (boosted) or `random-forest`, with their defaults.
+pub fn tree_job(d: &Dataset, kind: &str) -> TrainJob {
+    let mut j = logreg_job(d, Precision::Float32);
+    j.name = format!("{}-{kind}", d.name);
+    j.model = match kind {
+        "gbdt" => ModelKind::Gbdt(Default::default()),
+        _ => ModelKind::Forest(Default::default()),
+    };
+    j
+}
+
 /// Runs a job quietly and returns its bundle.
 pub fn train(job: &TrainJob, d: &Dataset) -> Bundle {
     job.run(&d.table, &Progress::hidden()).unwrap().bundle

@@ -3,7 +3,8 @@
 //! - `native`: the core's `Service` compiled for the host;
 //! - `wasmtime`: the lean Spin component (`scorelet_spin_lean.wasm`) in the embedded wasmtime, a warm
 //!   instance, no sockets;
-//! - `model-compiled`, `model-tract`: the model alone on a ready feature matrix, on each engine;
+//! - `model-compiled`, `model-tract`: the model alone on a ready feature matrix (the rows' own
+//!   features), on each engine (skipped, with a line, where an engine does not load the model);
 //! - `wasmtime-live`: `GET /v2/health/live` in the component, the floor of the WASI HTTP crossing.
 //!
 //! `SCORELET_BENCH_BUNDLES=label=DIR,… cargo bench -p scorelet-bench --bench scoring`
@@ -77,12 +78,19 @@ fn scoring(c: &mut Criterion) {
                     r
                 })
             });
-            // The model alone on a ready feature matrix, on each engine (same ONNX file).
+            // The model alone on a ready feature matrix (the Telco rows' own features: trees take
+            // the paths real rows take), on each engine (same ONNX file).
             let m = &bundle.manifest.model;
             let onnx = bundle.file(&m.file).unwrap();
-            let x: Vec<f32> = (0..rows * m.n_features).map(|i| ((i * 7919) % 13) as f32 / 6.5 - 1.0).collect();
+            let x = features(&bundle, rows);
             for engine in [Engine::Compiled, Engine::Tract] {
-                let model = Model::load_with(onnx, m.n_features, &m.output, engine).unwrap();
+                let model = match Model::load_with(onnx, m.n_features, &m.output, engine) {
+                    Ok(model) => model,
+                    Err(e) => {
+                        eprintln!("{label}: {engine:?} does not load the model: {e}");
+                        continue;
+                    }
+                };
                 let mut out = model.run(&x, rows).unwrap();
                 group.bench_function(format!("model-{}/{rows}", model.engine()), |b| {
                     b.iter(|| model.run_into(black_box(&x), rows, &mut out).unwrap())
@@ -91,6 +99,25 @@ fn scoring(c: &mut Criterion) {
         }
         group.finish();
     }
+}
+
+/// The pipeline's features of the first `rows` Telco rows.
+fn features(bundle: &scorelet::Bundle, rows: usize) -> Vec<f32> {
+    let scorer = scorelet::Scorer::from_bundle(bundle).unwrap();
+    let records = scorelet_bench::telco_records(rows);
+    let raw: Vec<scorelet::Row> = records
+        .iter()
+        .map(|r| {
+            bundle
+                .manifest
+                .signature
+                .inputs
+                .iter()
+                .map(|c| scorelet::Value::Text(r[&c.name].as_str().unwrap_or("").into()))
+                .collect()
+        })
+        .collect();
+    scorer.score(&raw).unwrap().0
 }
 
 criterion_group!(benches, scoring);

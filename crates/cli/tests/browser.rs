@@ -110,4 +110,28 @@ fn demo_page_shows_what_predict_computes_and_shows_errors_instead_of_breaking() 
     assert!(message.starts_with("Could not load churn@production from") && message.contains(&dead), "{message}");
     let unknown = got["unknownModel"]["error"].as_str().unwrap();
     assert!(unknown.contains("nosuch") && unknown.contains("404"), "{unknown}");
+
+    // The tree ensembles, published as versions 2 and 3: the page shows what predict computes.
+    for (version, (kind, extra)) in [2, 3].into_iter().zip(&common::MODEL_KINDS[1..]) {
+        let kind_dir = dir.path().join(kind);
+        let bundle = common::train_with(&kind_dir, extra);
+        reg.cli(&["push", "--bundle", bundle.to_str().unwrap()]);
+        let want = predict(&bundle, &rows, &kind_dir);
+        let shot = artifacts().join(format!("demo-page-{kind}.png"));
+        let out = Command::new("node")
+            .arg(repo().join("js/demo-page.mjs"))
+            .args([&format!("{}/", reg.url), &format!("churn@{version}"), rows_file.to_str().unwrap()])
+            .args([shot.to_str().unwrap(), &dead])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{kind}: {}", String::from_utf8_lossy(&out.stderr));
+        let got: Json = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(got["pageErrors"], json!([]), "{kind}: the page threw");
+        let shown = got["rows"].as_array().unwrap();
+        assert_eq!(shown.len(), want.len(), "{kind}");
+        for (i, (shown, want)) in shown.iter().zip(&want).enumerate() {
+            let (a, b) = (shown["value"].as_f64().unwrap(), want["probability"].as_f64().unwrap());
+            assert_eq!(a.to_bits(), b.to_bits(), "{kind} row {i}: the page shows {a}, scorelet predict says {b}");
+        }
+    }
 }

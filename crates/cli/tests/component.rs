@@ -23,22 +23,28 @@ fn components(test: &str) -> Option<[PathBuf; 2]> {
 fn served_predictions_equal_predict_bit_for_bit_on_both_wasi_versions() {
     let Some(built) = components("served_predictions_equal_predict_bit_for_bit_on_both_wasi_versions") else { return };
     let dir = tempfile::tempdir().unwrap();
-    let bundle = train(dir.path());
     let records = telco_records(400);
-    let want = predict(&bundle, &records, dir.path());
-    for p2 in [false, true] {
-        let c = &built[p2 as usize];
-        let server = Server::start(&["--bundle", bundle.to_str().unwrap(), "--component", c.to_str().unwrap()]);
-        let what = if p2 { "WASI 0.2 component" } else { "WASI 0.3 component" };
-        let (status, ready) = server.get("/v2/health/ready");
-        assert_eq!(status, 200, "{what}: {ready}\n{}", server.log());
-        assert_scores_like_native(&server.url, &want, &records, "churn", what);
-        let (status, meta) = server.get("/v2/models/churn");
-        assert_eq!(status, 200);
-        assert_eq!(meta["name"], "churn");
-        assert_eq!(meta["parameters"]["engine"], "compiled", "our exports run on the compiled engine");
-        assert!(meta["parameters"]["metrics"]["roc_auc"].as_f64().unwrap() > 0.8, "{meta}");
+    // Every kind of model the trainer makes: dense (INT8) and both tree ensembles.
+    for (kind, extra) in common::MODEL_KINDS {
+        let kind_dir = dir.path().join(kind);
+        let bundle = train_with(&kind_dir, extra);
+        let want = predict(&bundle, &records, &kind_dir);
+        for p2 in [false, true] {
+            let c = &built[p2 as usize];
+            let server = Server::start(&["--bundle", bundle.to_str().unwrap(), "--component", c.to_str().unwrap()]);
+            let what = format!("{kind}, WASI 0.{} component", if p2 { 2 } else { 3 });
+            let (status, ready) = server.get("/v2/health/ready");
+            assert_eq!(status, 200, "{what}: {ready}\n{}", server.log());
+            assert_scores_like_native(&server.url, &want, &records, "churn", &what);
+            let (status, meta) = server.get("/v2/models/churn");
+            assert_eq!(status, 200);
+            assert_eq!(meta["name"], "churn");
+            assert_eq!(meta["parameters"]["engine"], "compiled", "{what}: our exports run on the compiled engine");
+            assert!(meta["parameters"]["metrics"]["roc_auc"].as_f64().unwrap() > 0.8, "{meta}");
+        }
     }
+    let bundle = dir.path().join("logreg/churn");
+    let want = predict(&bundle, &records, dir.path());
     // The engine variable reaches the component: forced onto tract, the INT8 model scores the
     // same bits; an unknown engine is refused before anything starts.
     let c = built[0].to_str().unwrap();

@@ -136,6 +136,17 @@ fn embedded_worker_scores_like_predict_and_rejects_bad_requests_like_the_server(
     assert_eq!(status, 405);
     // Still scoring after all that.
     assert_scores_like_native(&w.url, &want[..3], &records[..3], "churn", "workerd, after bad requests");
+    drop(w);
+    // The tree ensembles score in V8 as natively, bit for bit.
+    for (kind, extra) in &common::MODEL_KINDS[1..] {
+        let kind_dir = scratch(dir.path(), kind);
+        let bundle = common::train_with(&kind_dir, extra);
+        let out = scratch(&kind_dir, "worker");
+        assemble(&out, Some(&bundle)).unwrap();
+        let w = workerd(&out, &[]);
+        let want = predict(&bundle, &records, &kind_dir);
+        assert_scores_like_native(&w.url, &want, &records, "churn", &format!("workerd, embedded {kind}"));
+    }
 }
 
 #[test]

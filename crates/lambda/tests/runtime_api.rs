@@ -30,13 +30,14 @@ fn target_dir() -> PathBuf {
     support::target_dir()
 }
 
-fn telco() -> (Bundle, Vec<Json>) {
+/// A Telco bundle of `model` and the first 100 rows.
+fn telco(model: ModelKind) -> (Bundle, Vec<Json>) {
     let table = scorelet_train::data::Table::read_csv(&repo().join("data/telco-churn.csv"), None).unwrap();
     let spec = scorelet::features::FeatureSpec::from_toml(
         &std::fs::read_to_string(repo().join("examples/telco.toml")).unwrap(),
     )
     .unwrap();
-    let mut job = TrainJob::new("churn", "Churn", spec, ModelKind::Linear(Default::default()));
+    let mut job = TrainJob::new("churn", "Churn", spec, model);
     job.task = TaskKind::Classification { positive: Some("Yes".into()) };
     job.precision = Precision::Int8;
     let bundle = job.run(&table, &scorelet_train::progress::Progress::hidden()).unwrap().bundle;
@@ -203,13 +204,20 @@ fn bootstrap_answers_api_gateway_and_function_url_events_like_native_predict() {
     let (Some(full), Some(lean)) = (support::spin_component(test, false), support::lean_component(test, false)) else {
         return;
     };
-    for (wasm, cache) in [(full, "lambda-compiled"), (lean, "lambda-compiled-lean")] {
-        answers_like_native(&wasm, cache);
+    // The dense model on both builds; the tree ensembles on the lean one (what a compiled-engine
+    // model is packaged with).
+    for (wasm, cache, model) in [
+        (&full, "lambda-compiled", ModelKind::Linear(Default::default())),
+        (&lean, "lambda-compiled-lean", ModelKind::Linear(Default::default())),
+        (&lean, "lambda-compiled-lean", ModelKind::Gbdt(Default::default())),
+        (&lean, "lambda-compiled-lean", ModelKind::Forest(Default::default())),
+    ] {
+        answers_like_native(wasm, cache, model);
     }
 }
 
-fn answers_like_native(wasm: &Path, cache: &str) {
-    let (bundle, records) = telco();
+fn answers_like_native(wasm: &Path, cache: &str, model: ModelKind) {
+    let (bundle, records) = telco(model);
     let task = tempfile::tempdir().unwrap();
     bundle.write_dir(task.path().join("bundle")).unwrap();
     std::fs::copy(wasm, task.path().join("scorelet.wasm")).unwrap();

@@ -251,3 +251,91 @@ fn bad_training_data_gets_clear_errors() {
     let e = Bundle::parse_manifest(b"{}").unwrap_err().to_string();
     assert!(e.contains("manifest.json") && e.contains("missing field"), "{e}");
 }
+
+fn gbdt() -> ModelKind {
+    ModelKind::Gbdt(Default::default())
+}
+
+fn forest() -> ModelKind {
+    ModelKind::Forest(Default::default())
+}
+
+#[test]
+fn trees_reach_the_target_auc_and_serve_on_the_compiled_engine() {
+    let (t, a) = (telco(), adult());
+    for (table, name, target, positive, spec_file, gbdt_min, forest_min) in [
+        (&t, "telco", "Churn", "Yes", "telco.toml", 0.83, 0.825),
+        (&a, "adult", "income", ">50K", "adult.toml", 0.925, 0.905),
+    ] {
+        for (kind, model, min) in [("gbdt", gbdt(), gbdt_min), ("random-forest", forest(), forest_min)] {
+            let o = run(&job(name, target, positive, spec(spec_file), model), table);
+            assert!(o.int8.is_none(), "{name} {kind}: trees are not quantized");
+            let auc = o.served().metrics["roc_auc"];
+            assert!(auc >= min, "{name} {kind}: ROC-AUC {auc:.4} < {min}");
+            let b = &o.bundle;
+            assert_eq!(b.manifest.model.precision, "float32");
+            assert_eq!(b.manifest.lineage["model"], kind);
+            assert!(b.file("model.float.onnx").is_none());
+            let scorer = Scorer::from_bundle(b).unwrap();
+            assert_eq!(scorer.engine(), "compiled", "{name} {kind}");
+            let report = scorelet::golden::self_check(&scorer, b).unwrap();
+            assert_eq!(report.exact_outputs, 64, "{name} {kind}: golden scores are exact on the compiled engine");
+            let html = String::from_utf8(b.file("report.html").unwrap().to_vec()).unwrap();
+            assert!(html.contains("Feature importance (trees)"), "{name} {kind}");
+            let importance = b.manifest.lineage["importance"].as_array().unwrap();
+            assert!(importance.len() >= 5 && importance.iter().all(|f| f["splits"].as_u64() > Some(0)));
+        }
+    }
+}
+
+#[test]
+fn trees_are_deterministic_and_take_classes_and_values() {
+    let t = telco();
+    for model in [gbdt(), forest()] {
+        let j = job("telco", "Churn", "Yes", spec("telco.toml"), model.clone());
+        let (a, b) = (run(&j, &t), run(&j, &t));
+        assert_eq!(a.bundle.file("model.onnx"), b.bundle.file("model.onnx"), "{}: same seed, same trees", model.name());
+        let mut other = j.clone();
+        other.seed = 7;
+        assert_ne!(run(&other, &t).bundle.file("model.onnx"), a.bundle.file("model.onnx"), "the seed matters");
+
+        let mut s = spec("telco.toml");
+        s.columns.retain(|c| c.name != "Contract");
+        let mut j = TrainJob::new("contract", "Contract", s.clone(), model.clone());
+        j.task = TaskKind::Classification { positive: None };
+        let o = run(&j, &t);
+        let acc = o.served().metrics["accuracy"];
+        assert!(acc > 0.7, "{}: three-class accuracy {acc}", model.name());
+        let scorer = Scorer::from_bundle(&o.bundle).unwrap();
+        let (_, scores) = scorer.score(&scorelet_train::rows_for(&t, &s, &[0, 1, 2]).unwrap()).unwrap();
+        for i in 0..3 {
+            assert_eq!(scores.row(i).len(), 3);
+            assert!((scores.row(i).iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        }
+        assert_eq!(scorelet::golden::self_check(&scorer, &o.bundle).unwrap().exact_outputs, 64);
+
+        let mut s = spec("telco.toml");
+        s.columns.retain(|c| c.name != "MonthlyCharges" && c.name != "TotalCharges");
+        let mut j = TrainJob::new("charges", "MonthlyCharges", s, model.clone());
+        j.task = TaskKind::Auto;
+        let o = run(&j, &t);
+        let r2 = o.served().metrics["r2"];
+        assert!(r2 > 0.95, "{}: R² {r2}", model.name());
+    }
+}
+
+#[test]
+fn tree_options_out_of_range_are_refused() {
+    let t = telco();
+    let bad = [
+        ModelKind::Gbdt(scorelet_train::gbdt::GbdtOptions { n_trees: 0, ..Default::default() }),
+        ModelKind::Gbdt(scorelet_train::gbdt::GbdtOptions { num_leaves: 1, ..Default::default() }),
+        ModelKind::Gbdt(scorelet_train::gbdt::GbdtOptions { subsample: 0.0, ..Default::default() }),
+        ModelKind::Gbdt(scorelet_train::gbdt::GbdtOptions { learning_rate: f64::NAN, ..Default::default() }),
+        ModelKind::Forest(scorelet_train::forest::ForestOptions { min_samples_leaf: 0, ..Default::default() }),
+    ];
+    for model in bad {
+        let e = job("telco", "Churn", "Yes", spec("telco.toml"), model).run(&t, &Progress::hidden()).unwrap_err();
+        assert!(matches!(e, TrainError::Training(_)), "{e}");
+    }
+}

@@ -41,6 +41,11 @@ pub fn fails(args: &[&str]) -> String {
     err
 }
 
+/// The kinds of model the trainer makes, with the `train` flags that make them: tests that
+/// serve a model run over every one.
+pub const MODEL_KINDS: [(&str, &[&str]); 3] =
+    [("logreg", &[]), ("gbdt", &["--model", "gbdt"]), ("random-forest", &["--model", "random-forest"])];
+
 /// Trains the Telco logistic regression into `dir/churn`.
 pub fn train(dir: &Path) -> PathBuf {
     train_with(dir, &[])
