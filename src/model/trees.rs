@@ -907,10 +907,10 @@ mod tests {
         let t = 0.1f64;
         let x = 0.1f32;
         assert!(f64::from(x) > t);
-        assert!(!(x <= Mode::Leq.threshold(t)), "LEQ: 0.1f32 <= 0.1f64 is false");
+        assert!(x > Mode::Leq.threshold(t), "LEQ: 0.1f32 <= 0.1f64 is false");
         assert!(x > Mode::Gt.threshold(t));
         assert!(x >= Mode::Gte.threshold(t));
-        assert!(!(x < Mode::Lt.threshold(t)));
+        assert!(x >= Mode::Lt.threshold(t));
         assert!(Mode::Eq.threshold(t).is_nan() && Mode::Neq.threshold(t).is_nan());
         assert_eq!(Mode::Eq.threshold(0.5), 0.5);
         // Given as a double tensor attribute, it is read the same way.
@@ -927,7 +927,8 @@ mod tests {
 
     #[test]
     fn malformed_trees_are_errors_at_load() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut Node)>)> = vec![
+        type Edit = Box<dyn Fn(&mut Node)>;
+        let cases: Vec<(&str, Edit)> = vec![
             ("has no node 7", Box::new(|n| set(n, ints("nodes_truenodeids", &[7, 0, 3, 0, 0])))),
             ("more than one root", Box::new(|n| set(n, ints("nodes_falsenodeids", &[1, 0, 4, 0, 0])))),
             ("cycle", Box::new(|n| set(n, ints("nodes_falsenodeids", &[2, 0, 0, 0, 0])))),
