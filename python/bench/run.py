@@ -125,7 +125,7 @@ def criterion(bundles, smoke):
                    stdout=subprocess.DEVNULL if smoke else sys.stderr)
     out = {}
     for label in bundles:
-        for engine in ("native", "wasmtime", "model-compiled", "model-tract"):
+        for engine in ("native", "wasmtime", "model-compiled", "model-tract", "wasmtime-model"):
             for rows in (1, 100):
                 f = TARGET / "criterion" / label / f"{engine}_{rows}" / "new/estimates.json"
                 if f.is_file():
@@ -431,8 +431,8 @@ def ratios(res):
                             c[f"{label}/{engine}/{rows}"], o[label][key], "µs", "onnxruntime + pandas"))
     for label in res["onnxruntime_us"]:
         for rows, key in ((1, "model_row_us"), (100, "model_batch100_us")):
-            for engine in ("compiled", "tract"):
-                k = f"{label}/model-{engine}/{rows}"
+            for engine in ("compiled", "tract", "compiled in wasmtime"):
+                k = f"{label}/wasmtime-model/{rows}" if engine == "compiled in wasmtime" else f"{label}/model-{engine}/{rows}"
                 if k in c and key in o[label]:
                     out.append(("model only, ready float32 feature matrix, µs per call", f"{label}, {rows} row{'s' if rows > 1 else ''}, scorelet {engine} engine",
                                 c[k], o[label][key], "µs", "onnxruntime session.run"))

@@ -149,6 +149,11 @@ pub struct Ensemble {
     finish: Finish,
     /// Every node is `BRANCH_LEQ` without missing-value tracking.
     leq_only: bool,
+    /// Every leaf holds one weight per target in target order, and leaves are summed (or
+    /// averaged): runs add [`Ensemble::dense_weights`]`[leaf..leaf + n_targets]` per leaf.
+    dense: bool,
+    /// The weights alone, when `dense`.
+    dense_weights: Vec<f32>,
     /// Every leaf holds exactly one weight, for target 0, there is one target, and leaves are
     /// summed (or averaged): the weight is stored in the leaf.
     single: bool,
@@ -514,6 +519,8 @@ impl Ensemble {
             finish: Finish::Plain,
             leq_only: raw.nodes.iter().all(|n| n.mode == Mode::Leq && !n.missing_true),
             single: false,
+            dense: false,
+            dense_weights: Vec::new(),
             n_features_used: raw.nodes.iter().map(|n| n.feature as usize + 1).max().unwrap_or(0),
         };
         // Leaf weights, in file order per leaf.
@@ -536,6 +543,15 @@ impl Ensemble {
             && matches!(aggregate, Aggregate::Sum | Aggregate::Average)
             && e.nodes.iter().filter(|n| n.meta & LEAF != 0).all(|n| n.meta & FEATURE_MASK == 1)
             && e.weights.iter().all(|(t, _)| *t == 0);
+        e.dense = !e.single
+            && matches!(aggregate, Aggregate::Sum | Aggregate::Average)
+            && e.nodes.iter().filter(|n| n.meta & LEAF != 0).all(|n| {
+                let (s, c) = (n.leaf as usize, (n.meta & FEATURE_MASK) as usize);
+                c == n_targets && e.weights[s..s + c].iter().enumerate().all(|(k, w)| w.0 as usize == k)
+            });
+        if e.dense {
+            e.dense_weights = e.weights.iter().map(|w| w.1).collect();
+        }
         if e.single {
             // The one weight moves into the leaf: a run reads it without another load.
             for n in e.nodes.iter_mut().filter(|n| n.meta & LEAF != 0) {
@@ -696,6 +712,15 @@ impl Ensemble {
                     // One weight per leaf: its value sits in the leaf itself.
                     for (r, c) in cur.iter().enumerate().take(b) {
                         acc[r] += f32::from_bits(self.nodes[*c as usize].leaf);
+                    }
+                    continue;
+                }
+                if self.dense {
+                    // Every leaf holds one weight per target, in target order (forests).
+                    for (r, c) in cur.iter().enumerate().take(b) {
+                        let s = self.nodes[*c as usize].leaf as usize;
+                        let row = &mut acc[r * t..(r + 1) * t];
+                        row.iter_mut().zip(&self.dense_weights[s..s + t]).for_each(|(a, w)| *a += w);
                     }
                     continue;
                 }

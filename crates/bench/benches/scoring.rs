@@ -3,8 +3,10 @@
 //! - `native`: the core's `Service` compiled for the host;
 //! - `wasmtime`: the lean Spin component (`scorelet_spin_lean.wasm`) in the embedded wasmtime, a warm
 //!   instance, no sockets;
-//! - `model-compiled`, `model-tract`: the model alone on a ready feature matrix (the rows' own
+//! - `model-compiled`, `model-tract`: the model alone on a ready feature matrix (the golden rows'
 //!   features), on each engine (skipped, with a line, where an engine does not load the model);
+//! - `wasmtime-model`: the same on the compiled engine built for wasm32-wasip2 (the WASI
+//!   command's `--bench-model`, timed inside the guest);
 //! - `wasmtime-live`: `GET /v2/health/live` in the component, the floor of the WASI HTTP crossing.
 //!
 //! `SCORELET_BENCH_BUNDLES=label=DIR,… cargo bench -p scorelet-bench --bench scoring`
@@ -33,6 +35,14 @@ fn component() -> PathBuf {
 fn scoring(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let wasm = std::fs::read(component()).unwrap();
+    // The WASI command, for the model alone in wasm (skipped, with a line, when not built).
+    let wasi_path = target().join("wasm32-wasip2/release/scorelet-wasi.wasm");
+    let wasi = if wasi_path.is_file() {
+        Some(scorelet_host::CommandRunner::load(&wasi_path, Some(&target().join("component-cache"))).unwrap())
+    } else {
+        eprintln!("{} is missing (scripts/build-wasm.sh): no wasmtime-model numbers", wasi_path.display());
+        None
+    };
     for (label, dir) in bundles() {
         let bundle = scorelet::Bundle::load_dir(&dir).unwrap();
         let mut native = Service::new(None);
@@ -78,8 +88,8 @@ fn scoring(c: &mut Criterion) {
                     r
                 })
             });
-            // The model alone on a ready feature matrix (the Telco rows' own features: trees take
-            // the paths real rows take), on each engine (same ONNX file).
+            // The model alone on a ready feature matrix (real rows' features: trees take the paths
+            // real rows take), on each engine (same ONNX file).
             let m = &bundle.manifest.model;
             let onnx = bundle.file(&m.file).unwrap();
             let x = features(&bundle, rows);
@@ -96,28 +106,31 @@ fn scoring(c: &mut Criterion) {
                     b.iter(|| model.run_into(black_box(&x), rows, &mut out).unwrap())
                 });
             }
+            // The same, compiled to wasm32-wasip2 and timed inside the guest (the WASI command).
+            if let Some(cmd) = &wasi {
+                let args =
+                    |iters: u64| [String::from("/bundle"), "--bench-model".into(), rows.to_string(), iters.to_string()];
+                group.bench_function(format!("wasmtime-model/{rows}"), |b| {
+                    b.iter_custom(|iters| {
+                        let a = args(iters);
+                        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+                        let out = cmd.run(&a, Vec::new(), &[(&dir, "/bundle")]).unwrap();
+                        assert!(out.success, "{}", String::from_utf8_lossy(&out.stderr));
+                        let ns: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+                        std::time::Duration::from_nanos(ns)
+                    })
+                });
+            }
         }
         group.finish();
     }
 }
 
-/// The pipeline's features of the first `rows` Telco rows.
+/// The golden rows' features (holdout rows, as the pipeline computed them), repeated to `rows`:
+/// what the WASI command's `--bench-model` runs on too.
 fn features(bundle: &scorelet::Bundle, rows: usize) -> Vec<f32> {
-    let scorer = scorelet::Scorer::from_bundle(bundle).unwrap();
-    let records = scorelet_bench::telco_records(rows);
-    let raw: Vec<scorelet::Row> = records
-        .iter()
-        .map(|r| {
-            bundle
-                .manifest
-                .signature
-                .inputs
-                .iter()
-                .map(|c| scorelet::Value::Text(r[&c.name].as_str().unwrap_or("").into()))
-                .collect()
-        })
-        .collect();
-    scorer.score(&raw).unwrap().0
+    let golden = scorelet::golden::Golden::from_bundle(bundle).unwrap().expect("golden rows");
+    golden.features.iter().cycle().take(rows).flatten().copied().collect()
 }
 
 criterion_group!(benches, scoring);
