@@ -382,4 +382,29 @@ proptest! {
         prop_assert!(scorelet::golden::Golden::from_json(&bytes).is_err());
         prop_assert!(scorelet::features::FittedFeatures::from_json(&bytes).is_err());
     }
+
+    #[test]
+    fn damaged_tree_ensembles_load_or_fail_cleanly(
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+        cut in any::<prop::sample::Index>(),
+        truncate in any::<bool>(),
+    ) {
+        // A real tree file (scikit-learn's GradientBoosting, 46 features) with bytes overwritten
+        // or cut off: the compiled engine refuses it or builds a plan that runs; no panic, no
+        // hang, no unbounded allocation.
+        static ONNX: OnceLock<Vec<u8>> = OnceLock::new();
+        let onnx = ONNX.get_or_init(|| std::fs::read(common::repo().join("tests/fixtures/external-trees/skl-gb.onnx")).unwrap());
+        let mut bytes = onnx.clone();
+        for (at, v) in flips {
+            let i = at.index(bytes.len());
+            bytes[i] = v;
+        }
+        if truncate {
+            bytes.truncate(cut.index(bytes.len()));
+        }
+        if let Ok(model) = scorelet::model::Model::load_with(&bytes, 46, "probabilities", scorelet::model::Engine::Compiled) {
+            let out = model.run(&[0.5f32; 46 * 3], 3).unwrap();
+            prop_assert_eq!(out.data.len(), 3 * out.width);
+        }
+    }
 }

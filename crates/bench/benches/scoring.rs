@@ -133,5 +133,39 @@ fn features(bundle: &scorelet::Bundle, rows: usize) -> Vec<f32> {
     golden.features.iter().cycle().take(rows).flatten().copied().collect()
 }
 
-criterion_group!(benches, scoring);
+/// Tree ensembles written by other tools (`tests/fixtures/external-trees`, classifiers tract can
+/// load: our own exports use `TreeEnsembleRegressor`, which tract does not implement): the
+/// compiled engine against tract on the same file and rows, 1 and 100 rows per call.
+fn external_trees(c: &mut Criterion) {
+    let dir = scorelet_bench::repo().join("tests/fixtures/external-trees");
+    let Ok(text) = std::fs::read(dir.join("cases.json")) else { return };
+    let fx: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    let n = fx["n_features"].as_u64().unwrap() as usize;
+    let matrix: Vec<f32> = fx["inputs"]["plain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().map(|v| v.as_f64().map_or(f32::NAN, |v| v as f32)))
+        .collect();
+    for file in ["skl-rf.onnx", "skl-gb.onnx", "lgbm.onnx", "xgb.onnx"] {
+        let onnx = std::fs::read(dir.join(file)).unwrap();
+        let mut group = c.benchmark_group(format!("external/{file}"));
+        for rows in [1usize, 100] {
+            let x = &matrix[..rows * n];
+            for engine in [Engine::Compiled, Engine::Tract] {
+                let Ok(model) = Model::load_with(&onnx, n, "probabilities", engine) else {
+                    eprintln!("{file}: {engine:?} does not load it");
+                    continue;
+                };
+                let mut out = model.run(x, rows).unwrap();
+                group.bench_function(format!("model-{}/{rows}", model.engine()), |b| {
+                    b.iter(|| model.run_into(black_box(x), rows, &mut out).unwrap())
+                });
+            }
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, scoring, external_trees);
 criterion_main!(benches);
