@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{fails, ok, repo, train};
+use common::{fails, ok, repo, scorelet, train};
 use serde_json::Value as Json;
 
 #[test]
@@ -247,4 +247,67 @@ fn train_from_a_config_file_and_the_quantization_gate() {
     std::fs::write(&cfg, "data = \"x.csv\"\nlearning_rate = 0.1\n").unwrap();
     let err = fails(&["train", "--config", cfg.to_str().unwrap()]);
     assert!(err.contains("unknown field `learning_rate`"), "kebab-case keys: {err}");
+}
+
+#[test]
+fn tree_options_come_from_the_config_file_and_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("trees.toml");
+    let root = repo().canonicalize().unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "data = {:?}\ntarget = \"Churn\"\npositive = \"Yes\"\nspec = {:?}\nmodel = \"gbdt\"\nname = \"churn-gbdt\"\nn-trees = 7\nnum-leaves = 8\nearly-stopping = 0\nlambda-l2 = 1.5\n",
+            root.join("data/telco-churn.csv"),
+            root.join("examples/telco.toml")
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("gbdt");
+    let said =
+        scorelet(&["train", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--precision", "int8"]);
+    let stderr = String::from_utf8_lossy(&said.stderr);
+    assert!(said.status.success(), "{stderr}");
+    assert!(stderr.contains("trees have no weights to quantize"), "{stderr}");
+    let m: Json = serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["model"]["precision"], "float32");
+    let p = &m["lineage"]["parameters"];
+    assert_eq!(
+        (p["n_trees"].as_u64(), p["num_leaves"].as_u64(), p["lambda_l2"].as_f64()),
+        (Some(7), Some(8), Some(1.5))
+    );
+    assert_eq!(m["lineage"]["fit"]["trees"], 7, "no early stopping: every round kept");
+    // A flag beats the file.
+    let out = tmp.path().join("forest");
+    ok(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--model",
+        "random-forest",
+        "--n-trees",
+        "3",
+        "--max-depth",
+        "4",
+        "--criterion",
+        "entropy",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    let m: Json = serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["lineage"]["model"], "random-forest");
+    assert_eq!(m["lineage"]["parameters"]["criterion"], "entropy");
+    assert_eq!((m["lineage"]["fit"]["trees"].as_u64(), m["lineage"]["fit"]["max_depth"].as_u64()), (Some(3), Some(4)));
+    let err = fails(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--num-leaves",
+        "1",
+        "--out",
+        tmp.path().join("bad").to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(err.contains("num_leaves"), "{err}");
 }

@@ -123,7 +123,7 @@ pub fn train(
     progress: &Progress,
 ) -> Result<Forest, TrainError> {
     if o.n_trees == 0 || o.min_samples_leaf == 0 {
-        return Err(TrainError::Training("a forest needs n_trees ≥ 1 and min_samples_leaf ≥ 1".into()));
+        return Err(TrainError::Options("a forest needs n_trees ≥ 1 and min_samples_leaf ≥ 1".into()));
     }
     let n = split.train.len();
     let train_x: Vec<f32> = split.train.iter().flat_map(|r| x[r * d..(r + 1) * d].iter().copied()).collect();

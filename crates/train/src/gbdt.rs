@@ -117,10 +117,10 @@ pub fn train(
     progress: &Progress,
 ) -> Result<Boosted, TrainError> {
     if o.n_trees == 0 || o.num_leaves < 2 || o.learning_rate.is_nan() || o.learning_rate <= 0.0 {
-        return Err(TrainError::Training("gbdt needs n_trees ≥ 1, num_leaves ≥ 2 and a positive learning rate".into()));
+        return Err(TrainError::Options("gbdt needs n_trees ≥ 1, num_leaves ≥ 2 and a positive learning rate".into()));
     }
     if !(0.0 < o.subsample && o.subsample <= 1.0 && 0.0 < o.colsample && o.colsample <= 1.0) {
-        return Err(TrainError::Training("subsample and colsample must be in (0, 1]".into()));
+        return Err(TrainError::Options("subsample and colsample must be in (0, 1]".into()));
     }
     let train_x: Vec<f32> = split.train.iter().flat_map(|r| x[r * d..(r + 1) * d].iter().copied()).collect();
     let n = split.train.len();

@@ -35,6 +35,9 @@ pub enum TrainError {
     Core(#[from] scorelet::Error),
     #[error("training: {0}")]
     Training(String),
+    /// Options out of their range (a user error, not a failure of the learner).
+    #[error("options: {0}")]
+    Options(String),
     #[error("quantization gate: {0}")]
     QuantizationGate(String),
     #[error("interrupted; nothing was written")]

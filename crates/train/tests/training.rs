@@ -336,6 +336,6 @@ fn tree_options_out_of_range_are_refused() {
     ];
     for model in bad {
         let e = job("telco", "Churn", "Yes", spec("telco.toml"), model).run(&t, &Progress::hidden()).unwrap_err();
-        assert!(matches!(e, TrainError::Training(_)), "{e}");
+        assert!(matches!(e, TrainError::Options(_)), "{e}");
     }
 }
