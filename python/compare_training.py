@@ -17,14 +17,18 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 RUNS = 3  # fit times are the best of RUNS
 
 
-def scorelet(binary, data, model, out):
-    args = {
+def data_args(data):
+    """`scorelet train` flags for the Telco or Adult data, as sklearn_baseline.py reads them."""
+    return {
         "telco": ["--data", "data/telco-churn.csv", "--target", "Churn", "--positive", "Yes", "--spec", "examples/telco.toml"],
         "adult": ["--data", "data/adult.csv", "--names", ",".join(sk.ADULT), "--target", "income", "--positive", ">50K",
                   "--spec", "examples/adult.toml"],
     }[data]
+
+
+def scorelet(binary, data, model, out):
     t = time.perf_counter()
-    subprocess.run([binary, "train", *args, "--model", model, "--name", f"{data}-{model}", "--output", str(out), "-q"],
+    subprocess.run([binary, "train", *data_args(data), "--model", model, "--name", f"{data}-{model}", "--output", str(out), "-q"],
                    cwd=ROOT, check=True, capture_output=True)
     wall = time.perf_counter() - t
     m = json.loads((out / "manifest.json").read_text())

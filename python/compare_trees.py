@@ -30,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import sklearn_baseline as sk  # noqa: E402
+from compare_training import data_args  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RUNS = 3
@@ -37,14 +38,9 @@ CORES = min(os.cpu_count() or 1, 8)
 
 
 def scorelet(binary, data, model, out):
-    args = {
-        "telco": ["--data", "data/telco-churn.csv", "--target", "Churn", "--positive", "Yes", "--spec", "examples/telco.toml"],
-        "adult": ["--data", "data/adult.csv", "--names", ",".join(sk.ADULT), "--target", "income", "--positive", ">50K",
-                  "--spec", "examples/adult.toml"],
-    }[data]
     t = time.perf_counter()
-    subprocess.run([binary, "train", *args, "--model", model, "--name", f"{data}-{model}", "--output", str(out), "-q"],
-                   cwd=ROOT, check=True, capture_output=True)
+    subprocess.run([binary, "train", *data_args(data), "--model", model, "--name", f"{data}-{model}", "--output", str(out),
+                    "-q"], cwd=ROOT, check=True, capture_output=True)
     wall = time.perf_counter() - t
     m = json.loads((out / "manifest.json").read_text())
     return {"roc_auc": m["metrics"]["roc_auc"], "fit_seconds": m["lineage"]["model_seconds"], "wall_seconds": wall,

@@ -750,23 +750,30 @@ impl<'a> Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
+    /// The f32 input and the served output of an `ai.onnx.ml` model node: a classifier serves
+    /// its `probabilities` output (the second); its `label` output is an integer or string
+    /// tensor, which this engine does not compute, so a graph that needs it is refused.
+    fn ml_ends(&self, node: &'a Node, i: usize, classifier: bool) -> Result<(Value, &'a str)> {
+        let input =
+            node.inputs.first().filter(|s| !s.is_empty()).ok_or_else(|| unsupported(node, i, "input 0 is missing"))?;
+        let x = self.value(node, i, input)?;
+        expect_kind(node, i, x, Kind::F32)?;
+        let out = node.outputs.get(usize::from(classifier)).filter(|s| !s.is_empty()).ok_or_else(|| {
+            unsupported(node, i, if classifier { "it has no `probabilities` output" } else { "it has no output" })
+        })?;
+        if classifier && node.outputs.first().is_some_and(|l| self.needed.contains(l.as_str())) {
+            return Err(unsupported(node, i, "its `label` output is needed; the compiled engine computes only scores"));
+        }
+        Ok((x, out))
+    }
+
     /// `ai.onnx.ml` `LinearClassifier` / `LinearRegressor` (what skl2onnx writes for linear
     /// models): `X · coefficientsᵀ + intercepts`, then the post transform, with onnxruntime's
     /// semantics. A classifier serves its `probabilities` output (the second); its `label`
     /// output is an integer or string tensor, which this engine does not compute.
     fn linear(&mut self, node: &'a Node, i: usize) -> Result<()> {
         let classifier = node.op_type == "LinearClassifier";
-        let input =
-            node.inputs.first().filter(|s| !s.is_empty()).ok_or_else(|| unsupported(node, i, "input 0 is missing"))?;
-        let x = self.value(node, i, input)?;
-        expect_kind(node, i, x, Kind::F32)?;
-        let out_index = usize::from(classifier);
-        let out = node.outputs.get(out_index).filter(|s| !s.is_empty()).ok_or_else(|| {
-            unsupported(node, i, if classifier { "it has no `probabilities` output" } else { "it has no output" })
-        })?;
-        if classifier && node.outputs.first().is_some_and(|l| self.needed.contains(l.as_str())) {
-            return Err(unsupported(node, i, "its `label` output is needed; the compiled engine computes only scores"));
-        }
+        let (x, out) = self.ml_ends(node, i, classifier)?;
         let floats = |name: &str| node.attr(name).map(|a| a.floats.as_slice()).unwrap_or_default();
         let (coef, intercepts) = (floats("coefficients"), floats("intercepts"));
         let post = node.attr("post_transform").map_or("NONE", |a| std::str::from_utf8(&a.s).unwrap_or("?"));
@@ -830,19 +837,9 @@ impl<'a> Builder<'a> {
     /// (the second); its `label` output, like the linear classifier's, is not computed.
     fn trees(&mut self, node: &'a Node, i: usize) -> Result<()> {
         let classifier = node.op_type == "TreeEnsembleClassifier";
-        let input =
-            node.inputs.first().filter(|s| !s.is_empty()).ok_or_else(|| unsupported(node, i, "input 0 is missing"))?;
-        let x = self.value(node, i, input)?;
-        expect_kind(node, i, x, Kind::F32)?;
+        let (x, out) = self.ml_ends(node, i, classifier)?;
         if x.scalar {
             return Err(unsupported(node, i, "its input is a per-batch scalar"));
-        }
-        let out_index = usize::from(classifier);
-        let out = node.outputs.get(out_index).filter(|s| !s.is_empty()).ok_or_else(|| {
-            unsupported(node, i, if classifier { "it has no `probabilities` output" } else { "it has no output" })
-        })?;
-        if classifier && node.outputs.first().is_some_and(|l| self.needed.contains(l.as_str())) {
-            return Err(unsupported(node, i, "its `label` output is needed; the compiled engine computes only scores"));
         }
         let e = trees::Ensemble::from_node(node).map_err(|e| unsupported(node, i, e))?;
         if e.features_needed() > x.width {
