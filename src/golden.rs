@@ -60,6 +60,12 @@ impl Golden {
         bundle.file(GOLDEN).map(Golden::from_json).transpose()
     }
 
+    /// The golden rows' feature vectors, repeated to `rows` rows, row-major: a realistic ready
+    /// matrix for the benchmarks (native and in the WASI command's `--bench-model`).
+    pub fn repeated_features(&self, rows: usize) -> Vec<f32> {
+        self.features.iter().cycle().take(rows).flatten().copied().collect()
+    }
+
     /// Re-computes every golden row with `scorer` and compares.
     pub fn check(&self, scorer: &Scorer) -> Result<GoldenReport> {
         if self.rows.is_empty() {

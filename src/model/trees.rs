@@ -128,7 +128,7 @@ struct Flat {
     value: f32,
     /// Internal: the true child (`child + 1` is the false one). Leaf: its own index − 1.
     child: u32,
-    /// Leaf: first weight in [`Ensemble::weights`]; in a [`Ensemble::single`] ensemble, the
+    /// Leaf: first weight in [`Ensemble::values`]; in a [`Ensemble::single`] ensemble, the
     /// bits of the leaf's one value.
     leaf: u32,
 }
@@ -137,8 +137,9 @@ struct Flat {
 #[derive(Debug, Clone)]
 pub struct Ensemble {
     nodes: Vec<Flat>,
-    /// `(target, weight)` of every leaf, each leaf's run in file order.
-    weights: Vec<(u32, f32)>,
+    /// The target and the value of every leaf weight, each leaf's run in file order.
+    targets: Vec<u32>,
+    values: Vec<f32>,
     /// Root of every tree, in tree order, with the tree's depth.
     roots: Vec<(u32, u32)>,
     n_targets: usize,
@@ -150,10 +151,8 @@ pub struct Ensemble {
     /// Every node is `BRANCH_LEQ` without missing-value tracking.
     leq_only: bool,
     /// Every leaf holds one weight per target in target order, and leaves are summed (or
-    /// averaged): runs add [`Ensemble::dense_weights`]`[leaf..leaf + n_targets]` per leaf.
+    /// averaged): runs add [`Ensemble::values`]`[leaf..leaf + n_targets]` per leaf.
     dense: bool,
-    /// The weights alone, when `dense`.
-    dense_weights: Vec<f32>,
     /// Every leaf holds exactly one weight, for target 0, there is one target, and leaves are
     /// summed (or averaged): the weight is stored in the leaf.
     single: bool,
@@ -249,6 +248,17 @@ fn feature(v: i64) -> R<u32> {
     u32::try_from(v).ok().filter(|f| *f <= FEATURE_MASK).ok_or_else(|| format!("feature index {v} is out of range"))
 }
 
+/// Every `nodes_*` attribute lists one entry per node; the missing-value tracks may be absent.
+fn node_lengths(n: usize, fields: &[(&str, usize)], missing: usize) -> R<()> {
+    if let Some((name, len)) = fields.iter().find(|(_, len)| *len != n) {
+        return Err(format!("`{name}` has {len} entries for {n} nodes"));
+    }
+    if missing != 0 && missing != n {
+        return Err(format!("`nodes_missing_value_tracks_true` has {missing} entries for {n} nodes"));
+    }
+    Ok(())
+}
+
 /// Reads opset 1–3 `nodes_*` and the leaf weights (`target_*` or `class_*`).
 fn read_v3(node: &Node, prefix: &str, n_targets: usize) -> R<Raw> {
     let tree_ids = ints(node, "nodes_treeids");
@@ -266,45 +276,39 @@ fn read_v3(node: &Node, prefix: &str, n_targets: usize) -> R<Raw> {
     let yes = ints(node, "nodes_truenodeids");
     let no = ints(node, "nodes_falsenodeids");
     let missing = ints(node, "nodes_missing_value_tracks_true");
-    for (name, len) in [
-        ("nodes_nodeids", node_ids.len()),
-        ("nodes_modes", modes.len()),
-        ("nodes_featureids", features.len()),
-        ("nodes_values", values.len()),
-        ("nodes_truenodeids", yes.len()),
-        ("nodes_falsenodeids", no.len()),
-    ] {
-        if len != n {
-            return Err(format!("`{name}` has {len} entries for {n} nodes"));
-        }
-    }
-    if !missing.is_empty() && missing.len() != n {
-        return Err(format!("`nodes_missing_value_tracks_true` has {} entries for {n} nodes", missing.len()));
-    }
-    // (tree, node id) → what it is.
-    let mut by_id: HashMap<(i64, i64), Ref> = HashMap::with_capacity(n);
+    node_lengths(
+        n,
+        &[
+            ("nodes_nodeids", node_ids.len()),
+            ("nodes_modes", modes.len()),
+            ("nodes_featureids", features.len()),
+            ("nodes_values", values.len()),
+            ("nodes_truenodeids", yes.len()),
+            ("nodes_falsenodeids", no.len()),
+        ],
+        missing.len(),
+    )?;
+    // What each entry is, and (tree, node id) → its entry.
     let mut raw = Raw::default();
     let mut internal = Vec::new();
+    let mut refs = Vec::with_capacity(n);
+    let mut by_id: HashMap<(i64, i64), usize> = HashMap::with_capacity(n);
     for i in 0..n {
-        let r = if modes[i].as_slice() == b"LEAF" {
+        refs.push(if modes[i].as_slice() == b"LEAF" {
             raw.leaves.push(Vec::new());
             Ref::Leaf(raw.leaves.len() - 1)
         } else {
             internal.push(i);
             Ref::Node(internal.len() - 1)
-        };
-        if by_id.insert((tree_ids[i], node_ids[i]), r).is_some() {
+        });
+        if by_id.insert((tree_ids[i], node_ids[i]), i).is_some() {
             return Err(format!("tree {} has node id {} twice", tree_ids[i], node_ids[i]));
         }
     }
-    let child = |tree: i64, id: i64| -> R<Ref> {
+    let entry = |tree: i64, id: i64| -> R<usize> {
         by_id.get(&(tree, id)).copied().ok_or_else(|| format!("tree {tree} has no node {id}"))
     };
     let mut has_parent = vec![false; n];
-    let mut position: HashMap<(i64, i64), usize> = HashMap::with_capacity(n);
-    for i in 0..n {
-        position.insert((tree_ids[i], node_ids[i]), i);
-    }
     for &i in &internal {
         let mode = Mode::from_name(&modes[i]).ok_or_else(|| {
             format!(
@@ -315,23 +319,22 @@ fn read_v3(node: &Node, prefix: &str, n_targets: usize) -> R<Raw> {
         if values[i].is_nan() {
             return Err(format!("tree {} node {} has a NaN threshold", tree_ids[i], node_ids[i]));
         }
-        let (t, f) = (child(tree_ids[i], yes[i])?, child(tree_ids[i], no[i])?);
-        for id in [yes[i], no[i]] {
-            has_parent[position[&(tree_ids[i], id)]] = true;
-        }
+        let (t, f) = (entry(tree_ids[i], yes[i])?, entry(tree_ids[i], no[i])?);
+        has_parent[t] = true;
+        has_parent[f] = true;
         raw.nodes.push(RawNode {
             mode,
             feature: feature(features[i])?,
             value: mode.threshold(values[i]),
-            yes: t,
-            no: f,
+            yes: refs[t],
+            no: refs[f],
             missing_true: missing.get(i).is_some_and(|m| *m != 0),
         });
     }
     // Roots: nodes nothing points to, one per tree, in tree id order.
     let mut roots: BTreeMap<i64, Ref> = BTreeMap::new();
     for i in 0..n {
-        if !has_parent[i] && roots.insert(tree_ids[i], by_id[&(tree_ids[i], node_ids[i])]).is_some() {
+        if !has_parent[i] && roots.insert(tree_ids[i], refs[i]).is_some() {
             return Err(format!("tree {} has more than one root", tree_ids[i]));
         }
     }
@@ -355,8 +358,8 @@ fn read_v3(node: &Node, prefix: &str, n_targets: usize) -> R<Raw> {
     }
     for j in 0..m {
         let target = index(wi[j], n_targets, if prefix == "class" { "class id" } else { "target id" })? as u32;
-        match by_id.get(&(wt[j], wn[j])) {
-            Some(Ref::Leaf(l)) => raw.leaves[*l].push((target, ww[j])),
+        match by_id.get(&(wt[j], wn[j])).map(|i| refs[*i]) {
+            Some(Ref::Leaf(l)) => raw.leaves[l].push((target, ww[j])),
             Some(Ref::Node(_)) => return Err(format!("tree {} node {} has a weight but is not a leaf", wt[j], wn[j])),
             None => return Err(format!("a weight names tree {} node {}, which does not exist", wt[j], wn[j])),
         }
@@ -379,21 +382,18 @@ fn read_v5(node: &Node, n_targets: usize) -> R<Raw> {
     let (yes, no) = (ints(node, "nodes_truenodeids"), ints(node, "nodes_falsenodeids"));
     let (yes_leaf, no_leaf) = (ints(node, "nodes_trueleafs"), ints(node, "nodes_falseleafs"));
     let missing = ints(node, "nodes_missing_value_tracks_true");
-    for (name, len) in [
-        ("nodes_splits", splits.len()),
-        ("nodes_modes", modes.len()),
-        ("nodes_truenodeids", yes.len()),
-        ("nodes_falsenodeids", no.len()),
-        ("nodes_trueleafs", yes_leaf.len()),
-        ("nodes_falseleafs", no_leaf.len()),
-    ] {
-        if len != n {
-            return Err(format!("`{name}` has {len} entries for {n} nodes"));
-        }
-    }
-    if !missing.is_empty() && missing.len() != n {
-        return Err(format!("`nodes_missing_value_tracks_true` has {} entries for {n} nodes", missing.len()));
-    }
+    node_lengths(
+        n,
+        &[
+            ("nodes_splits", splits.len()),
+            ("nodes_modes", modes.len()),
+            ("nodes_truenodeids", yes.len()),
+            ("nodes_falsenodeids", no.len()),
+            ("nodes_trueleafs", yes_leaf.len()),
+            ("nodes_falseleafs", no_leaf.len()),
+        ],
+        missing.len(),
+    )?;
     let targets = ints(node, "leaf_targetids");
     let weights = reals(node, "leaf_weights")?;
     if targets.len() != weights.len() {
@@ -510,7 +510,8 @@ impl Ensemble {
         }
         let mut e = Ensemble {
             nodes: Vec::new(),
-            weights: Vec::new(),
+            targets: Vec::new(),
+            values: Vec::new(),
             roots: Vec::with_capacity(raw.roots.len()),
             n_targets,
             base: base.iter().map(|v| *v as f32).collect(),
@@ -520,14 +521,14 @@ impl Ensemble {
             leq_only: raw.nodes.iter().all(|n| n.mode == Mode::Leq && !n.missing_true),
             single: false,
             dense: false,
-            dense_weights: Vec::new(),
             n_features_used: raw.nodes.iter().map(|n| n.feature as usize + 1).max().unwrap_or(0),
         };
         // Leaf weights, in file order per leaf.
         let mut leaf_at = Vec::with_capacity(raw.leaves.len());
         for l in &raw.leaves {
-            leaf_at.push((e.weights.len() as u32, l.len() as u32));
-            e.weights.extend(l.iter().map(|(t, w)| (*t, *w as f32)));
+            leaf_at.push((e.values.len() as u32, l.len() as u32));
+            e.targets.extend(l.iter().map(|(t, _)| *t));
+            e.values.extend(l.iter().map(|(_, w)| *w as f32));
         }
         let mut seen = vec![false; raw.nodes.len()];
         for root in &raw.roots {
@@ -542,20 +543,17 @@ impl Ensemble {
         e.single = n_targets == 1
             && matches!(aggregate, Aggregate::Sum | Aggregate::Average)
             && e.nodes.iter().filter(|n| n.meta & LEAF != 0).all(|n| n.meta & FEATURE_MASK == 1)
-            && e.weights.iter().all(|(t, _)| *t == 0);
+            && e.targets.iter().all(|t| *t == 0);
         e.dense = !e.single
             && matches!(aggregate, Aggregate::Sum | Aggregate::Average)
             && e.nodes.iter().filter(|n| n.meta & LEAF != 0).all(|n| {
                 let (s, c) = (n.leaf as usize, (n.meta & FEATURE_MASK) as usize);
-                c == n_targets && e.weights[s..s + c].iter().enumerate().all(|(k, w)| w.0 as usize == k)
+                c == n_targets && e.targets[s..s + c].iter().enumerate().all(|(k, t)| *t as usize == k)
             });
-        if e.dense {
-            e.dense_weights = e.weights.iter().map(|w| w.1).collect();
-        }
         if e.single {
             // The one weight moves into the leaf: a run reads it without another load.
             for n in e.nodes.iter_mut().filter(|n| n.meta & LEAF != 0) {
-                n.leaf = e.weights[n.leaf as usize].1.to_bits();
+                n.leaf = e.values[n.leaf as usize].to_bits();
             }
         }
         if classes == Some(2) {
@@ -568,7 +566,7 @@ impl Ensemble {
 
     /// How a two-class classifier writes its two columns (see [`Finish`]).
     fn binary_finish(&self) -> R<Finish> {
-        let used: std::collections::BTreeSet<u32> = self.weights.iter().map(|w| w.0).collect();
+        let used: std::collections::BTreeSet<u32> = self.targets.iter().copied().collect();
         if used.len() == 1 {
             if used.first() != Some(&0) || self.base.len() > 1 {
                 // onnxruntime then writes the base value and the score in separate columns.
@@ -577,13 +575,13 @@ impl Ensemble {
                         .into(),
                 );
             }
-            return Ok(Finish::BinaryOne { all_positive: self.weights.iter().all(|w| w.1 >= 0.0) });
+            return Ok(Finish::BinaryOne { all_positive: self.values.iter().all(|w| *w >= 0.0) });
         }
         // Weights for both classes: exactly onnxruntime's layout only when every leaf has both.
         let both = self.nodes.iter().filter(|n| n.meta & LEAF != 0).all(|n| {
             let (s, c) = (n.leaf as usize, (n.meta & FEATURE_MASK) as usize);
-            let w = &self.weights[s..s + c];
-            w.iter().any(|x| x.0 == 0) && w.iter().any(|x| x.0 == 1)
+            let t = &self.targets[s..s + c];
+            t.contains(&0) && t.contains(&1)
         });
         if !both || self.base.len() == 2 {
             return Err("a two-class ensemble with weights for both classes on only some leaves, or with two base values, is not implemented".into());
@@ -720,14 +718,14 @@ impl Ensemble {
                     for (r, c) in cur.iter().enumerate().take(b) {
                         let s = self.nodes[*c as usize].leaf as usize;
                         let row = &mut acc[r * t..(r + 1) * t];
-                        row.iter_mut().zip(&self.dense_weights[s..s + t]).for_each(|(a, w)| *a += w);
+                        row.iter_mut().zip(&self.values[s..s + t]).for_each(|(a, w)| *a += w);
                     }
                     continue;
                 }
                 for (r, c) in cur.iter().enumerate().take(b) {
                     let n = self.nodes[*c as usize];
                     let (s, k) = (n.leaf as usize, (n.meta & FEATURE_MASK) as usize);
-                    for &(target, w) in &self.weights[s..s + k] {
+                    for (&target, &w) in self.targets[s..s + k].iter().zip(&self.values[s..s + k]) {
                         let j = r * t + target as usize;
                         match self.aggregate {
                             Aggregate::Sum | Aggregate::Average => acc[j] += w,

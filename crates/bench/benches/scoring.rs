@@ -130,7 +130,7 @@ fn scoring(c: &mut Criterion) {
 /// what the WASI command's `--bench-model` runs on too.
 fn features(bundle: &scorelet::Bundle, rows: usize) -> Vec<f32> {
     let golden = scorelet::golden::Golden::from_bundle(bundle).unwrap().expect("golden rows");
-    golden.features.iter().cycle().take(rows).flatten().copied().collect()
+    golden.repeated_features(rows)
 }
 
 /// Tree ensembles written by other tools (`tests/fixtures/external-trees`, classifiers tract can

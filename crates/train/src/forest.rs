@@ -87,7 +87,8 @@ impl Criterion for Classes {
     }
 }
 
-/// `[Σy, n]`: score `(Σy)² / n` (variance reduction), leaf the mean.
+/// `[Σy, 0, n]` (three statistics: the width the histogram pass is unrolled for): score
+/// `(Σy)² / n` (variance reduction), leaf the mean.
 struct Variance {
     min_leaf: f64,
 }

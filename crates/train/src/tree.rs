@@ -427,17 +427,18 @@ fn build(
     }
     // Each needed bundle with the histogram slices of its candidate members.
     let mut work: Vec<(usize, Members<'_>)> = Vec::new();
-    let mut at: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    // Group → its place in `work` (usize::MAX: not needed yet).
+    let mut at = vec![usize::MAX; b.bundles.groups.len()];
     let mut rest = h;
     for (k, &j) in feats.iter().enumerate() {
         let (mine, tail) = rest.split_at_mut(off[k + 1] - off[k]);
         rest = tail;
         let g = b.bundles.group_of[j];
-        let w = *at.entry(g).or_insert_with(|| {
+        if at[g] == usize::MAX {
+            at[g] = work.len();
             work.push((g, Vec::new()));
-            work.len() - 1
-        });
-        work[w].1.push((j, mine));
+        }
+        work[at[g]].1.push((j, mine));
     }
     let one = |g: usize, members: &mut Members<'_>, scratch: &mut Vec<f64>| {
         let group = &b.bundles.groups[g];

@@ -49,7 +49,7 @@ fn bench_model(bundle: &scorelet::Bundle, rows: usize, iters: usize) -> Result<u
     let onnx = bundle.file(&m.file).ok_or("the bundle has no model file")?;
     let model = scorelet::model::Model::load(onnx, m.n_features, &m.output).map_err(|e| e.to_string())?;
     let golden = scorelet::golden::Golden::from_bundle(bundle).map_err(|e| e.to_string())?.ok_or("no golden rows")?;
-    let x: Vec<f32> = golden.features.iter().cycle().take(rows.max(1)).flatten().copied().collect();
+    let x = golden.repeated_features(rows.max(1));
     let mut out = model.run(&x, rows.max(1)).map_err(|e| e.to_string())?;
     let t = std::time::Instant::now();
     for _ in 0..iters {
