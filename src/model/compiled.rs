@@ -341,8 +341,8 @@ struct Buf {
 struct Workspace {
     bufs: Vec<Buf>,
     pairs: Vec<i32>,
-    /// Which targets a tree ensemble's rows have a weight for (`MIN`/`MAX` aggregates).
-    flags: Vec<u8>,
+    /// A tree ensemble's buffers.
+    trees: super::trees::Scratch,
 }
 
 thread_local! {
@@ -1130,10 +1130,10 @@ fn run_step(step: &Step, w: &mut Workspace, batch: &[f32], rows: usize) {
             (w.bufs[*scale].f[0], w.bufs[*zero].u[0]) = (s, z);
         }
         Step::Trees { x, y, width, e } => {
-            let (mut out, mut flags) = (take_f32(w, *y), std::mem::take(&mut w.flags));
-            e.run(f32s(w, batch, *x), *width, rows, &mut out, &mut flags);
+            let (mut out, mut scratch) = (take_f32(w, *y), std::mem::take(&mut w.trees));
+            e.run(f32s(w, batch, *x), *width, rows, &mut out, &mut scratch);
             put_f32(w, *y, out);
-            w.flags = flags;
+            w.trees = scratch;
         }
         Step::Relu { x, y } => map(w, batch, *x, *y, kernels::scalar::relu),
         Step::Sigmoid { x, y } => map(w, batch, *x, *y, crate::link::sigmoid),
