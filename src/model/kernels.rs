@@ -601,22 +601,38 @@ mod wasm {
         y[at..at + n].copy_from_slice(&t[..n]);
     }
 
+    /// Four rows at a time, so each weight vector loaded serves four rows and eight sums
+    /// advance side by side (each output still sums its inputs in order, unfused: the same bits).
     pub fn dense_f32(d: &DenseF32, x: &[f32], rows: usize, y: &mut [f32]) {
+        let mut r = 0;
+        while r + 4 <= rows {
+            tile_f32::<4>(d, x, r, y);
+            r += 4;
+        }
+        while r < rows {
+            tile_f32::<1>(d, x, r, y);
+            r += 1;
+        }
+    }
+
+    #[inline(always)]
+    fn tile_f32<const R: usize>(d: &DenseF32, x: &[f32], r0: usize, y: &mut [f32]) {
         let mp = padded(d.m);
-        for r in 0..rows {
-            let xr = &x[r * d.k..(r + 1) * d.k];
-            for b in (0..mp).step_by(LANES) {
-                let mut acc: V8 = [f32x4_splat(0.0); 2];
-                for (kk, xv) in xr.iter().enumerate() {
-                    let w = &d.w[kk * mp + b..kk * mp + b + LANES];
-                    let xv = f32x4_splat(*xv);
-                    // SAFETY: `w` has LANES floats.
-                    unsafe {
-                        acc[0] = f32x4_add(acc[0], f32x4_mul(xv, v128_load(w.as_ptr().cast())));
-                        acc[1] = f32x4_add(acc[1], f32x4_mul(xv, v128_load(w.as_ptr().add(4).cast())));
-                    }
+        let xr: [&[f32]; R] = std::array::from_fn(|i| &x[(r0 + i) * d.k..(r0 + i + 1) * d.k]);
+        for b in (0..mp).step_by(LANES) {
+            let mut acc: [V8; R] = [[f32x4_splat(0.0); 2]; R];
+            for kk in 0..d.k {
+                let w = &d.w[kk * mp + b..kk * mp + b + LANES];
+                // SAFETY: `w` has LANES floats.
+                let (w0, w1) = unsafe { (v128_load(w.as_ptr().cast()), v128_load(w.as_ptr().add(4).cast())) };
+                for (a, xr) in acc.iter_mut().zip(&xr) {
+                    let xv = f32x4_splat(xr[kk]);
+                    a[0] = f32x4_add(a[0], f32x4_mul(xv, w0));
+                    a[1] = f32x4_add(a[1], f32x4_mul(xv, w1));
                 }
-                store(post(&d.post, b, acc), y, r * d.m + b, LANES.min(d.m - b));
+            }
+            for (i, a) in acc.into_iter().enumerate() {
+                store(post(&d.post, b, a), y, (r0 + i) * d.m + b, LANES.min(d.m - b));
             }
         }
     }
