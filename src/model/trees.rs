@@ -4,11 +4,15 @@
 //!
 //! Layout: every tree's nodes in one array of 16-byte [`Flat`] nodes, each internal node's two
 //! children adjacent (`child` is the branch taken when the comparison holds, `child + 1` the
-//! other), leaves inline with their weights in a side table. A leaf loops to itself under the
-//! `x <= NaN` comparison (false: `child + 1`, and its `child` is its own index − 1), so when
-//! every node is `BRANCH_LEQ` without missing-value tracking, a block of rows walks a tree in
-//! exactly `depth` branch-free steps, the rows' walks interleaved (the idea of treelite's and
-//! lleaves' batch traversal). Other graphs take a per-row walk that honours every mode.
+//! other), leaves inline with their weights in a side table, modes and flags in a parallel
+//! array. A leaf loops to itself under the `x <= NaN` comparison (false: `child + 1`, and its
+//! `child` is its own index − 1), so when every node is `BRANCH_LEQ` without missing-value
+//! tracking, a walk takes exactly `depth` branch-free steps, and several walks interleave: a
+//! block of rows through one tree (the idea of treelite's and lleaves' batch traversal), or one
+//! lone row through several trees. Such ensembles are also binned ([`Bins`]): each feature's
+//! thresholds sorted, a value replaced by the count of thresholds below it, and the nodes
+//! packed into 8 bytes comparing those 16-bit counts, which decides every branch exactly as
+//! the f32 comparison does. Other graphs take a per-row walk that honours every mode.
 //!
 //! Every row sums its trees in tree order, and each leaf's weights in their order in the file,
 //! in f32 without contraction: the same bits on every target.
@@ -263,11 +267,15 @@ impl Bins {
     #[inline(always)]
     fn encode(&self, f: usize, xs: &[f32; BLOCK], lanes: usize, out: &mut [u16]) {
         let t = &self.thresholds[self.starts[f] as usize..self.starts[f + 1] as usize];
-        for (o, x) in out.iter_mut().zip(xs).take(lanes) {
-            // `!(t >= x)`: below `x`, and every threshold for a NaN.
-            #[allow(clippy::neg_cmp_op_on_partial_ord)]
-            let b = t.partition_point(|t| !(*t >= *x));
-            *o = b as u16;
+        // `!(t >= x)`: below `x`, and every threshold for a NaN.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
+        let below = |t: f32, x: f32| !(t >= x);
+        let out = out.iter_mut().zip(xs).take(lanes);
+        match t {
+            // A one-hot column's one threshold, or a feature no node reads: no search.
+            [t] => out.for_each(|(o, x)| *o = u16::from(below(*t, *x))),
+            [] => out.for_each(|(o, _)| *o = 0),
+            _ => out.for_each(|(o, x)| *o = t.partition_point(|t| below(*t, *x)) as u16),
         }
     }
 }
@@ -889,6 +897,8 @@ impl Ensemble {
                     }
                 }
             }
+            // A single-weight ensemble's row sums for the chunk's full blocks.
+            let mut sums = [0f32; CHUNK];
             for &(root, depth) in &self.roots {
                 for g in (0..full).step_by(BLOCK) {
                     let cur: [u32; BLOCK] = if self.branch_free(depth) {
@@ -908,10 +918,20 @@ impl Ensemble {
                         let at = (r0 + g) * width;
                         std::array::from_fn(|r| self.walk(&x[at + r * width..at + (r + 1) * width], root))
                     };
+                    if self.single {
+                        // One weight per leaf: summed in the chunk's own row sums.
+                        for (s, leaf) in sums[g..g + BLOCK].iter_mut().zip(cur) {
+                            *s += f32::from_bits(self.nodes[leaf as usize].leaf);
+                        }
+                        continue;
+                    }
                     for (r, leaf) in cur.into_iter().enumerate() {
                         self.add_leaf(out, has, r0 + g + r, leaf);
                     }
                 }
+            }
+            if self.single {
+                out[r0..r0 + full].copy_from_slice(&sums[..full]);
             }
             for b in full / BLOCK..blocks {
                 let r = r0 + first(b).0;

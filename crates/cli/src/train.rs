@@ -279,7 +279,7 @@ pub fn run(args: &TrainArgs, quiet: bool) -> Result<()> {
     if matches!(job.model, ModelKind::Gbdt(_) | ModelKind::Forest(_)) && matches!(a.precision, Some(PrecisionArg::Int8))
     {
         eprintln!(
-            "note: trees have no weights to quantize; the model is served as exported (float32 thresholds and leaves)"
+            "note: trees have no weights to quantize; the model keeps float32 thresholds and leaves (scoring compares 16-bit bins of the features, which decides every branch the same way)"
         );
     }
     job.precision = match a.precision.unwrap_or(PrecisionArg::Int8) {

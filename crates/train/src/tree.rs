@@ -421,9 +421,17 @@ fn build(
     threads: usize,
     total: &[f64],
 ) {
-    let mut og = Vec::with_capacity(rows.len() * s);
-    for &r in rows {
-        og.extend_from_slice(&rs[r as usize * s..(r as usize + 1) * s]);
+    let mut og = vec![0.0; rows.len() * s];
+    if s == 3 {
+        // Element by element: a 24-byte `copy_from_slice` per row was a `memmove` call per row.
+        for (o, &r) in og.chunks_exact_mut(3).zip(rows) {
+            let v = &rs[r as usize * 3..r as usize * 3 + 3];
+            (o[0], o[1], o[2]) = (v[0], v[1], v[2]);
+        }
+    } else {
+        for (o, &r) in og.chunks_exact_mut(s).zip(rows) {
+            o.copy_from_slice(&rs[r as usize * s..(r as usize + 1) * s]);
+        }
     }
     // Each needed bundle with the histogram slices of its candidate members.
     let mut work: Vec<(usize, Members<'_>)> = Vec::new();
