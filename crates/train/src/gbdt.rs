@@ -116,6 +116,22 @@ pub fn train(
     o: &GbdtOptions,
     progress: &Progress,
 ) -> Result<Boosted, TrainError> {
+    // Boosting runs on a worker of its own pool, so its histogram passes and gradients hand work
+    // to the other worker without a wake-up of this thread.
+    match rayon::ThreadPoolBuilder::new().num_threads(tree::threads()).build() {
+        Ok(pool) => pool.install(|| boost(x, d, split, obj, o, progress)),
+        Err(_) => boost(x, d, split, obj, o, progress),
+    }
+}
+
+fn boost(
+    x: &[f32],
+    d: usize,
+    split: &Split,
+    obj: &Objective<'_>,
+    o: &GbdtOptions,
+    progress: &Progress,
+) -> Result<Boosted, TrainError> {
     if o.n_trees == 0 || o.num_leaves < 2 || o.learning_rate.is_nan() || o.learning_rate <= 0.0 {
         return Err(TrainError::Options("gbdt needs n_trees ≥ 1, num_leaves ≥ 2 and a positive learning rate".into()));
     }
@@ -256,14 +272,14 @@ fn gradients(
         }
     };
     let n = label.len();
-    // Below this many rows a second thread costs more than it saves.
+    // Below this many rows handing work to the pool costs more than it saves.
     if threads < 2 || n < 4096 {
         return rows(0, &mut rs[..n * 3]);
     }
     let per = n.div_ceil(threads);
-    std::thread::scope(|sc| {
+    rayon::scope(|sc| {
         for (t, chunk) in rs[..n * 3].chunks_mut(per * 3).enumerate() {
-            sc.spawn(move || rows(t * per, chunk));
+            sc.spawn(move |_| rows(t * per, chunk));
         }
     });
 }

@@ -500,9 +500,10 @@ fn build(
         return;
     }
     let per = work.len().div_ceil(threads);
-    std::thread::scope(|sc| {
+    rayon::scope(|sc| {
         for chunk in work.chunks_mut(per) {
-            sc.spawn(|| {
+            let one = &one;
+            sc.spawn(move |_| {
                 let mut scratch = Vec::new();
                 for (g, members) in chunk.iter_mut() {
                     one(*g, members, &mut scratch);
@@ -512,8 +513,9 @@ fn build(
     });
 }
 
-/// Histogram passes smaller than this (rows × bundles) run on one thread: spawning costs more.
-const PARALLEL_WORK: usize = 200_000;
+/// Histogram passes smaller than this (rows × bundles) run on one thread: handing work to the
+/// pool costs more.
+const PARALLEL_WORK: usize = 30_000;
 
 /// Exclusive feature bundling (LightGBM's EFB, without conflicts): features that are never
 /// off their most frequent bin in the same row (the one-hot columns of a categorical, hash
