@@ -3,6 +3,7 @@
 //! starts deserialize instead of compiling.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 use wasmtime::Engine;
@@ -25,6 +26,8 @@ pub fn load_keyed(engine: &Engine, bytes: &[u8], cache: Option<(&Path, &CacheKey
         // SAFETY: the file was written by `Component::serialize` of this same wasmtime build
         // (the name includes the engine's compatibility hash) into our own cache directory.
         if let Ok(c) = unsafe { Component::deserialize_file(engine, &path) } {
+            // A hit counts as a use: pruning removes the compilations used longest ago.
+            let _ = std::fs::File::options().write(true).open(&path).and_then(|f| f.set_modified(SystemTime::now()));
             return Ok(c);
         }
     }
@@ -34,6 +37,7 @@ pub fn load_keyed(engine: &Engine, bytes: &[u8], cache: Option<(&Path, &CacheKey
     if let Err(e) = store(&component, &path) {
         tracing::warn!("could not cache the compiled component in {}: {e}", dir.display());
     }
+    prune(dir, MAX_ENTRIES, MAX_BYTES);
     Ok(component)
 }
 
@@ -71,6 +75,44 @@ fn store(component: &Component, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Compilations kept: every rebuilt component adds one (50–60 MB for the full component), and
+/// nothing else removes them.
+const MAX_ENTRIES: usize = 16;
+/// Bytes of compilations kept.
+const MAX_BYTES: u64 = 1 << 30;
+/// A temporary file this old is left over from a process that died while writing it.
+const STALE_TMP: Duration = Duration::from_secs(3600);
+
+/// Removes the compilations used longest ago (by modification time, which a hit refreshes)
+/// until at most `max_entries` of at most `max_bytes` in all remain (the newest is always
+/// kept), and temporary files left by dead writers. Errors are ignored: a cache that cannot be
+/// pruned costs disk, not a start.
+pub fn prune(dir: &Path, max_entries: usize, max_bytes: u64) {
+    let Ok(read) = std::fs::read_dir(dir) else { return };
+    let now = SystemTime::now();
+    let mut entries: Vec<(SystemTime, u64, PathBuf)> = Vec::new();
+    for e in read.flatten() {
+        let (path, Ok(meta)) = (e.path(), e.metadata()) else { continue };
+        let modified = meta.modified().unwrap_or(now);
+        match path.extension().and_then(|x| x.to_str()) {
+            Some("cwasm") if meta.is_file() => entries.push((modified, meta.len(), path)),
+            Some(x) if x.starts_with("tmp") && now.duration_since(modified).is_ok_and(|age| age > STALE_TMP) => {
+                let _ = std::fs::remove_file(&path);
+            }
+            _ => {}
+        }
+    }
+    // Newest first; ties by name, so the order does not depend on the directory listing.
+    entries.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.2.cmp(&b.2)));
+    let mut total = 0u64;
+    for (k, (_, len, path)) in entries.iter().enumerate() {
+        total += len;
+        if k > 0 && (k >= max_entries || total > max_bytes) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 /// Whether `dir` holds a compilation of `bytes` for `engine`.
 pub fn is_cached(engine: &Engine, bytes: &[u8], dir: &Path) -> bool {
     CacheKey::new(engine, bytes).is_in(dir)
@@ -79,4 +121,46 @@ pub fn is_cached(engine: &Engine, bytes: &[u8], dir: &Path) -> bool {
 fn scorelet_digest(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prune_keeps_the_most_recently_used_compilations_within_both_budgets() {
+        let dir = std::env::temp_dir().join(format!("scorelet-cache-prune-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let base = SystemTime::now() - Duration::from_secs(10_000);
+        let file = |name: &str, len: usize, age_s: u64| {
+            let p = dir.join(name);
+            std::fs::write(&p, vec![0u8; len]).unwrap();
+            let f = std::fs::File::options().write(true).open(&p).unwrap();
+            f.set_modified(base + Duration::from_secs(10_000 - age_s)).unwrap();
+        };
+        // Newest first: a (1 s old), b, c, d; a stale and a fresh temp file; a foreign file.
+        file("a.cwasm", 100, 1);
+        file("b.cwasm", 100, 2);
+        file("c.cwasm", 100, 3);
+        file("d.cwasm", 100, 4);
+        file("e.tmp123-0", 10, 7200);
+        file("f.tmp124-0", 10, 5);
+        file("notes.txt", 10, 9000);
+        let left = || {
+            let mut v: Vec<String> =
+                std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+            v.sort();
+            v
+        };
+        prune(&dir, 3, 1 << 20);
+        assert_eq!(left(), ["a.cwasm", "b.cwasm", "c.cwasm", "f.tmp124-0", "notes.txt"]);
+        // The byte budget: 250 bytes keeps two of the 100-byte compilations.
+        prune(&dir, 16, 250);
+        assert_eq!(left(), ["a.cwasm", "b.cwasm", "f.tmp124-0", "notes.txt"]);
+        // The newest stays even when it alone is over the budget.
+        prune(&dir, 16, 10);
+        assert_eq!(left(), ["a.cwasm", "f.tmp124-0", "notes.txt"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
