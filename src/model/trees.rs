@@ -897,8 +897,6 @@ impl Ensemble {
                     }
                 }
             }
-            // A single-weight ensemble's row sums for the chunk's full blocks.
-            let mut sums = [0f32; CHUNK];
             for &(root, depth) in &self.roots {
                 for g in (0..full).step_by(BLOCK) {
                     let cur: [u32; BLOCK] = if self.branch_free(depth) {
@@ -918,20 +916,10 @@ impl Ensemble {
                         let at = (r0 + g) * width;
                         std::array::from_fn(|r| self.walk(&x[at + r * width..at + (r + 1) * width], root))
                     };
-                    if self.single {
-                        // One weight per leaf: summed in the chunk's own row sums.
-                        for (s, leaf) in sums[g..g + BLOCK].iter_mut().zip(cur) {
-                            *s += f32::from_bits(self.nodes[leaf as usize].leaf);
-                        }
-                        continue;
-                    }
                     for (r, leaf) in cur.into_iter().enumerate() {
                         self.add_leaf(out, has, r0 + g + r, leaf);
                     }
                 }
-            }
-            if self.single {
-                out[r0..r0 + full].copy_from_slice(&sums[..full]);
             }
             for b in full / BLOCK..blocks {
                 let r = r0 + first(b).0;
