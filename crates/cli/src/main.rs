@@ -160,6 +160,9 @@ enum RegistryCommand {
     /// Serve a registry over a directory.
     #[command(after_help = "Example:\n  scorelet registry serve --root registry/ --token-file write.token")]
     Serve(registry::ServeArgs),
+    /// Check a registry's storage: every version's digests, and the audit log's hash chain.
+    #[command(after_help = "Example:\n  scorelet registry verify --root registry/")]
+    Verify(registry::VerifyArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -201,6 +204,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => serve::serve(a),
         Command::Build(a) => build::build(a),
         Command::Registry { command: RegistryCommand::Serve(a) } => registry::serve(a),
+        Command::Registry { command: RegistryCommand::Verify(a) } => registry::verify(a),
         Command::Push { bundle, registry: r } => registry::push(bundle, r),
         Command::Pull { reference, out, registry: r } => registry::pull(reference, out, r),
         Command::Alias { command, registry: r } => registry::alias(command, r),

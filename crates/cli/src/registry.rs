@@ -46,6 +46,42 @@ pub struct ServeArgs {
     /// assembles it).
     #[arg(long)]
     pub site: Option<PathBuf>,
+    /// Seconds a client has to send its request headers (slow clients are cut off).
+    #[arg(long, default_value_t = 10)]
+    pub header_timeout: u64,
+    /// Seconds a request may take from its headers to its answer, upload included (then 408).
+    #[arg(long, default_value_t = 120)]
+    pub request_timeout: u64,
+    /// Connections served at once (more wait to be accepted).
+    #[arg(long, default_value_t = 256)]
+    pub max_connections: usize,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// Storage directory of the registry to check.
+    #[arg(long)]
+    pub root: PathBuf,
+}
+
+/// `registry verify`: every version's digests and the audit log's chain; fails on any problem.
+pub fn verify(a: &VerifyArgs) -> Result<()> {
+    if !a.root.join("models").is_dir() {
+        bail!("{} is not a registry root (no models/ directory)", a.root.display());
+    }
+    let store = Store::open(&a.root).with_context(|| format!("cannot open the store at {}", a.root.display()))?;
+    let v = store.verify()?;
+    for p in &v.problems {
+        eprintln!("problem: {p}");
+    }
+    println!(
+        "{} versions verified, {} audit records chained; audit head {}",
+        v.versions, v.audit_records, v.audit_head
+    );
+    if !v.problems.is_empty() {
+        bail!("{} problem(s) in {}", v.problems.len(), a.root.display());
+    }
+    Ok(())
 }
 
 fn read_token(p: &Path) -> Result<String> {
@@ -77,6 +113,9 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
         read_token,
         max_upload: a.max_upload_mb << 20,
         site: a.site.clone(),
+        header_timeout: std::time::Duration::from_secs(a.header_timeout.max(1)),
+        request_timeout: std::time::Duration::from_secs(a.request_timeout.max(1)),
+        max_connections: a.max_connections.max(1),
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {

@@ -96,8 +96,25 @@ fn sigkill_during_uploads_never_leaves_a_partial_version() {
         let r = format!("churn@{}", v["version"]).parse().unwrap();
         client.fetch(&r).unwrap();
     }
-    assert_eq!(std::fs::read_dir(root.join("tmp")).unwrap().count(), 0, "staging is cleared at start");
+    // The killed servers' staging areas were cleared at start: what is left is the running
+    // server's own area, empty, and lock files.
+    let areas: Vec<_> = std::fs::read_dir(root.join("tmp"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_none_or(|e| e != "lock"))
+        .collect();
+    assert_eq!(areas.len(), 1, "staging areas of killed servers remain: {areas:?}");
+    assert_eq!(std::fs::read_dir(&areas[0]).unwrap().count(), 0, "the running server's staging area is not empty");
     child.kill().unwrap();
     child.wait().unwrap();
+    // `registry verify` agrees: every version's digests hold and the audit chain is unbroken.
+    let out = Command::new(env!("CARGO_BIN_EXE_scorelet"))
+        .args(["registry", "verify", "--root", root.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.starts_with(&format!("{on_disk} versions verified")), "{text}");
     eprintln!("60 SIGKILLs: {completed} uploads acknowledged, {interrupted} cut off, {on_disk} versions, all verified");
 }

@@ -28,34 +28,41 @@ pub fn pack(dir: &Path) -> std::io::Result<Vec<u8>> {
 pub type Unpacked = (Vec<u8>, BTreeMap<String, Vec<u8>>);
 
 /// Unpacks an upload into (manifest bytes, other files). Refuses anything but regular files with
-/// plain bundle file names, duplicates, and archives without a manifest.
-pub fn unpack(bytes: &[u8]) -> Result<Unpacked, String> {
-    let mut a = tar::Archive::new(bytes);
+/// plain bundle file names, duplicates, archives without a manifest, and entries whose declared
+/// sizes add up past `limit` bytes (checked from the headers, before anything is allocated).
+pub fn unpack(reader: impl Read, limit: usize) -> Result<Unpacked, String> {
+    let mut a = tar::Archive::new(reader);
     let mut files = BTreeMap::new();
     let mut manifest = None;
+    let mut total = 0u64;
     for entry in a.entries().map_err(|e| format!("not a tar archive: {e}"))? {
         let mut e = entry.map_err(|e| format!("not a tar archive: {e}"))?;
         let raw = e.path_bytes().into_owned();
         let name = String::from_utf8_lossy(&raw).trim_start_matches("./").to_string();
+        let shown = name.chars().take(80).collect::<String>();
         match e.header().entry_type() {
             tar::EntryType::Directory if name.is_empty() || name == "." => continue,
             tar::EntryType::Regular => {}
-            t => return Err(format!("archive entry {name:?} is a {t:?}; only regular files are accepted")),
+            t => return Err(format!("archive entry {shown:?} is a {t:?}; only regular files are accepted")),
         }
         if name != MANIFEST && !valid_file_name(&name) {
-            return Err(format!(
-                "archive entry {:?} is not a plain bundle file name",
-                name.chars().take(80).collect::<String>()
-            ));
+            return Err(format!("archive entry {shown:?} is not a plain bundle file name"));
         }
-        let mut buf = Vec::with_capacity(e.size().min(64 << 20) as usize);
-        e.read_to_end(&mut buf).map_err(|err| format!("archive entry {name:?} is truncated: {err}"))?;
+        total = total.saturating_add(e.size());
+        if total > limit as u64 {
+            return Err(format!("archive entry {shown:?} declares {} bytes, past the upload limit", e.size()));
+        }
+        let mut buf = Vec::with_capacity(e.size() as usize);
+        e.read_to_end(&mut buf).map_err(|err| format!("archive entry {shown:?} is truncated: {err}"))?;
+        if buf.len() as u64 != e.size() {
+            return Err(format!("archive entry {shown:?} is truncated"));
+        }
         if name == MANIFEST {
             if manifest.replace(buf).is_some() {
                 return Err("the archive holds manifest.json twice".into());
             }
         } else if files.insert(name.clone(), buf).is_some() {
-            return Err(format!("the archive holds {name:?} twice"));
+            return Err(format!("the archive holds {shown:?} twice"));
         }
     }
     Ok((manifest.ok_or("the archive has no manifest.json")?, files))

@@ -4,8 +4,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
 use axum::handler::HandlerWithoutStateExt;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -18,6 +19,9 @@ use tower_http::services::ServeDir;
 
 use crate::archive;
 use crate::store::{Store, StoreError};
+
+/// Largest body of the small JSON requests (alias moves).
+const SMALL_BODY: usize = 64 << 10;
 
 /// The OpenAPI document of this API.
 pub const OPENAPI: &str = include_str!("../openapi.json");
@@ -34,11 +38,25 @@ pub struct Config {
     /// A directory of static files (the demo page) served at `/` beside the API; read-only,
     /// confined to the directory, no listings.
     pub site: Option<PathBuf>,
+    /// How long a client may take to send a request's headers (then the connection is closed).
+    pub header_timeout: Duration,
+    /// How long a request may take from its headers to its answer, body included (then 408).
+    pub request_timeout: Duration,
+    /// Connections served at once; further clients wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { write_token: None, read_token: None, max_upload: 64 << 20, site: None }
+        Config {
+            write_token: None,
+            read_token: None,
+            max_upload: 64 << 20,
+            site: None,
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(120),
+            max_connections: 256,
+        }
     }
 }
 
@@ -141,21 +159,77 @@ async fn versions(State(s): State<Shared>, h: HeaderMap, Path(name): Path<String
     Ok(short_cache(Json(json!({"name": name, "versions": s.store.versions(&name)?})).into_response()))
 }
 
+/// `Content-Length`, when the client sent one that parses.
+fn content_length(h: &HeaderMap) -> Option<u64> {
+    h.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        format!("this body is limited to {} KiB (uploads: `registry serve --max-upload-mb`)", limit >> 10),
+    )
+}
+
+/// Streams a request body into `to`, refusing it as soon as it passes `limit` bytes.
+async fn stream_to_file(body: Body, to: &std::path::Path, limit: usize) -> ApiResult<()> {
+    use http_body_util::BodyExt;
+    use tokio::io::AsyncWriteExt;
+    let storage = |e: std::io::Error| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string());
+    let mut file = tokio::fs::File::create(to).await.map_err(storage)?;
+    let mut body = body;
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError(StatusCode::BAD_REQUEST, "invalid", format!("the upload was cut off: {e}")))?;
+        if let Ok(chunk) = frame.into_data() {
+            seen += chunk.len();
+            if seen > limit {
+                return Err(too_large(limit));
+            }
+            file.write_all(&chunk).await.map_err(storage)?;
+        }
+    }
+    file.flush().await.map_err(storage)
+}
+
+/// Publishes an uploaded tar. The token is checked from the headers before a byte of the body
+/// is read, and the body streams to a file in the store's staging area with the limit enforced
+/// as bytes arrive, so an unauthenticated or oversized upload costs the server nothing.
 async fn publish(
     State(s): State<Shared>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     h: HeaderMap,
     Path(name): Path<String>,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult<Response> {
     can_write(&s, &h)?;
-    let (manifest, files) = archive::unpack(&body).map_err(|m| ApiError(StatusCode::BAD_REQUEST, "invalid", m))?;
+    if !scorelet::bundle::valid_model_name(&name) {
+        return Err(StoreError::Invalid(format!(
+            "model name {:?} is not [a-z0-9][a-z0-9._-]{{0,63}}",
+            name.chars().take(80).collect::<String>()
+        ))
+        .into());
+    }
+    let limit = s.config.max_upload;
+    if content_length(&h).is_some_and(|n| n > limit as u64) {
+        return Err(too_large(limit));
+    }
+    let upload = s.store.upload_path()?;
+    stream_to_file(body, upload.path(), limit).await?;
     let by = actor(&h, addr);
     let store = s.clone();
     let n = name.clone();
-    let v = tokio::task::spawn_blocking(move || store.store.publish(&n, &manifest, files, &by))
-        .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()))??;
+    let v = tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(upload.path()).map_err(StoreError::from)?;
+        let (manifest, files) = archive::unpack(std::io::BufReader::new(file), limit)
+            .map_err(|m| ApiError(StatusCode::BAD_REQUEST, "invalid", m))?;
+        drop(upload);
+        Ok::<_, ApiError>(store.store.publish(&n, &manifest, files, &by)?)
+    })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()))??;
     let mut r =
         (StatusCode::CREATED, Json(json!({"name": name, "version": v, "ref": format!("{name}@{v}")}))).into_response();
     r.headers_mut().insert(
@@ -296,9 +370,10 @@ async fn alias_put(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     h: HeaderMap,
     Path((name, alias)): Path<(String, String)>,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult<Response> {
     can_write(&s, &h)?;
+    let body = axum::body::to_bytes(body, SMALL_BODY).await.map_err(|_| too_large(SMALL_BODY))?;
     let v = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|b| b.get("version")?.as_u64())
@@ -317,13 +392,34 @@ async fn alias_delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// `?offset=&limit=` of the history endpoint.
+#[derive(serde::Deserialize)]
+struct Page {
+    #[serde(default)]
+    offset: usize,
+    #[serde(default = "Page::default_limit")]
+    limit: usize,
+}
+
+impl Page {
+    const MAX: usize = 1000;
+    fn default_limit() -> usize {
+        100
+    }
+}
+
 async fn alias_history(
     State(s): State<Shared>,
     h: HeaderMap,
     Path((name, alias)): Path<(String, String)>,
+    page: Result<axum::extract::Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
     can_read(&s, &h)?;
-    Ok(Json(json!({"name": name, "alias": alias, "moves": s.store.alias_history(&name, &alias)?})).into_response())
+    let axum::extract::Query(page) = page.map_err(|e| ApiError(StatusCode::BAD_REQUEST, "invalid", e.body_text()))?;
+    let limit = page.limit.clamp(1, Page::MAX);
+    let (moves, more) = s.store.alias_history(&name, &alias, page.offset, limit)?;
+    let next = more.then(|| page.offset + moves.len());
+    Ok(Json(json!({"name": name, "alias": alias, "offset": page.offset, "moves": moves, "next": next})).into_response())
 }
 
 async fn openapi() -> Response {
@@ -340,7 +436,6 @@ async fn fallback() -> ApiError {
 
 /// The router over a store.
 pub fn router(store: Store, config: Config) -> Router {
-    let limit = config.max_upload;
     let site = config.site.clone();
     let state = Arc::new(AppState { store, config });
     let api = Router::new()
@@ -362,7 +457,7 @@ pub fn router(store: Store, config: Config) -> Router {
         ),
         None => api.fallback(fallback),
     };
-    api.layer(DefaultBodyLimit::max(limit))
+    api.layer(DefaultBodyLimit::max(SMALL_BODY))
         .layer(
             CorsLayer::new()
                 .allow_origin(Any)
@@ -372,13 +467,73 @@ pub fn router(store: Store, config: Config) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown` resolves.
+/// Serves until `shutdown` resolves: HTTP/1.1 with a header deadline, a deadline on each
+/// request (body included), and at most `max_connections` connections at once.
+///
+/// Written on hyper rather than `axum::serve`, which has neither deadlines nor a connection
+/// limit: a client that sends half a request line would otherwise hold a connection forever.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Store,
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(store, config).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+
+    let (header_timeout, request_timeout) = (config.header_timeout, config.request_timeout);
+    let permits = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
+    let app = router(store, config);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+            () = &mut shutdown => return Ok(()),
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => return Ok(()),
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                let app = app.clone();
+                async move {
+                    let answer = app.oneshot(req.map(Body::new));
+                    Ok::<_, std::convert::Infallible>(match tokio::time::timeout(request_timeout, answer).await {
+                        Ok(Ok(r)) => r,
+                        Ok(Err(never)) => match never {},
+                        Err(_) => {
+                            let mut r = ApiError(
+                                StatusCode::REQUEST_TIMEOUT,
+                                "request_timeout",
+                                format!("the request did not complete within {} s", request_timeout.as_secs()),
+                            )
+                            .into_response();
+                            r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+                            r
+                        }
+                    })
+                }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, "connection ended: {e}");
+            }
+        });
+    }
 }

@@ -4,14 +4,23 @@
 //! ROOT/models/NAME/versions/N/manifest.json, features.json, model.onnx, …   (never rewritten)
 //! ROOT/models/NAME/aliases/ALIAS.json            {"version", "updated", "by"}
 //! ROOT/models/NAME/aliases/ALIAS.history.jsonl   one line per move
-//! ROOT/audit.jsonl                                one line per write
-//! ROOT/tmp/                                       uploads being written (cleared at start)
+//! ROOT/audit.jsonl                                one line per write, hash-chained
+//! ROOT/write.lock                                 held by whichever process is writing
+//! ROOT/tmp/ID/, ROOT/tmp/ID.lock                  one staging area per open store
 //! ```
 //!
-//! A publish writes every file into `tmp/`, fsyncs it, then claims version N by renaming the
-//! directory to `versions/N`: the rename is atomic, so a crash at any point leaves either no
-//! version or a complete one, and two publishers can never get the same N (the second rename
-//! fails and tries N+1). The read side is plain files, servable from any object store or CDN.
+//! A publish writes every file into its store's staging area, fsyncs it, then claims version N
+//! by renaming the directory to `versions/N`: the rename is atomic, so a crash at any point
+//! leaves either no version or a complete one, and two publishers can never get the same N (the
+//! second rename fails and tries N+1). Every directory a write creates is fsynced with its
+//! parent, and the audit record is on disk before the write is acknowledged (a write whose
+//! record cannot be written is undone). Writers of all processes serialize on `write.lock`;
+//! each open store stages in its own directory, held by a lock file, and clears only the
+//! staging areas whose owner is gone. The read side is plain files, servable from any object
+//! store or CDN.
+//!
+//! The audit log is append-only and chained: every record carries `prev`, the sha256 of the
+//! line before it, so [`Store::verify`] finds a removed, reordered or edited line.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -81,9 +90,14 @@ pub struct VersionInfo {
 /// The directory store.
 pub struct Store {
     root: PathBuf,
-    /// Serializes writers of one process (publishes, alias moves); renames keep separate
-    /// processes safe.
+    /// Serializes writers of one process (publishes, alias moves); `write.lock` serializes
+    /// processes.
     write: Mutex<()>,
+    /// This store's staging area under `tmp/`.
+    staging: PathBuf,
+    /// The lock on `tmp/ID.lock`, held while the store lives: it tells other processes the
+    /// staging area is in use.
+    _staging_lock: File,
     /// Parsed manifests by (name, version): versions never change, so they never go stale.
     manifests: Mutex<std::collections::HashMap<(String, u64), std::sync::Arc<scorelet::bundle::Manifest>>>,
 }
@@ -123,6 +137,50 @@ fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
+/// `create_dir_all`, fsyncing the parent of every directory it creates, so a power loss after
+/// it returns cannot lose them.
+fn create_dirs_synced(p: &Path) -> std::io::Result<()> {
+    if p.is_dir() {
+        return Ok(());
+    }
+    let parent = p.parent().unwrap_or(Path::new("."));
+    create_dirs_synced(parent)?;
+    match fs::create_dir(p) {
+        Ok(()) => fsync_dir(parent),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The last line of a file (without its newline), read from the end.
+fn last_line(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let len = f.metadata()?.len();
+    let mut window = 4096u64;
+    loop {
+        let start = len.saturating_sub(window);
+        f.seek(SeekFrom::Start(start))?;
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf)?;
+        let body = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        if let Some(i) = body.iter().rposition(|&b| b == b'\n') {
+            return Ok(Some(body[i + 1..].to_vec()));
+        }
+        if start == 0 {
+            return Ok((!body.is_empty()).then(|| body.to_vec()));
+        }
+        window *= 4;
+    }
+}
+
+/// The `prev` of the first audit record.
+pub const AUDIT_GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
 /// Writes a small file atomically (temp + fsync + rename + fsync dir).
 fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
@@ -132,19 +190,94 @@ fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 fn append_line(path: &Path, v: &serde_json::Value) -> std::io::Result<()> {
+    let new = !path.exists();
     let mut f = OpenOptions::new().create(true).append(true).open(path)?;
     f.write_all(format!("{v}\n").as_bytes())?;
-    f.sync_all()
+    f.sync_all()?;
+    if new { fsync_dir(path.parent().unwrap_or(Path::new("."))) } else { Ok(()) }
+}
+
+/// An upload being received: a file in the store's staging area, removed when dropped.
+pub struct Upload(PathBuf);
+
+impl Upload {
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+/// What [`Store::verify`] found.
+#[derive(Debug, Default, Serialize)]
+pub struct Verification {
+    /// Versions whose every file matched its manifest.
+    pub versions: usize,
+    /// Audit records whose chain held.
+    pub audit_records: usize,
+    /// The sha256 of the audit log's last line: keep it elsewhere to detect a later edit of
+    /// that line, or lines cut from the end.
+    pub audit_head: String,
+    /// Everything that did not check out, one sentence each.
+    pub problems: Vec<String>,
 }
 
 impl Store {
-    /// Opens (creating) a store at `root`, clearing uploads a crash left in `tmp/`.
+    /// Opens (creating) a store at `root`, with a staging area of its own, and clears the
+    /// staging areas of stores that are gone (a crash's uploads).
     pub fn open(root: &Path) -> Result<Store> {
-        fs::create_dir_all(root.join("models"))?;
+        create_dirs_synced(&root.join("models"))?;
         let tmp = root.join("tmp");
-        let _ = fs::remove_dir_all(&tmp);
-        fs::create_dir_all(&tmp)?;
-        Ok(Store { root: root.to_path_buf(), write: Mutex::new(()), manifests: Mutex::default() })
+        create_dirs_synced(&tmp)?;
+        // One opener at a time: between creating a lock file and locking it, another opener
+        // would take it for a dead store's.
+        let opening = OpenOptions::new().create(true).truncate(false).write(true).open(tmp.join("open.lock"))?;
+        opening.lock()?;
+        for e in fs::read_dir(&tmp)?.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(id) = name.strip_suffix(".area") else { continue };
+            let lock = tmp.join(format!("{id}.lock"));
+            let dead = match File::open(&lock) {
+                Ok(f) => f.try_lock().is_ok(),
+                Err(_) => true,
+            };
+            if dead {
+                tracing::info!("clearing the staging area of a store that is gone: {name}");
+                fs::remove_dir_all(e.path())?;
+                let _ = fs::remove_file(&lock);
+            }
+        }
+        let id = format!("{}-{:016x}", std::process::id(), unique());
+        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(tmp.join(format!("{id}.lock")))?;
+        lock.try_lock().map_err(|e| std::io::Error::other(format!("cannot lock a new staging area: {e}")))?;
+        let staging = tmp.join(format!("{id}.area"));
+        fs::create_dir(&staging)?;
+        fsync_dir(&tmp)?;
+        drop(opening);
+        Ok(Store {
+            root: root.to_path_buf(),
+            write: Mutex::new(()),
+            staging,
+            _staging_lock: lock,
+            manifests: Mutex::default(),
+        })
+    }
+
+    /// A new file in the staging area for an upload to stream into.
+    pub fn upload_path(&self) -> Result<Upload> {
+        Ok(Upload(self.staging.join(format!("upload-{:016x}.tar", unique()))))
+    }
+
+    /// Takes the in-process and the cross-process write locks.
+    fn lock_writes(&self) -> Result<(std::sync::MutexGuard<'_, ()>, File)> {
+        let guard = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        let f = OpenOptions::new().create(true).truncate(false).write(true).open(self.root.join("write.lock"))?;
+        f.lock()?;
+        Ok((guard, f))
     }
 
     fn model_dir(&self, name: &str) -> PathBuf {
@@ -238,15 +371,15 @@ impl Store {
         if bundle.manifest.name != name {
             return Err(StoreError::Invalid(format!("the bundle is model {:?}, not {name:?}", bundle.manifest.name)));
         }
-        let _guard = self.write.lock().unwrap_or_else(|e| e.into_inner());
-        let staging = self.root.join("tmp").join(format!("{name}-{}-{}", std::process::id(), unique()));
-        fs::create_dir_all(&staging)?;
+        let _locks = self.lock_writes()?;
+        let staging = self.staging.join(format!("{name}-{:016x}", unique()));
+        fs::create_dir(&staging)?;
         let result = (|| {
             for (f, bytes) in bundle.files() {
                 write_synced(&staging.join(f), bytes)?;
             }
             let versions = self.model_dir(name).join("versions");
-            fs::create_dir_all(&versions)?;
+            create_dirs_synced(&versions)?;
             let mut v = self.version_numbers(name)?.last().copied().unwrap_or(0) + 1;
             loop {
                 let mut m = bundle.manifest.clone();
@@ -270,7 +403,15 @@ impl Store {
             let _ = fs::remove_dir_all(&staging);
         }
         let v = result?;
-        self.audit(json!({"at": now(), "by": by, "action": "publish", "model": name, "version": v}))?;
+        if let Err(e) = self.audit(json!({"at": now(), "by": by, "action": "publish", "model": name, "version": v})) {
+            // Not acknowledged, so not kept: move the version back out of sight.
+            let versions = self.model_dir(name).join("versions");
+            if fs::rename(versions.join(v.to_string()), &staging).is_ok() {
+                let _ = fsync_dir(&versions);
+                let _ = fs::remove_dir_all(&staging);
+            }
+            return Err(e);
+        }
         Ok(v)
     }
 
@@ -308,45 +449,127 @@ impl Store {
         if !self.version_dir(name, version).join(MANIFEST).exists() {
             return Err(StoreError::NotFound(format!("{name}@{version} does not exist")));
         }
-        let _guard = self.write.lock().unwrap_or_else(|e| e.into_inner());
-        let from = self.alias(name, alias).ok().map(|d| d.version);
+        let _locks = self.lock_writes()?;
+        let old = self.alias(name, alias).ok();
+        let from = old.as_ref().map(|d| d.version);
         let dir = self.model_dir(name).join("aliases");
-        fs::create_dir_all(&dir)?;
+        create_dirs_synced(&dir)?;
         let doc = AliasDoc { version, updated: now(), by: by.into() };
-        replace_file(&dir.join(format!("{alias}.json")), &serde_json::to_vec(&doc).expect("serializes"))?;
+        let path = dir.join(format!("{alias}.json"));
+        replace_file(&path, &serde_json::to_vec(&doc).expect("serializes"))?;
         let mv = AliasMove { at: doc.updated.clone(), by: by.into(), from, to: Some(version) };
-        append_line(&dir.join(format!("{alias}.history.jsonl")), &serde_json::to_value(&mv).expect("serializes"))?;
-        self.audit(json!({"at": doc.updated, "by": by, "action": "alias", "model": name, "alias": alias, "from": from, "to": version}))?;
+        let recorded = append_line(&dir.join(format!("{alias}.history.jsonl")), &serde_json::to_value(&mv).expect("serializes"))
+            .map_err(StoreError::from)
+            .and_then(|()| self.audit(json!({"at": doc.updated, "by": by, "action": "alias", "model": name, "alias": alias, "from": from, "to": version})));
+        if let Err(e) = recorded {
+            // Not acknowledged, so not kept: the alias goes back to where it was.
+            let _ = match &old {
+                Some(old) => replace_file(&path, &serde_json::to_vec(old).expect("serializes")),
+                None => fs::remove_file(&path).and_then(|()| fsync_dir(&dir)),
+            };
+            return Err(e);
+        }
         Ok(doc)
     }
 
     /// Removes an alias; records the move.
     pub fn delete_alias(&self, name: &str, alias: &str, by: &str) -> Result<()> {
+        check_name(name)?;
+        check_alias(alias)?;
+        let _locks = self.lock_writes()?;
         let old = self.alias(name, alias)?;
-        let _guard = self.write.lock().unwrap_or_else(|e| e.into_inner());
         let dir = self.model_dir(name).join("aliases");
-        fs::remove_file(dir.join(format!("{alias}.json")))?;
+        let path = dir.join(format!("{alias}.json"));
+        fs::remove_file(&path)?;
         fsync_dir(&dir)?;
         let at = now();
         let mv = AliasMove { at: at.clone(), by: by.into(), from: Some(old.version), to: None };
-        append_line(&dir.join(format!("{alias}.history.jsonl")), &serde_json::to_value(&mv).expect("serializes"))?;
-        self.audit(
-            json!({"at": at, "by": by, "action": "alias-delete", "model": name, "alias": alias, "from": old.version}),
-        )?;
+        let recorded = append_line(&dir.join(format!("{alias}.history.jsonl")), &serde_json::to_value(&mv).expect("serializes"))
+            .map_err(StoreError::from)
+            .and_then(|()| self.audit(json!({"at": at, "by": by, "action": "alias-delete", "model": name, "alias": alias, "from": old.version})));
+        if let Err(e) = recorded {
+            let _ = replace_file(&path, &serde_json::to_vec(&old).expect("serializes"));
+            return Err(e);
+        }
         Ok(())
     }
 
-    /// Every move of an alias, oldest first.
-    pub fn alias_history(&self, name: &str, alias: &str) -> Result<Vec<AliasMove>> {
+    /// Moves of an alias, oldest first: `limit` of them after skipping `offset`, and whether
+    /// more follow. The file is read line by line, never whole.
+    pub fn alias_history(
+        &self,
+        name: &str,
+        alias: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<AliasMove>, bool)> {
+        use std::io::BufRead;
         check_name(name)?;
         check_alias(alias)?;
-        let text = fs::read_to_string(self.model_dir(name).join("aliases").join(format!("{alias}.history.jsonl")))
+        let f = File::open(self.model_dir(name).join("aliases").join(format!("{alias}.history.jsonl")))
             .map_err(|_| StoreError::NotFound(format!("{name} has no history for alias {alias:?}")))?;
-        Ok(text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+        let mut moves = Vec::new();
+        let mut lines = std::io::BufReader::new(f).lines().skip(offset);
+        for line in lines.by_ref() {
+            if let Ok(m) = serde_json::from_str(&line?) {
+                moves.push(m);
+            }
+            if moves.len() == limit {
+                break;
+            }
+        }
+        Ok((moves, lines.next().is_some()))
     }
 
-    fn audit(&self, v: serde_json::Value) -> Result<()> {
-        Ok(append_line(&self.root.join("audit.jsonl"), &v)?)
+    /// Appends an audit record, chained to the one before it. Called under the write locks.
+    fn audit(&self, mut v: serde_json::Value) -> Result<()> {
+        let path = self.root.join("audit.jsonl");
+        let prev = match last_line(&path)? {
+            Some(line) => scorelet::bundle::sha256_hex(&line),
+            None => AUDIT_GENESIS.to_string(),
+        };
+        v["prev"] = json!(prev);
+        Ok(append_line(&path, &v)?)
+    }
+
+    /// Checks every version's files against its manifest and the audit log's chain.
+    pub fn verify(&self) -> Result<Verification> {
+        use std::io::BufRead;
+        let mut out = Verification::default();
+        for name in self.models()? {
+            for v in self.version_numbers(&name)? {
+                match Bundle::load_dir(self.version_dir(&name, v)) {
+                    Ok(b) if b.manifest.name == name && b.manifest.version == Some(v) => out.versions += 1,
+                    Ok(b) => out.problems.push(format!(
+                        "{name}@{v} holds the manifest of {}@{}",
+                        b.manifest.name,
+                        b.manifest.version.unwrap_or(0)
+                    )),
+                    Err(e) => out.problems.push(format!("{name}@{v}: {e}")),
+                }
+            }
+        }
+        let path = self.root.join("audit.jsonl");
+        if let Ok(f) = File::open(&path) {
+            let mut prev = AUDIT_GENESIS.to_string();
+            for (i, line) in std::io::BufReader::new(f).split(b'\n').enumerate() {
+                let line = line?;
+                let claimed = serde_json::from_slice::<serde_json::Value>(&line)
+                    .ok()
+                    .and_then(|v| v.get("prev")?.as_str().map(String::from));
+                match claimed {
+                    Some(c) if c == prev => out.audit_records += 1,
+                    Some(_) => out.problems.push(format!(
+                        "audit.jsonl line {}: the line before it was removed or changed (its hash does not match)",
+                        i + 1
+                    )),
+                    None => out.problems.push(format!("audit.jsonl line {}: not a chained audit record", i + 1)),
+                }
+                prev = scorelet::bundle::sha256_hex(&line);
+            }
+            out.audit_head = prev;
+        }
+        Ok(out)
     }
 }
 

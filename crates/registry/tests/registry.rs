@@ -375,3 +375,163 @@ fn site_files_are_served_beside_the_api_and_nothing_outside_the_site_leaks() {
     assert!(status == 405 || status == 404, "writes to the site: {status}");
     assert_eq!(std::fs::read_to_string(outside.path().join("site/index.html")).unwrap(), "<h1>page</h1>");
 }
+
+#[test]
+fn alias_history_is_paged() {
+    let s = server(writable());
+    let c = Client::new(&s.addr, Some(TOKEN.into()));
+    c.push(bundle_dir()).unwrap();
+    c.push(bundle_dir()).unwrap();
+    for i in 0..5 {
+        c.set_alias("churn", "staging", 1 + i % 2).unwrap();
+    }
+    let page = |q: &str| {
+        let (st, body) = get(&s.addr, &format!("/v1/models/churn/aliases/staging/history{q}"));
+        (st, serde_json::from_str::<serde_json::Value>(&body).unwrap_or_default())
+    };
+    let (st, p) = page("?limit=2");
+    assert_eq!(st, 200);
+    assert_eq!(p["moves"].as_array().unwrap().len(), 2);
+    assert_eq!(p["moves"][0]["from"], serde_json::Value::Null, "oldest first");
+    assert_eq!(p["next"], 2);
+    let (_, p) = page("?offset=2&limit=2");
+    assert_eq!(p["moves"][0]["from"], 2);
+    assert_eq!(p["next"], 4);
+    let (_, p) = page("?offset=4&limit=2");
+    assert_eq!(p["moves"].as_array().unwrap().len(), 1);
+    assert_eq!(p["next"], serde_json::Value::Null, "the last page says so");
+    let (_, p) = page("");
+    assert_eq!(p["moves"].as_array().unwrap().len(), 5, "the default page holds them all");
+    let (_, p) = page("?offset=99");
+    assert!(p["moves"].as_array().unwrap().is_empty());
+    for bad in ["?limit=abc", "?offset=-1", "?limit=99999999999999999999999"] {
+        let (st, _) = page(bad);
+        assert_eq!(st, 400, "{bad}");
+    }
+}
+
+/// A tar whose one entry is `h` (already named and sized) followed by `data`.
+fn tar_with(mut h: tar::Header, data: &[u8]) -> Vec<u8> {
+    h.set_cksum();
+    let mut out = h.as_bytes().to_vec();
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512 + 1024, 0);
+    out
+}
+
+#[test]
+fn hostile_tar_entries_are_refused() {
+    let s = server(writable());
+    let c = Client::new(&s.addr, Some(TOKEN.into()));
+    c.push(bundle_dir()).unwrap();
+    let before = snapshot(s.root.path());
+    let entry = |name: &str, kind: tar::EntryType, size: u64| {
+        let mut h = tar::Header::new_gnu();
+        h.set_path(name).unwrap();
+        h.set_entry_type(kind);
+        h.set_size(size);
+        h.set_mode(0o644);
+        h
+    };
+    let mut link = entry("model.onnx", tar::EntryType::Symlink, 0);
+    link.set_link_name("/etc/passwd").unwrap();
+    let mut hard = entry("model.onnx", tar::EntryType::Link, 0);
+    hard.set_link_name("manifest.json").unwrap();
+    let files = bundle_files();
+    let manifest = &files.iter().find(|(n, _)| n == "manifest.json").unwrap().1;
+    let duplicate = tar_of(&[("manifest.json", manifest.as_slice()), ("manifest.json", manifest.as_slice())]);
+    // A 4 KB name, as a GNU long-name entry before the file.
+    let mut long = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(1);
+    h.set_mode(0o644);
+    long.append_data(&mut h, "a".repeat(4096), &b"x"[..]).unwrap();
+    let long = long.into_inner().unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("symlink", tar_with(link, b""), "Symlink"),
+        ("hard link", tar_with(hard, b""), "Link"),
+        ("character device", tar_with(entry("model.onnx", tar::EntryType::Char, 0), b""), "Char"),
+        ("fifo", tar_with(entry("model.onnx", tar::EntryType::Fifo, 0), b""), "Fifo"),
+        ("duplicate", duplicate, "twice"),
+        ("4 KB name", long, "not a plain bundle file name"),
+        (
+            "2^40 declared bytes",
+            tar_with(entry("model.onnx", tar::EntryType::Regular, 1 << 40), b"tiny"),
+            "past the upload limit",
+        ),
+        (
+            "declared size past the data",
+            tar_with(entry("model.onnx", tar::EntryType::Regular, 10_000), b"tiny"),
+            "truncated",
+        ),
+    ];
+    for (what, body, want) in cases {
+        let (st, msg) = post(&s.addr, "/v1/models/churn/versions", Some(TOKEN), &body);
+        assert_eq!(st, 400, "{what}: {msg}");
+        assert!(msg.contains(want), "{what}: {msg}");
+    }
+    assert_eq!(snapshot(s.root.path()), before, "a hostile upload changed the store");
+}
+
+#[test]
+fn verify_finds_tampered_versions_and_a_broken_audit_chain() {
+    let s = server(writable());
+    let c = Client::new(&s.addr, Some(TOKEN.into()));
+    c.push(bundle_dir()).unwrap();
+    c.push(bundle_dir()).unwrap();
+    c.set_alias("churn", "production", 1).unwrap();
+    c.set_alias("churn", "production", 2).unwrap();
+    let root = s.root.path();
+    let store = Store::open(root).unwrap();
+    let ok = store.verify().unwrap();
+    assert!(ok.problems.is_empty(), "{:?}", ok.problems);
+    assert_eq!((ok.versions, ok.audit_records), (2, 4));
+    let audit = root.join("audit.jsonl");
+    let original = std::fs::read_to_string(&audit).unwrap();
+    let lines: Vec<&str> = original.lines().collect();
+    // A line removed from the middle.
+    std::fs::write(&audit, format!("{}\n{}\n{}\n", lines[0], lines[2], lines[3])).unwrap();
+    let v = store.verify().unwrap();
+    assert!(v.problems.iter().any(|p| p.contains("line 2")), "{:?}", v.problems);
+    // A line edited (who did it), chain otherwise intact.
+    let edited = original.replacen("\"version\":1}", "\"version\":9}", 1);
+    assert_ne!(edited, original);
+    std::fs::write(&audit, &edited).unwrap();
+    assert!(!store.verify().unwrap().problems.is_empty(), "an edited audit line went unnoticed");
+    // The last line cut: the chain holds, but the head the operator kept changes.
+    std::fs::write(&audit, format!("{}\n", lines[..3].join("\n"))).unwrap();
+    assert_ne!(store.verify().unwrap().audit_head, ok.audit_head);
+    std::fs::write(&audit, &original).unwrap();
+    // A stored model file changed on disk.
+    let model = root.join("models/churn/versions/2/model.onnx");
+    let mut bytes = std::fs::read(&model).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&model, bytes).unwrap();
+    let v = store.verify().unwrap();
+    assert_eq!(v.versions, 1);
+    assert!(v.problems.iter().any(|p| p.starts_with("churn@2")), "{:?}", v.problems);
+}
+
+#[test]
+fn a_second_store_on_the_root_leaves_the_first_ones_staging_alone() {
+    let root = tempfile::tempdir().unwrap();
+    let first = Store::open(root.path()).unwrap();
+    let upload = first.upload_path().unwrap();
+    std::fs::write(upload.path(), b"half an upload").unwrap();
+    // A dead store's area: no lock file holds it.
+    let dead = root.path().join("tmp/1-dead.area");
+    std::fs::create_dir(&dead).unwrap();
+    std::fs::write(dead.join("upload.tar"), b"x").unwrap();
+    let second = Store::open(root.path()).unwrap();
+    assert!(upload.path().exists(), "opening a second store removed the first one's upload");
+    assert!(!dead.exists(), "the dead store's staging area is still there");
+    // Both publish; the versions are distinct and complete.
+    let b = Bundle::load_dir(bundle_dir()).unwrap();
+    let files = b.files().clone();
+    let m = b.manifest_bytes();
+    let v1 = first.publish("churn", &m, files.clone(), "a").unwrap();
+    let v2 = second.publish("churn", &m, files, "b").unwrap();
+    assert_eq!((v1, v2), (1, 2));
+    let v = second.verify().unwrap();
+    assert!(v.problems.is_empty() && v.versions == 2 && v.audit_records == 2, "{v:?}");
+}
