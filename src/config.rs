@@ -18,6 +18,8 @@ pub mod var {
     pub const REGISTRY_READ_TOKEN: &str = "registry_read_token";
     /// Key the scoring and metadata routes require.
     pub const API_KEY: &str = "api_key";
+    /// The publisher's Ed25519 public key (hex): fetched bundles must be signed with it.
+    pub const REGISTRY_PUBLIC_KEY: &str = "registry_public_key";
     /// A bundle directory in the component's filesystem.
     pub const BUNDLE_DIR: &str = "bundle_dir";
     /// Which engine runs the model: `auto`, `compiled` or `tract` (`scorelet::model::Engine`).
@@ -76,6 +78,12 @@ pub const SETTINGS: &[Setting] = &[
         var::REGISTRY_READ_TOKEN,
         "component, Lambda, worker, `serve`, `registry serve`",
         "the registry's read token: sent on reads by runtimes; required on reads by `registry serve` when set",
+    ),
+    runtime(
+        "SCORELET_REGISTRY_PUBLIC_KEY",
+        var::REGISTRY_PUBLIC_KEY,
+        "component, Lambda, worker, `serve --model`, `pull`",
+        "the publisher's Ed25519 public key (64 hex digits, `scorelet keygen`): bundles fetched from the registry must be signed with it (`push --sign`), else they are refused",
     ),
     runtime(
         "SCORELET_API_KEY",

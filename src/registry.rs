@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+use crate::bundle::seal::PublicKey;
 use crate::bundle::{Bundle, Manifest, valid_model_name, verify_file};
 use crate::error::{Error, Result};
 
@@ -25,11 +26,14 @@ pub enum Reference {
     Alias(String),
 }
 
-/// `name@version` or `name@alias`.
+/// `name@version` or `name@alias`, optionally pinned to content: `name@3#sha256:<hex>` is only
+/// accepted when the manifest the registry sends has that sha256.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelRef {
     pub name: String,
     pub reference: Reference,
+    /// The pinned manifest digest (64 lowercase hex digits), if any.
+    pub digest: Option<String>,
 }
 
 /// Whether `a` is a valid alias: `[a-z][a-z0-9_-]{0,63}` (never all digits, so it cannot be
@@ -46,6 +50,19 @@ impl FromStr for ModelRef {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
+        let (s, digest) = match s.split_once('#') {
+            None => (s, None),
+            Some((r, pin)) => {
+                let hex = pin.strip_prefix("sha256:").unwrap_or("");
+                if hex.len() != 64 || !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
+                    return Err(Error::BadRequest(format!(
+                        "{:?} is not a content pin: write NAME@VERSION#sha256:<64 hex digits of the manifest's sha256>",
+                        pin.chars().take(80).collect::<String>()
+                    )));
+                }
+                (r, Some(hex.to_ascii_lowercase()))
+            }
+        };
         let (name, r) =
             s.split_once('@').ok_or_else(|| Error::BadRequest(format!("{s:?} is not NAME@VERSION or NAME@ALIAS")))?;
         if !valid_model_name(name) {
@@ -64,15 +81,19 @@ impl FromStr for ModelRef {
                 "{r:?} is neither a version number nor an alias ([a-z][a-z0-9_-]{{0,63}})"
             )));
         };
-        Ok(ModelRef { name: name.to_string(), reference })
+        Ok(ModelRef { name: name.to_string(), reference, digest })
     }
 }
 
 impl fmt::Display for ModelRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.reference {
-            Reference::Version(v) => write!(f, "{}@{v}", self.name),
-            Reference::Alias(a) => write!(f, "{}@{a}", self.name),
+            Reference::Version(v) => write!(f, "{}@{v}", self.name)?,
+            Reference::Alias(a) => write!(f, "{}@{a}", self.name)?,
+        }
+        match &self.digest {
+            Some(d) => write!(f, "#sha256:{d}"),
+            None => Ok(()),
         }
     }
 }
@@ -149,6 +170,8 @@ pub struct Fetch {
     name: String,
     alias: Option<String>,
     version: Option<u64>,
+    digest: Option<String>,
+    key: Option<PublicKey>,
     state: State,
 }
 
@@ -158,7 +181,21 @@ impl Fetch {
             Reference::Version(v) => (Some(*v), None, State::Manifest),
             Reference::Alias(a) => (None, Some(a.clone()), State::Alias),
         };
-        Fetch { urls: Urls::new(base), name: r.name.clone(), alias, version, state }
+        Fetch {
+            urls: Urls::new(base),
+            name: r.name.clone(),
+            alias,
+            version,
+            digest: r.digest.clone(),
+            key: None,
+            state,
+        }
+    }
+
+    /// Refuses manifests that are unsigned or not signed by `key` (see [`crate::bundle::seal`]).
+    pub fn with_key(mut self, key: Option<PublicKey>) -> Fetch {
+        self.key = key;
+        self
     }
 
     /// The resolved version, once known.
@@ -200,7 +237,20 @@ impl Fetch {
                 State::Manifest
             }
             State::Manifest => {
+                if let Some(pin) = &self.digest {
+                    let got = crate::bundle::sha256_hex(&body);
+                    if &got != pin {
+                        return Err(Error::Registry(format!(
+                            "the manifest of {}@{} has sha256 {got}, not the pinned {pin}: refused",
+                            self.name,
+                            self.version.unwrap_or(0)
+                        )));
+                    }
+                }
                 let parsed = Bundle::parse_manifest(&body)?;
+                if let Some(key) = &self.key {
+                    crate::bundle::seal::verify(&parsed, key)?;
+                }
                 if parsed.name != self.name {
                     return Err(Error::Registry(format!("it sent model {:?} for {:?}", parsed.name, self.name)));
                 }
@@ -241,12 +291,12 @@ impl Fetch {
 /// Fetches and verifies the bundle `r` from the registry at `base`, with `get` doing each GET
 /// (the platform's HTTP client; it should send the read token if there is one, and fail on a
 /// non-2xx status).
-pub async fn fetch<F, Fut>(base: &str, r: &ModelRef, mut get: F) -> Result<Bundle>
+pub async fn fetch<F, Fut>(base: &str, r: &ModelRef, key: Option<PublicKey>, mut get: F) -> Result<Bundle>
 where
     F: FnMut(String) -> Fut,
     Fut: std::future::Future<Output = Result<Vec<u8>>>,
 {
-    let mut fetch = Fetch::new(base, r);
+    let mut fetch = Fetch::new(base, r).with_key(key);
     while let Some(url) = fetch.next_url() {
         let body = get(url).await?;
         fetch.feed(body)?;
@@ -284,6 +334,60 @@ mod tests {
         for bad in ["churn", "churn@0", "churn@", "Churn@1", "churn@Prod", "churn@99999999999999999999999"] {
             assert!(bad.parse::<ModelRef>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn pinned_references_parse_print_and_refuse_other_manifests() {
+        let b = fixture();
+        let digest = crate::bundle::sha256_hex(&b.manifest_bytes());
+        let pinned = format!("churn@1#sha256:{}", digest.to_ascii_uppercase());
+        let r: ModelRef = pinned.parse().unwrap();
+        assert_eq!(r.digest.as_deref(), Some(digest.as_str()), "stored lowercase");
+        assert_eq!(r.to_string(), format!("churn@1#sha256:{digest}"));
+        for bad in ["churn@1#", "churn@1#sha256:", "churn@1#md5:00", &format!("churn@1#sha256:{}", &digest[1..])] {
+            let e = bad.parse::<ModelRef>().unwrap_err();
+            assert!(e.to_string().contains("content pin"), "{bad}: {e}");
+        }
+        // The right manifest passes; one byte changed anywhere in it (here, a consistent
+        // rewrite that keeps every file digest valid) is refused before any file is fetched.
+        let mut f = Fetch::new("http://r", &r);
+        while let Some(url) = f.next_url() {
+            f.feed(body(&b, &url)).unwrap();
+        }
+        f.finish().unwrap();
+        let mut other = b.manifest.clone();
+        other.created = "2030-01-01T00:00:00Z".into();
+        let mut f = Fetch::new("http://r", &r);
+        let e = f.feed(serde_json::to_vec_pretty(&other).unwrap()).unwrap_err();
+        assert!(e.to_string().contains("not the pinned"), "{e}");
+        assert_eq!(f.next_url(), None);
+        // An alias pinned too: the alias may move, the content may not.
+        let r: ModelRef = format!("churn@production#sha256:{digest}").parse().unwrap();
+        let mut f = Fetch::new("http://r", &r);
+        f.feed(body(&b, &f.next_url().unwrap())).unwrap();
+        f.feed(b.manifest_bytes()).unwrap();
+    }
+
+    #[test]
+    fn a_fetch_with_a_key_refuses_unsigned_and_wrongly_signed_manifests() {
+        use crate::bundle::seal::{SecretKey, sign};
+        let b = fixture();
+        let key = SecretKey::from_seed([1; 32]);
+        let r: ModelRef = "churn@1".parse().unwrap();
+        let first = |manifest: Vec<u8>, k: &SecretKey| {
+            let mut f = Fetch::new("http://r", &r).with_key(Some(k.public()));
+            f.feed(manifest)
+        };
+        assert!(first(b.manifest_bytes(), &key).unwrap_err().to_string().contains("not signed"));
+        let mut signed = b.manifest.clone();
+        sign(&mut signed, &key);
+        let bytes = serde_json::to_vec_pretty(&signed).unwrap();
+        first(bytes.clone(), &key).unwrap();
+        assert!(first(bytes, &SecretKey::from_seed([2; 32])).unwrap_err().to_string().contains("signed with key"));
+        // Signed by the right key, then rewritten consistently by someone without it.
+        signed.metrics.insert("roc_auc".into(), 1.0);
+        let e = first(serde_json::to_vec_pretty(&signed).unwrap(), &key).unwrap_err();
+        assert!(e.to_string().contains("does not verify"), "{e}");
     }
 
     #[test]

@@ -131,6 +131,8 @@ pub struct Service {
     state: ModelState,
     backoff: Backoff,
     api_key: Option<String>,
+    /// Why the API key is unknown: guarded routes are then refused, never opened.
+    key_error: Option<String>,
 }
 
 impl Default for Service {
@@ -158,12 +160,24 @@ impl Service {
     /// A service with no model yet. With `api_key`, scoring and metadata routes need
     /// `Authorization: Bearer KEY` or `X-API-Key: KEY`. An empty key counts as none.
     pub fn new(api_key: Option<String>) -> Service {
-        Service { state: ModelState::Unloaded, backoff: Backoff::default(), api_key: api_key.filter(|k| !k.is_empty()) }
+        Service {
+            state: ModelState::Unloaded,
+            backoff: Backoff::default(),
+            api_key: api_key.filter(|k| !k.is_empty()),
+            key_error: None,
+        }
     }
 
     /// Replaces the API key (a pre-initialized instance learns its key at its first request).
     pub fn set_api_key(&mut self, api_key: Option<String>) {
         self.api_key = api_key.filter(|k| !k.is_empty());
+        self.key_error = None;
+    }
+
+    /// The API key could not be read: refuse scoring and metadata (500, with `reason`) rather
+    /// than serve them unauthenticated. Health routes still answer.
+    pub fn refuse_guarded(&mut self, reason: String) {
+        self.key_error = Some(reason);
     }
 
     /// The loaded scorer, if ready.
@@ -297,6 +311,9 @@ impl Service {
 
     /// Checks the API key, if one is configured.
     fn authorized(&self, req: &HttpRequest) -> Result<(), HttpResponse> {
+        if let Some(why) = &self.key_error {
+            return Err(HttpResponse::problem(500, "config_error", format!("refusing the request: {why}")));
+        }
         let Some(key) = &self.api_key else { return Ok(()) };
         let given = req.api_key.or_else(|| {
             req.authorization.and_then(|a| a.strip_prefix("Bearer ").or_else(|| a.strip_prefix("bearer ")))
@@ -426,6 +443,27 @@ mod tests {
         assert_eq!(r.headers, vec![("allow", "POST".to_string())]);
         // The API key is checked before anything about the model.
         assert_eq!(get(&s, "/v2/models/churn").status, 401);
+    }
+
+    #[test]
+    fn an_api_key_that_cannot_be_read_closes_guarded_routes() {
+        let mut s = Service::new(None);
+        s.refuse_guarded("the `api_key` variable could not be read: provider down".into());
+        let r = get(&s, "/v2/models/churn");
+        assert_eq!(r.status, 500);
+        assert!(String::from_utf8_lossy(&r.body).contains("provider down"));
+        let with_key = HttpRequest {
+            method: "GET",
+            path: "/v2/models/churn",
+            content_type: None,
+            authorization: Some("Bearer anything"),
+            api_key: None,
+            body: b"",
+        };
+        assert_eq!(s.handle(&with_key, 0).status, 500, "no key opens it");
+        assert_eq!(get(&s, "/v2/health/live").status, 200, "liveness still answers");
+        s.set_api_key(None);
+        assert_eq!(get(&s, "/v2/models/churn").status, 503, "a key read later (here: none) reopens it");
     }
 
     #[test]

@@ -31,5 +31,6 @@ const scorer :Workerd.Worker = (
     (name = "SCORELET_REGISTRY_READ_TOKEN", fromEnvironment = "SCORELET_REGISTRY_READ_TOKEN"),
     (name = "SCORELET_API_KEY", fromEnvironment = "SCORELET_API_KEY"),
     (name = "SCORELET_ENGINE", fromEnvironment = "SCORELET_ENGINE"),
+    (name = "SCORELET_REGISTRY_PUBLIC_KEY", fromEnvironment = "SCORELET_REGISTRY_PUBLIC_KEY"),
   ],
 );

@@ -30,6 +30,17 @@ pub struct Manifest {
     pub lineage: serde_json::Value,
     /// sha256 and size of every file of the bundle except the manifest itself.
     pub files: BTreeMap<String, FileEntry>,
+    /// The publisher's Ed25519 signature over this manifest (see [`crate::bundle::seal`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<Seal>,
+}
+
+/// A publisher's signature: the public key (hex) and the Ed25519 signature (hex) over
+/// [`crate::bundle::seal::signed_bytes`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seal {
+    pub key: String,
+    pub ed25519: String,
 }
 
 /// What the model predicts.

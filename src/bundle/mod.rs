@@ -4,12 +4,14 @@
 
 pub mod manifest;
 pub mod packed;
+pub mod seal;
 
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 pub use manifest::{
-    BUNDLE_FORMAT, FileEntry, InputColumn, Manifest, ModelInfo, Signature, Task, valid_file_name, valid_model_name,
+    BUNDLE_FORMAT, FileEntry, InputColumn, Manifest, ModelInfo, Seal, Signature, Task, valid_file_name,
+    valid_model_name,
 };
 
 use crate::error::{Error, Result};

@@ -6,6 +6,7 @@ mod embed;
 mod input;
 mod registry;
 mod score;
+mod secrets;
 mod serve;
 mod spec;
 mod train;
@@ -96,8 +97,19 @@ enum Command {
         /// The bundle directory to publish (verified first).
         #[arg(long)]
         bundle: PathBuf,
+        /// Sign the manifest with this Ed25519 secret key file (`scorelet keygen`); runtimes
+        /// configured with the public key refuse bundles not signed with it.
+        #[arg(long, value_name = "KEY_FILE")]
+        sign: Option<PathBuf>,
         #[command(flatten)]
         registry: registry::RegistryArgs,
+    },
+    /// Make an Ed25519 key pair for signing pushed bundles: PREFIX.key and PREFIX.pub.
+    #[command(after_help = "Example:\n  scorelet keygen --out publisher   # → publisher.key, publisher.pub")]
+    Keygen {
+        /// Path prefix of the two files (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Fetch NAME@VERSION or NAME@ALIAS from the registry, verifying every file.
     #[command(after_help = "Example:\n  scorelet pull churn@production --output churn/")]
@@ -159,7 +171,7 @@ enum Command {
 enum RegistryCommand {
     /// Serve a registry over a directory.
     #[command(after_help = "Example:\n  scorelet registry serve --root registry/ --token-file write.token")]
-    Serve(registry::ServeArgs),
+    Serve(Box<registry::ServeArgs>),
     /// Check a registry's storage: every version's digests, and the audit log's hash chain.
     #[command(after_help = "Example:\n  scorelet registry verify --root registry/")]
     Verify(registry::VerifyArgs),
@@ -205,7 +217,8 @@ fn main() -> ExitCode {
         Command::Build(a) => build::build(a),
         Command::Registry { command: RegistryCommand::Serve(a) } => registry::serve(a),
         Command::Registry { command: RegistryCommand::Verify(a) } => registry::verify(a),
-        Command::Push { bundle, registry: r } => registry::push(bundle, r),
+        Command::Push { bundle, sign, registry: r } => registry::push(bundle, sign.as_deref(), r),
+        Command::Keygen { out } => registry::keygen(out),
         Command::Pull { reference, out, registry: r } => registry::pull(reference, out, r),
         Command::Alias { command, registry: r } => registry::alias(command, r),
         Command::Models { registry: r } => registry::models(r),

@@ -3,9 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use scorelet::bundle::seal::{PublicKey, SecretKey};
 use scorelet::registry::{ModelRef, Reference};
-use scorelet_registry::promote::{Requirement, gate};
+use scorelet_registry::promote::Requirement;
 use scorelet_registry::{Client, Config, Store};
+
+use crate::secrets::{MIN_TOKEN, secret};
 
 /// Where the registry is and how to authenticate.
 #[derive(Debug, Clone, clap::Args)]
@@ -13,14 +16,27 @@ pub struct RegistryArgs {
     /// Registry base URL.
     #[arg(long, env = "SCORELET_REGISTRY_URL", default_value = "http://127.0.0.1:8700")]
     pub registry: String,
-    /// The registry's write token (sent as `Authorization: Bearer`; also opens closed reads).
-    #[arg(long, env = "SCORELET_REGISTRY_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    /// File holding the registry's write token (else SCORELET_REGISTRY_TOKEN), sent as
+    /// `Authorization: Bearer`; it also opens closed reads. Never given on the command line.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// The publisher's Ed25519 public key (hex, from `scorelet keygen`): pulled bundles must be
+    /// signed with it.
+    #[arg(long, env = "SCORELET_REGISTRY_PUBLIC_KEY")]
+    pub public_key: Option<String>,
 }
 
 impl RegistryArgs {
-    fn client(&self) -> Client {
-        Client::new(&self.registry, self.token.clone())
+    fn client(&self) -> Result<Client> {
+        let token = secret(self.token_file.as_deref(), "SCORELET_REGISTRY_TOKEN", "registry token", MIN_TOKEN)?;
+        Ok(Client::new(&self.registry, token))
+    }
+
+    fn key(&self) -> Result<Option<PublicKey>> {
+        Ok(match self.public_key.as_deref().filter(|k| !k.is_empty()) {
+            Some(k) => Some(PublicKey::from_hex(k)?),
+            None => None,
+        })
     }
 }
 
@@ -55,6 +71,20 @@ pub struct ServeArgs {
     /// Connections served at once (more wait to be accepted).
     #[arg(long, default_value_t = 256)]
     pub max_connections: usize,
+    /// A TOML file of named tokens with scopes (read, write, promote) and optional models;
+    /// see `doc/registry.md`. Used beside --token-file/--read-token-file.
+    #[arg(long)]
+    pub tokens_file: Option<PathBuf>,
+    /// An alias that only moves through the promote endpoint, with its gate (repeatable;
+    /// default `production`; `--protect none` protects nothing).
+    #[arg(long, default_value = "production")]
+    pub protect: Vec<String>,
+    /// A requirement every promotion must meet, e.g. 'roc_auc>=0.83' (repeatable).
+    #[arg(long)]
+    pub require: Vec<String>,
+    /// Every promotion must not be worse than the version this alias points at.
+    #[arg(long)]
+    pub not_worse_than: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -84,23 +114,16 @@ pub fn verify(a: &VerifyArgs) -> Result<()> {
     Ok(())
 }
 
-fn read_token(p: &Path) -> Result<String> {
-    let t = std::fs::read_to_string(p).with_context(|| format!("cannot read token file {}", p.display()))?;
-    let t = t.trim().to_string();
-    if t.len() < 16 {
-        bail!("the token in {} is shorter than 16 characters", p.display());
-    }
-    Ok(t)
-}
-
 pub fn serve(a: &ServeArgs) -> Result<()> {
-    let write_token = match &a.token_file {
-        Some(p) => Some(read_token(p)?),
-        None => std::env::var("SCORELET_REGISTRY_TOKEN").ok().filter(|t| !t.is_empty()),
-    };
-    let read_token = match &a.read_token_file {
-        Some(p) => Some(read_token(p)?),
-        None => std::env::var("SCORELET_REGISTRY_READ_TOKEN").ok().filter(|t| !t.is_empty()),
+    let write_token = secret(a.token_file.as_deref(), "SCORELET_REGISTRY_TOKEN", "write token", MIN_TOKEN)?;
+    let read_token = secret(a.read_token_file.as_deref(), "SCORELET_REGISTRY_READ_TOKEN", "read token", MIN_TOKEN)?;
+    let tokens = match &a.tokens_file {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("cannot read tokens file {}", p.display()))?;
+            scorelet_registry::auth::TokensFile::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
+        }
+        None => Default::default(),
     };
     let store = Store::open(&a.root).with_context(|| format!("cannot open the store at {}", a.root.display()))?;
     if let Some(site) = &a.site
@@ -116,7 +139,14 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
         header_timeout: std::time::Duration::from_secs(a.header_timeout.max(1)),
         request_timeout: std::time::Duration::from_secs(a.request_timeout.max(1)),
         max_connections: a.max_connections.max(1),
+        tokens: tokens.tokens,
+        closed_reads: tokens.closed_reads,
+        protected: a.protect.iter().filter(|p| p.as_str() != "none").cloned().collect(),
+        gate: a.require.iter().map(|q| q.parse::<Requirement>().map_err(anyhow::Error::msg)).collect::<Result<_>>()?,
+        not_worse_than: a.not_worse_than.clone(),
     };
+    let writable = config.write_token.is_some()
+        || config.tokens.iter().any(|t| t.scopes.iter().any(|s| *s != scorelet_registry::auth::Scope::Read));
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
         let listener =
@@ -125,7 +155,7 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
             "registry on http://{} (root {}, {})",
             listener.local_addr()?,
             a.root.display(),
-            if write_token.is_some() { "writes need the token" } else { "read-only: no write token" }
+            if writable { "writes need a token" } else { "read-only: no write token" }
         );
         scorelet_registry::serve(listener, store, config, async {
             let _ = tokio::signal::ctrl_c().await;
@@ -135,29 +165,61 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
     })
 }
 
-pub fn push(dir: &Path, r: &RegistryArgs) -> Result<()> {
-    let m = r.client().push(dir)?;
+pub fn push(dir: &Path, sign: Option<&Path>, r: &RegistryArgs) -> Result<()> {
+    let key = match sign {
+        Some(p) => Some(SecretKey::from_hex(&secret(Some(p), "", "signing key", 64)?.expect("read from the file"))?),
+        None => None,
+    };
+    let m = r.client()?.push_signed(dir, key.as_ref())?;
     println!("{m}");
+    Ok(())
+}
+
+/// `keygen`: a new Ed25519 key pair for `push --sign`, as `PREFIX.key` (secret, mode 0600) and
+/// `PREFIX.pub` (what runtimes are configured with).
+pub fn keygen(prefix: &Path) -> Result<()> {
+    let (secret_path, public_path) = (prefix.with_extension("key"), prefix.with_extension("pub"));
+    for p in [&secret_path, &public_path] {
+        if p.exists() {
+            bail!("{} exists; keygen never overwrites a key", p.display());
+        }
+    }
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
+    let key = SecretKey::from_seed(seed);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    std::io::Write::write_all(&mut opts.open(&secret_path)?, format!("{}\n", key.to_hex()).as_bytes())?;
+    std::fs::write(&public_path, format!("{}\n", key.public().to_hex()))?;
+    eprintln!(
+        "secret key {} (keep it private: `scorelet push --sign {}`), public key {}",
+        secret_path.display(),
+        secret_path.display(),
+        public_path.display()
+    );
+    println!("{}", key.public().to_hex());
     Ok(())
 }
 
 pub fn pull(reference: &str, out: &Path, r: &RegistryArgs) -> Result<()> {
     let m: ModelRef = reference.parse()?;
-    let b = r.client().fetch(&m)?;
+    let b = r.client()?.fetch_with_key(&m, r.key()?)?;
     b.write_dir(out)?;
     eprintln!("{}@{} → {} (every file verified)", b.manifest.name, b.manifest.version.unwrap_or(0), out.display());
     Ok(())
 }
 
 pub fn models(r: &RegistryArgs) -> Result<()> {
-    for m in r.client().models()? {
+    for m in r.client()?.models()? {
         println!("{m}");
     }
     Ok(())
 }
 
 pub fn versions(name: &str, r: &RegistryArgs) -> Result<()> {
-    let c = r.client();
+    let c = r.client()?;
     let aliases = c.aliases(name).unwrap_or_default();
     println!("{:>7}  {:<20}  {:<8}  {:>8}  {:>8}  aliases", "version", "created", "precision", "roc_auc", "accuracy");
     for v in c.versions(name)? {
@@ -191,7 +253,7 @@ pub enum AliasCommand {
 }
 
 pub fn alias(cmd: &AliasCommand, r: &RegistryArgs) -> Result<()> {
-    let c = r.client();
+    let c = r.client()?;
     match cmd {
         AliasCommand::Set { name, alias, version } => {
             c.set_alias(name, alias, *version)?;
@@ -220,30 +282,17 @@ pub fn promote(
     not_worse_than: Option<&str>,
     r: &RegistryArgs,
 ) -> Result<()> {
-    let c = r.client();
-    let reqs: Vec<Requirement> =
-        require.iter().map(|s| s.parse::<Requirement>().map_err(anyhow::Error::msg)).collect::<Result<_>>()?;
-    let candidate = c.manifest(name, version)?;
-    let incumbent = match not_worse_than {
-        Some(alias) => match c.resolve_alias(name, alias) {
-            Ok(v) => Some((format!("{name}@{alias} (version {v})"), c.manifest(name, v)?.metrics)),
-            Err(e) if e.to_string().contains("404") => {
-                eprintln!("{name}@{alias} does not exist yet: nothing to compare with");
-                None
-            }
-            Err(e) => return Err(e),
-        },
-        None => None,
-    };
-    if let Err(reasons) = gate(&candidate.metrics, &reqs, incumbent.as_ref().map(|(l, m)| (l.as_str(), m))) {
-        bail!("refusing to promote {name}@{version} to {to}:\n  - {}", reasons.join("\n  - "));
-    }
     if let Ok(m) = format!("{name}@{to}").parse::<ModelRef>()
         && let Reference::Version(_) = m.reference
     {
         bail!("{to:?} is a version number, not an alias");
     }
-    c.set_alias(name, to, version)?;
+    // Checked here first for a message before any request; the server checks again, against
+    // its stored manifests, and its answer is the one that counts.
+    for q in require {
+        q.parse::<Requirement>().map_err(anyhow::Error::msg)?;
+    }
+    r.client()?.promote(name, to, version, require, not_worse_than)?;
     println!("{name}@{to} → {version}");
     Ok(())
 }

@@ -12,6 +12,8 @@ use scorelet::registry::ModelRef;
 use scorelet_host::server::{self, Limits};
 use scorelet_host::{HttpComponent, Settings};
 
+use crate::secrets::{MIN_TOKEN, secret};
+
 /// Where the component's model comes from.
 #[derive(Debug, Clone, clap::Args)]
 #[group(required = false, multiple = false)]
@@ -33,18 +35,23 @@ pub struct ServeArgs {
     /// Registry base URL (with --model).
     #[arg(long, env = "SCORELET_REGISTRY_URL", default_value = "http://127.0.0.1:8700")]
     pub registry: String,
-    /// Registry read token, if the registry needs one.
-    #[arg(long, env = "SCORELET_REGISTRY_READ_TOKEN", hide_env_values = true)]
-    pub registry_read_token: Option<String>,
+    /// File holding the registry's read token, if the registry needs one (else
+    /// SCORELET_REGISTRY_READ_TOKEN).
+    #[arg(long)]
+    pub registry_read_token_file: Option<PathBuf>,
+    /// The publisher's Ed25519 public key (hex): the fetched bundle must be signed with it.
+    #[arg(long, env = "SCORELET_REGISTRY_PUBLIC_KEY")]
+    pub registry_public_key: Option<String>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: String,
     /// The component to run (default: the one built into this binary).
     #[arg(long, env = "SCORELET_COMPONENT")]
     pub component: Option<PathBuf>,
-    /// Require this key on scoring and metadata routes (`Authorization: Bearer` or `X-API-Key`).
-    #[arg(long, env = "SCORELET_API_KEY", hide_env_values = true)]
-    pub api_key: Option<String>,
+    /// File holding the key scoring and metadata routes require (`Authorization: Bearer` or
+    /// `X-API-Key`; else SCORELET_API_KEY). An empty key is an error.
+    #[arg(long)]
+    pub api_key_file: Option<PathBuf>,
     /// Most component instances at once.
     #[arg(long, default_value_t = 8)]
     pub instances: usize,
@@ -159,8 +166,14 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
             let _: ModelRef = m.parse()?;
             settings.variables.insert(var::MODEL.into(), m.clone());
             settings.variables.insert(var::REGISTRY_URL.into(), a.registry.clone());
-            if let Some(t) = &a.registry_read_token {
-                settings.variables.insert(var::REGISTRY_READ_TOKEN.into(), t.clone());
+            let token =
+                secret(a.registry_read_token_file.as_deref(), "SCORELET_REGISTRY_READ_TOKEN", "read token", MIN_TOKEN)?;
+            if let Some(t) = token {
+                settings.variables.insert(var::REGISTRY_READ_TOKEN.into(), t);
+            }
+            if let Some(k) = a.registry_public_key.as_deref().filter(|k| !k.is_empty()) {
+                scorelet::bundle::seal::PublicKey::from_hex(k)?;
+                settings.variables.insert(var::REGISTRY_PUBLIC_KEY.into(), k.to_string());
             }
             format!("{m} from {}", a.registry)
         }
@@ -171,8 +184,8 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
         Some(w) => (w.into(), "built-in WASI 0.3 (lean), the bundle embedded and pre-initialized".to_string()),
         None => component_bytes(a.component.as_deref(), false, lean)?,
     };
-    if let Some(k) = &a.api_key {
-        settings.variables.insert(var::API_KEY.into(), k.clone());
+    if let Some(k) = secret(a.api_key_file.as_deref(), "SCORELET_API_KEY", "API key", 1)? {
+        settings.variables.insert(var::API_KEY.into(), k);
     }
     let t = Instant::now();
     let engine = scorelet_host::component::engine(settings.max_instances, settings.max_memory)

@@ -59,7 +59,7 @@ fn demo_page_shows_what_predict_computes_and_shows_errors_instead_of_breaking() 
     let site_flag = ["--site", site.to_str().unwrap()];
     let reg = Registry::start_with(&dir.path().join("store"), "127.0.0.1:0", &site_flag);
     reg.cli(&["push", "--bundle", bundle.to_str().unwrap()]);
-    reg.cli(&["alias", "set", "churn", "production", "1"]);
+    reg.cli(&["promote", "churn", "1", "--to", "production"]);
 
     let rows: Vec<Json> = telco_records(12).iter().map(form_row).collect();
     let want = predict(&bundle, &rows, dir.path());

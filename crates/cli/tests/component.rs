@@ -5,12 +5,13 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::{
-    Registry, Server, assert_scores_like_native, free_port, oip_request, ok, predict, request, support, telco_records,
-    train, train_with,
+    Registry, Server, assert_scores_like_native, fails, free_port, oip_request, ok, predict, request, support,
+    telco_records, train, train_with,
 };
 use serde_json::{Value as Json, json};
 
@@ -110,7 +111,7 @@ fn fetches_by_version_and_alias_and_refuses_tampered_files() {
     let reg = Registry::start(&dir.path().join("store"), "127.0.0.1:0");
     reg.cli(&["push", "--bundle", v1.to_str().unwrap()]);
     reg.cli(&["push", "--bundle", v2.to_str().unwrap()]);
-    reg.cli(&["alias", "set", "churn", "production", "2"]);
+    reg.cli(&["promote", "churn", "2", "--to", "production"]);
     let records = telco_records(50);
 
     for (reference, version) in [("churn@1", "1"), ("churn@production", "2")] {
@@ -141,6 +142,63 @@ fn fetches_by_version_and_alias_and_refuses_tampered_files() {
     let (status, body) = server.post("/invocations", &json!({"dataframe_records": records}));
     assert_eq!(status, 503, "{body}");
     assert!(server.log().contains("NOT READY"), "{}", server.log());
+}
+
+/// A registry (or a proxy in front of it) that serves a different, internally consistent bundle
+/// under the same name and version: every digest in its manifest matches its files. Without a
+/// pin or a key that is undetectable; with either, `pull` and the component refuse it.
+#[test]
+fn a_consistently_rewritten_bundle_is_refused_when_pinned_or_keyed() {
+    let Some(_) = components("a_consistently_rewritten_bundle_is_refused_when_pinned_or_keyed") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("a")).unwrap();
+    std::fs::create_dir_all(dir.path().join("b")).unwrap();
+    let genuine = train(&dir.path().join("a"));
+    let forged = train_with(&dir.path().join("b"), &["--model", "mlp"]);
+    let prefix = dir.path().join("publisher");
+    let public = ok(&["keygen", "--out", prefix.to_str().unwrap()]).trim().to_string();
+    let secret = prefix.with_extension("key");
+    assert_eq!(std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777, 0o600, "the secret key is private");
+    let real = Registry::start(&dir.path().join("real"), "127.0.0.1:0");
+    let pinned = real.cli(&["push", "--bundle", genuine.to_str().unwrap(), "--sign", secret.to_str().unwrap()]);
+    let pinned = pinned.trim();
+    assert!(pinned.starts_with("churn@1#sha256:"), "push prints the pinned reference: {pinned}");
+    // The forger has the bundle format but not the key: its churn@1 is unsigned, or signed
+    // with a key of its own.
+    let evil = Registry::start(&dir.path().join("evil"), "127.0.0.1:0");
+    let other = dir.path().join("forger");
+    ok(&["keygen", "--out", other.to_str().unwrap()]);
+    evil.cli(&["push", "--bundle", forged.to_str().unwrap(), "--sign", other.with_extension("key").to_str().unwrap()]);
+
+    // Unpinned and unkeyed, the forgery is served: this is the threat.
+    let server = Server::start(&["--model", "churn@1", "--registry", &evil.url]);
+    assert_eq!(server.get("/v2/health/ready").0, 200, "{}", server.log());
+    drop(server);
+    let refusals: [(&[&str], &str); 2] = [
+        (&["--model", pinned], "not the pinned"),
+        (&["--model", "churn@1", "--registry-public-key", &public], "signed with key"),
+    ];
+    for (args, want) in refusals {
+        let server = Server::start(&[args, &["--registry", &evil.url]].concat());
+        let (status, body) = server.get("/v2/health/ready");
+        assert_eq!(status, 503, "{args:?}: {body}");
+        let msg = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(want), "{args:?}: {msg}");
+        let out = dir.path().join("pulled");
+        let mut pull = vec!["pull", args[1], "--out", out.to_str().unwrap(), "--registry", &evil.url];
+        if args.len() > 2 {
+            pull.extend(["--public-key", &public]);
+        }
+        let err = fails(&pull);
+        assert!(err.contains(want), "pull {args:?}: {err}");
+        assert!(!out.exists(), "a refused pull wrote files");
+    }
+    // The genuine registry passes both checks at once.
+    let server = Server::start(&["--model", pinned, "--registry-public-key", &public, "--registry", &real.url]);
+    let (status, meta) = server.get("/v2/models/churn");
+    assert_eq!(status, 200, "{meta}\n{}", server.log());
+    let out = dir.path().join("genuine");
+    real.cli(&["pull", pinned, "--public-key", &public, "--out", out.to_str().unwrap()]);
 }
 
 #[test]
@@ -257,7 +315,9 @@ fn api_key_guards_scoring_but_not_health() {
     let Some(_) = components("api_key_guards_scoring_but_not_health") else { return };
     let dir = tempfile::tempdir().unwrap();
     let bundle = train(dir.path());
-    let server = Server::start(&["--bundle", bundle.to_str().unwrap(), "--api-key", "s3cret-key"]);
+    let key = dir.path().join("api.key");
+    std::fs::write(&key, "s3cret-key\n").unwrap();
+    let server = Server::start(&["--bundle", bundle.to_str().unwrap(), "--api-key-file", key.to_str().unwrap()]);
     assert!(server.log().contains("the bundle embedded and pre-initialized"), "{}", server.log());
     let body = json!({"dataframe_records": telco_records(1)}).to_string();
     let url = format!("{}/invocations", server.url);
@@ -284,7 +344,9 @@ fn pre_initialized_components_still_read_their_deployment_variables() {
     let records = telco_records(50);
     let want = predict(&bundle, &records, dir.path());
 
-    let server = Server::start(&["--component", c, "--api-key", "s3cret-key"]);
+    let key = dir.path().join("api.key");
+    std::fs::write(&key, "s3cret-key").unwrap();
+    let server = Server::start(&["--component", c, "--api-key-file", key.to_str().unwrap()]);
     let body = json!({"dataframe_records": records}).to_string();
     let url = format!("{}/invocations", server.url);
     let ct = ("content-type", "application/json");

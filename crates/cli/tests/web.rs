@@ -24,8 +24,9 @@ fn js_api_scores_like_predict_and_rejects_bad_input_with_the_servers_messages() 
     let dir = tempfile::tempdir().unwrap();
     let bundle = train(dir.path());
     let reg = Registry::start(&dir.path().join("store"), "127.0.0.1:0");
-    reg.cli(&["push", "--bundle", bundle.to_str().unwrap()]);
-    reg.cli(&["alias", "set", "churn", "production", "1"]);
+    let pinned = reg.cli(&["push", "--bundle", bundle.to_str().unwrap()]).trim().to_string();
+    reg.cli(&["promote", "churn", "1", "--to", "production"]);
+    let public_key = ok(&["keygen", "--out", dir.path().join("publisher").to_str().unwrap()]).trim().to_string();
 
     let rows = telco_records(50);
     let rows_file = dir.path().join("rows.json");
@@ -36,6 +37,7 @@ fn js_api_scores_like_predict_and_rejects_bad_input_with_the_servers_messages() 
     let out = Command::new("node")
         .arg(repo().join("crates/cli/tests/web_api.cjs"))
         .args([package().to_str().unwrap(), bundle.to_str().unwrap(), &reg.url, &dead, rows_file.to_str().unwrap()])
+        .args([&pinned, &public_key])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -104,6 +106,11 @@ fn js_api_scores_like_predict_and_rejects_bad_input_with_the_servers_messages() 
     assert!(msg("registryDown").contains(&dead), "{}", msg("registryDown"));
     assert!(msg("unknownModel").contains("404"), "{}", msg("unknownModel"));
     assert!(msg("badReference").contains("NAME@VERSION"), "{}", msg("badReference"));
+    // Content pins and publisher keys hold in JS engines too.
+    assert_eq!(got["pinnedVersion"], "1", "the digest `push` printed pins the pushed version");
+    assert!(msg("wrongPin").contains("not the pinned"), "{}", msg("wrongPin"));
+    assert!(msg("unsigned").contains("not signed"), "{}", msg("unsigned"));
+    assert!(msg("badKey").contains("public key"), "{}", msg("badKey"));
     // Rejections carry the JSON error body's fields as properties.
     let d = &got["details"];
     assert_eq!(d["missing"], serde_json::json!({"code": "missing_column", "row": 0, "column": "tenure"}));

@@ -1,11 +1,11 @@
 // Drives the JS API of the wasm32-unknown-unknown package in Node (V8):
-//   node web_api.cjs PKG_DIR BUNDLE_DIR REGISTRY_URL DEAD_URL ROWS_JSON > result.json
+//   node web_api.cjs PKG_DIR BUNDLE_DIR REGISTRY_URL DEAD_URL ROWS_JSON PINNED_REF PUBLIC_KEY > result.json
 // Prints what each call returned or the message it was rejected with.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
 
-const [pkg, bundle, registry, dead, rowsFile] = process.argv.slice(2);
+const [pkg, bundle, registry, dead, rowsFile, pinned, publicKey] = process.argv.slice(2);
 const { Scorer } = require(path.resolve(pkg, 'scorelet_web.js'));
 const rows = JSON.parse(fs.readFileSync(rowsFile, 'utf8'));
 const files = () => {
@@ -98,6 +98,7 @@ const details = async (f) => {
   const fetched = await Scorer.fromRegistry(registry, 'churn@production');
   out.registryVersion = fetched.version;
   out.registry = fetched.predictBatch(rows);
+  out.pinnedVersion = (await Scorer.fromRegistry(registry, pinned)).version;
 
   const missing = { ...rows[0] };
   delete missing.tenure;
@@ -116,6 +117,9 @@ const details = async (f) => {
     registryDown: await message(() => Scorer.fromRegistry(dead, 'churn@1')),
     unknownModel: await message(() => Scorer.fromRegistry(registry, 'nosuch@1')),
     badReference: await message(() => Scorer.fromRegistry(registry, 'churn')),
+    wrongPin: await message(() => Scorer.fromRegistry(registry, `churn@1#sha256:${'0'.repeat(64)}`)),
+    unsigned: await message(() => Scorer.fromRegistry(registry, 'churn@1', undefined, undefined, publicKey)),
+    badKey: await message(() => Scorer.fromRegistry(registry, 'churn@1', undefined, undefined, 'abc')),
   };
   out.details = {
     missing: await details(() => scorer.predict(missing)),

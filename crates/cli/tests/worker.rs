@@ -11,8 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    Registry, assert_scores_like_native, built, free_port, have_built, node_bin, post, predict, repo, request, support,
-    telco_records, train,
+    Registry, assert_scores_like_native, built, free_port, have_built, node_bin, ok, post, predict, repo, request,
+    support, telco_records, train,
 };
 use serde_json::json;
 
@@ -171,13 +171,27 @@ fn registry_worker_fetches_by_alias_and_waits_out_a_registry_that_is_down() {
 
     let reg = Registry::start(&dir.path().join("store"), "127.0.0.1:0");
     reg.cli(&["push", "--bundle", bundle.to_str().unwrap()]);
-    reg.cli(&["alias", "set", "churn", "production", "1"]);
+    reg.cli(&["promote", "churn", "1", "--to", "production"]);
     let w = workerd(&out, &[("SCORELET_MODEL", "churn@production"), ("SCORELET_REGISTRY_URL", &reg.url)]);
     let records = telco_records(100);
     let want = predict(&bundle, &records, dir.path());
     assert_scores_like_native(&w.url, &want, &records, "churn", "workerd, from the registry");
     let (_, body) = request("GET", &format!("{}/v2/models/churn", w.url), &[], b"");
     assert_eq!(body["versions"], json!(["1"]), "{body}");
+    drop(w);
+
+    // Pinned to other content, or keyed to a publisher who did not sign it: refused.
+    let key = ok(&["keygen", "--out", dir.path().join("publisher").to_str().unwrap()]).trim().to_string();
+    let wrong_pin = format!("churn@production#sha256:{}", "0".repeat(64));
+    for (env, want) in [
+        (vec![("SCORELET_MODEL", wrong_pin.as_str())], "not the pinned"),
+        (vec![("SCORELET_MODEL", "churn@1"), ("SCORELET_REGISTRY_PUBLIC_KEY", key.as_str())], "not signed"),
+    ] {
+        let w = workerd(&out, &[env, vec![("SCORELET_REGISTRY_URL", reg.url.as_str())]].concat());
+        let (status, body) = request("GET", &format!("{}/v2/health/ready", w.url), &[], b"");
+        assert_eq!(status, 503, "{body}");
+        assert!(body["error"]["message"].as_str().unwrap_or_default().contains(want), "{want}: {body}");
+    }
 }
 
 #[test]

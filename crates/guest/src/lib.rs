@@ -35,6 +35,12 @@ pub const MAX_FETCH: usize = 512 << 20;
 pub trait Platform {
     /// A configuration variable; `None` when it is undefined or empty.
     fn variable(&self, name: &'static str) -> impl Future<Output = Option<String>>;
+    /// A variable that guards something (the API key, the publisher key): `Ok(None)` when it is
+    /// undefined or empty, `Err` when the lookup itself failed, so the caller can fail closed
+    /// instead of taking a broken variable store for "no key".
+    fn lookup(&self, name: &'static str) -> impl Future<Output = std::result::Result<Option<String>, String>> {
+        async move { Ok(self.variable(name).await) }
+    }
     /// GETs `url` (with `Authorization: Bearer {token}` when given) and returns the body of a 2xx
     /// answer of at most [`MAX_FETCH`] bytes; anything else is an error message.
     fn get(&self, url: &str, token: Option<&str>) -> impl Future<Output = std::result::Result<Vec<u8>, String>>;
@@ -135,7 +141,7 @@ macro_rules! export_initializer {
 /// when it is due, then routes. `req.body` must already be cut at [`MAX_BODY`].
 pub async fn handle<P: Platform>(p: &P, req: HttpRequest<'_>) -> HttpResponse {
     if !CONFIGURED.get() {
-        let key = p.variable(variables::API_KEY).await;
+        let key = p.lookup(variables::API_KEY).await;
         let forced = p.variable(variables::ENGINE).await.map(|e| e.parse::<scorelet::model::Engine>());
         SERVICE.with_borrow_mut(|s| {
             // Pre-initialized on the automatic engine: kept unless the deployment asks for
@@ -145,9 +151,16 @@ pub async fn handle<P: Platform>(p: &P, req: HttpRequest<'_>) -> HttpResponse {
                 Some(Ok(engine)) => service.scorer().is_some_and(|sc| engine.serves(sc.engine())),
                 Some(Err(_)) => false,
             };
-            match s {
-                Some(service) if keep(service) => service.set_api_key(key),
-                _ => *s = Some(Service::new(key)),
+            let service = match s {
+                Some(service) if keep(service) => service,
+                _ => s.insert(Service::new(None)),
+            };
+            match key {
+                Ok(key) => service.set_api_key(key),
+                Err(e) => {
+                    eprintln!("scorelet: cannot read `{}`: {e}; refusing guarded routes", variables::API_KEY);
+                    service.refuse_guarded(format!("the `{}` variable could not be read: {e}", variables::API_KEY));
+                }
             }
         });
         CONFIGURED.set(true);
@@ -191,7 +204,17 @@ async fn load<P: Platform>(p: &P) -> Result<Scorer> {
     };
     let r: ModelRef = model.parse()?;
     let token = p.variable(variables::REGISTRY_READ_TOKEN).await;
-    let bundle = registry::fetch(&base, &r, |url| {
+    let key = match p.lookup(variables::REGISTRY_PUBLIC_KEY).await {
+        Ok(Some(k)) => Some(scorelet::bundle::seal::PublicKey::from_hex(&k)?),
+        Ok(None) => None,
+        Err(e) => {
+            return Err(Error::Config(format!(
+                "the `{}` variable could not be read ({e}); refusing to fetch unverified",
+                variables::REGISTRY_PUBLIC_KEY
+            )));
+        }
+    };
+    let bundle = registry::fetch(&base, &r, key, |url| {
         let token = token.as_deref();
         async move { p.get(&url, token).await.map_err(|message| Error::Fetch { url: url.clone(), message }) }
     })

@@ -58,6 +58,7 @@ fn settings() -> Settings {
     var("registry_url", env("SCORELET_REGISTRY_URL"));
     var("registry_read_token", env("SCORELET_REGISTRY_READ_TOKEN"));
     var("api_key", env("SCORELET_API_KEY"));
+    var("registry_public_key", env("SCORELET_REGISTRY_PUBLIC_KEY"));
     var("engine", env("SCORELET_ENGINE"));
     let bundle = env("SCORELET_BUNDLE_DIR").map(PathBuf::from).or_else(|| {
         let d = task_root().join("bundle");

@@ -24,6 +24,19 @@ pub fn pack(dir: &Path) -> std::io::Result<Vec<u8>> {
     b.into_inner()
 }
 
+/// Packs a bundle held in memory: the manifest's bytes and the other files.
+pub fn pack_files(manifest: &[u8], files: &BTreeMap<String, Vec<u8>>) -> std::io::Result<Vec<u8>> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, bytes) in std::iter::once((MANIFEST, manifest)).chain(files.iter().map(|(n, v)| (n.as_str(), &v[..]))) {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(bytes.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, name, bytes)?;
+    }
+    b.into_inner()
+}
+
 /// An unpacked upload: the manifest's bytes and the other files by name.
 pub type Unpacked = (Vec<u8>, BTreeMap<String, Vec<u8>>);
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use scorelet::Bundle;
+use scorelet::bundle::seal::{self, PublicKey, SecretKey};
 use scorelet::registry::{Fetch, ModelRef, Urls};
 use serde_json::Value;
 
@@ -36,7 +37,6 @@ impl Client {
     }
 
     fn auth<B>(&self, r: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
-        let r = r.header("x-scorelet-actor", std::env::var("USER").unwrap_or_else(|_| "cli".into()));
         match &self.token {
             Some(t) => r.header("authorization", format!("Bearer {t}")),
             None => r,
@@ -74,21 +74,39 @@ impl Client {
 
     /// Publishes a bundle directory; returns the reference `name@version`.
     pub fn push(&self, dir: &Path) -> Result<ModelRef> {
+        self.push_signed(dir, None)
+    }
+
+    /// Publishes a bundle directory, its manifest signed with `key` first if given. Returns the
+    /// new version's reference pinned to the stored manifest's digest (`name@N#sha256:…`).
+    pub fn push_signed(&self, dir: &Path, key: Option<&SecretKey>) -> Result<ModelRef> {
         // Verify before sending: a broken bundle is refused here with the local error.
         let b = Bundle::load_dir(dir).with_context(|| format!("{} is not a valid bundle", dir.display()))?;
-        let tar = crate::archive::pack(dir).with_context(|| format!("packing {}", dir.display()))?;
+        let mut manifest = b.manifest.clone();
+        if let Some(key) = key {
+            seal::sign(&mut manifest, key);
+        }
+        let manifest = serde_json::to_vec_pretty(&manifest)?;
+        let tar =
+            crate::archive::pack_files(&manifest, b.files()).with_context(|| format!("packing {}", dir.display()))?;
         let url = self.urls.versions(&b.manifest.name);
         let body = self.finish(
             "push",
             self.auth(self.agent.post(&url)).header("content-type", "application/x-tar").send(&tar[..]),
         )?;
         let v: Value = serde_json::from_slice(&body)?;
-        format!("{}@{}", b.manifest.name, v["version"]).parse().map_err(Into::into)
+        let pin = v["digest"].as_str().map(|d| format!("#sha256:{d}")).unwrap_or_default();
+        format!("{}@{}{pin}", b.manifest.name, v["version"]).parse().map_err(Into::into)
     }
 
     /// Fetches and verifies a bundle by reference.
     pub fn fetch(&self, r: &ModelRef) -> Result<Bundle> {
-        let mut f = Fetch::new(self.urls.base(), r);
+        self.fetch_with_key(r, None)
+    }
+
+    /// Fetches and verifies a bundle by reference; with `key`, it must be signed with it.
+    pub fn fetch_with_key(&self, r: &ModelRef, key: Option<PublicKey>) -> Result<Bundle> {
+        let mut f = Fetch::new(self.urls.base(), r).with_key(key);
         while let Some(url) = f.next_url() {
             let body = self.get(&format!("pull {r}"), &url)?;
             f.feed(body).with_context(|| format!("pull {r}: {url}"))?;
@@ -130,6 +148,27 @@ impl Client {
             self.auth(self.agent.put(&self.urls.alias(name, alias)))
                 .header("content-type", "application/json")
                 .send(body.as_bytes()),
+        )?;
+        Ok(())
+    }
+
+    /// Moves an alias through the server's promote endpoint, which checks `require` and
+    /// `not_worse_than` (and the server's own gate) against the stored manifests. Fails with
+    /// every reason when the gate refuses.
+    pub fn promote(
+        &self,
+        name: &str,
+        alias: &str,
+        version: u64,
+        require: &[String],
+        not_worse_than: Option<&str>,
+    ) -> Result<()> {
+        let body = serde_json::json!({"version": version, "require": require, "not_worse_than": not_worse_than});
+        self.finish(
+            "promote",
+            self.auth(self.agent.post(format!("{}/promote", self.urls.alias(name, alias))))
+                .header("content-type", "application/json")
+                .send(body.to_string().as_bytes()),
         )?;
         Ok(())
     }

@@ -6,6 +6,7 @@
 //! protocol itself lives in the core (`scorelet::registry`) so Wasm runtimes share it.
 
 pub mod archive;
+pub mod auth;
 pub mod client;
 pub mod promote;
 pub mod server;

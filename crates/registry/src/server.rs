@@ -18,6 +18,8 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::services::ServeDir;
 
 use crate::archive;
+use crate::auth::{Scope, Token};
+use crate::promote::{Requirement, gate};
 use crate::store::{Store, StoreError};
 
 /// Largest body of the small JSON requests (alias moves).
@@ -44,6 +46,17 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Connections served at once; further clients wait in the listen backlog.
     pub max_connections: usize,
+    /// Named tokens with scopes (`registry serve --tokens-file`), beside the two above (which
+    /// act as tokens named `write`, with every scope, and `read`).
+    pub tokens: Vec<Token>,
+    /// Reads need a token with `read` even without a read token.
+    pub closed_reads: bool,
+    /// Aliases that only move through the promote endpoint (`production` by default).
+    pub protected: Vec<String>,
+    /// Requirements every promotion must meet, whatever the request asks for.
+    pub gate: Vec<Requirement>,
+    /// Every promotion must also not be worse than the version this alias points at.
+    pub not_worse_than: Option<String>,
 }
 
 impl Default for Config {
@@ -56,6 +69,11 @@ impl Default for Config {
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(120),
             max_connections: 256,
+            tokens: Vec::new(),
+            closed_reads: false,
+            protected: vec!["production".into()],
+            gate: Vec::new(),
+            not_worse_than: None,
         }
     }
 }
@@ -63,6 +81,9 @@ impl Default for Config {
 struct AppState {
     store: Store,
     config: Config,
+    /// Every credential: the configured tokens and the two legacy ones.
+    tokens: Vec<Token>,
+    closed_reads: bool,
 }
 
 type Shared = Arc<AppState>;
@@ -86,6 +107,7 @@ impl From<StoreError> for ApiError {
             404 => (StatusCode::NOT_FOUND, "not_found"),
             400 => (StatusCode::BAD_REQUEST, "invalid"),
             409 => (StatusCode::CONFLICT, "conflict"),
+            412 => (StatusCode::PRECONDITION_FAILED, "moved"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
         };
         if s == StatusCode::INTERNAL_SERVER_ERROR {
@@ -106,37 +128,47 @@ fn bearer(h: &HeaderMap) -> Option<&str> {
     h.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
 }
 
-fn require(h: &HeaderMap, tokens: &[&Option<String>]) -> ApiResult<()> {
-    let wanted: Vec<&String> = tokens.iter().filter_map(|t| t.as_ref()).collect();
-    match bearer(h) {
-        None => Err(ApiError(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "this request needs `Authorization: Bearer <token>`".into(),
-        )),
-        Some(t) if wanted.iter().any(|w| same(t, w)) => Ok(()),
-        Some(_) => Err(ApiError(StatusCode::FORBIDDEN, "forbidden", "the token is not valid for this request".into())),
+/// The name (and address) a write is recorded under, if a token allows `scope` on `model`;
+/// else 401 (no token), 403 (a token that is wrong or lacks the scope). Every token is compared
+/// in constant time, so the answer's timing does not say which one nearly matched.
+fn authorize(s: &AppState, h: &HeaderMap, peer: SocketAddr, scope: Scope, model: Option<&str>) -> ApiResult<String> {
+    if scope == Scope::Read && !s.closed_reads {
+        return Ok(format!("anonymous ({})", peer.ip()));
     }
-}
-
-fn can_read(s: &AppState, h: &HeaderMap) -> ApiResult<()> {
-    if s.config.read_token.is_none() { Ok(()) } else { require(h, &[&s.config.read_token, &s.config.write_token]) }
-}
-
-fn can_write(s: &AppState, h: &HeaderMap) -> ApiResult<()> {
-    if s.config.write_token.is_none() {
+    if scope != Scope::Read && !s.tokens.iter().any(|t| t.scopes.iter().any(|sc| *sc != Scope::Read)) {
         return Err(ApiError(
             StatusCode::FORBIDDEN,
             "forbidden",
             "this registry was started without a write token; it is read-only".into(),
         ));
     }
-    require(h, &[&s.config.write_token])
-}
-
-fn actor(h: &HeaderMap, addr: SocketAddr) -> String {
-    let who = h.get("x-scorelet-actor").and_then(|v| v.to_str().ok()).unwrap_or("anonymous");
-    format!("{} ({})", who.chars().take(64).collect::<String>(), addr.ip())
+    let Some(given) = bearer(h) else {
+        return Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this request needs `Authorization: Bearer <token>`".into(),
+        ));
+    };
+    let mut found = None;
+    for t in &s.tokens {
+        if same(given, &t.secret) {
+            found = Some(t);
+        }
+    }
+    match found {
+        Some(t) if t.allows(scope, model) => Ok(format!("{} ({})", t.name, peer.ip())),
+        Some(t) => Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "token {:?} has no `{}` scope{}",
+                t.name,
+                format!("{scope:?}").to_lowercase(),
+                model.map(|m| format!(" for model {m:?}")).unwrap_or_default()
+            ),
+        )),
+        None => Err(ApiError(StatusCode::FORBIDDEN, "forbidden", "the token is not valid for this request".into())),
+    }
 }
 
 fn version(v: &str) -> ApiResult<u64> {
@@ -149,13 +181,22 @@ fn version(v: &str) -> ApiResult<u64> {
     })
 }
 
-async fn models(State(s): State<Shared>, h: HeaderMap) -> ApiResult<Response> {
-    can_read(&s, &h)?;
+async fn models(
+    State(s): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    h: HeaderMap,
+) -> ApiResult<Response> {
+    authorize(&s, &h, peer, Scope::Read, None)?;
     Ok(short_cache(Json(json!({"models": s.store.models()?})).into_response()))
 }
 
-async fn versions(State(s): State<Shared>, h: HeaderMap, Path(name): Path<String>) -> ApiResult<Response> {
-    can_read(&s, &h)?;
+async fn versions(
+    State(s): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    h: HeaderMap,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    authorize(&s, &h, peer, Scope::Read, Some(&name))?;
     Ok(short_cache(Json(json!({"name": name, "versions": s.store.versions(&name)?})).into_response()))
 }
 
@@ -199,12 +240,12 @@ async fn stream_to_file(body: Body, to: &std::path::Path, limit: usize) -> ApiRe
 /// as bytes arrive, so an unauthenticated or oversized upload costs the server nothing.
 async fn publish(
     State(s): State<Shared>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     h: HeaderMap,
     Path(name): Path<String>,
     body: Body,
 ) -> ApiResult<Response> {
-    can_write(&s, &h)?;
+    let by = authorize(&s, &h, peer, Scope::Write, Some(&name))?;
     if !scorelet::bundle::valid_model_name(&name) {
         return Err(StoreError::Invalid(format!(
             "model name {:?} is not [a-z0-9][a-z0-9._-]{{0,63}}",
@@ -218,7 +259,6 @@ async fn publish(
     }
     let upload = s.store.upload_path()?;
     stream_to_file(body, upload.path(), limit).await?;
-    let by = actor(&h, addr);
     let store = s.clone();
     let n = name.clone();
     let v = tokio::task::spawn_blocking(move || {
@@ -230,8 +270,9 @@ async fn publish(
     })
     .await
     .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()))??;
-    let mut r =
-        (StatusCode::CREATED, Json(json!({"name": name, "version": v, "ref": format!("{name}@{v}")}))).into_response();
+    let digest = scorelet::bundle::sha256_hex(&s.store.manifest(&name, v)?);
+    let body = json!({"name": name, "version": v, "ref": format!("{name}@{v}"), "digest": digest});
+    let mut r = (StatusCode::CREATED, Json(body)).into_response();
     r.headers_mut().insert(
         header::LOCATION,
         HeaderValue::from_str(&format!("/v1/models/{name}/versions/{v}/manifest.json")).expect("ascii"),
@@ -241,10 +282,11 @@ async fn publish(
 
 async fn put_version(
     State(s): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     h: HeaderMap,
     Path((name, v)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    can_write(&s, &h)?;
+    authorize(&s, &h, peer, Scope::Write, Some(&name))?;
     let v = version(&v)?;
     if s.store.manifest(&name, v).is_ok() {
         return Err(ApiError(
@@ -268,6 +310,26 @@ fn if_none_match(h: &HeaderMap, etag: &str) -> bool {
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
 }
 
+/// A single `Range: bytes=…` of a body of `len` bytes, as inclusive offsets within it; `None`
+/// when it is malformed, multiple or unsatisfiable (416).
+pub fn parse_range(header: &str, len: u64) -> Option<(u64, u64)> {
+    let r = header.strip_prefix("bytes=")?;
+    let (a, b) = r.split_once('-')?;
+    let last = len.checked_sub(1)?;
+    let (a, b) = match (a.trim(), b.trim()) {
+        ("", suffix) => {
+            let n: u64 = suffix.parse().ok()?;
+            if n == 0 {
+                return None;
+            }
+            (len.saturating_sub(n), last)
+        }
+        (a, "") => (a.parse().ok()?, last),
+        (a, b) => (a.parse().ok()?, b.parse::<u64>().ok()?.min(last)),
+    };
+    (a <= b && b < len).then_some((a, b))
+}
+
 /// Serves immutable bytes with a strong ETag, long caching, `If-None-Match` and single `Range`s.
 fn immutable(h: &HeaderMap, bytes: Vec<u8>, etag: String, content_type: &'static str) -> Response {
     let etag = format!("\"{etag}\"");
@@ -287,19 +349,8 @@ fn immutable(h: &HeaderMap, bytes: Vec<u8>, etag: String, content_type: &'static
     }
     if let Some(range) = h.get(header::RANGE).and_then(|v| v.to_str().ok()) {
         let len = bytes.len() as u64;
-        let parsed = range.strip_prefix("bytes=").and_then(|r| {
-            let (a, b) = r.split_once('-')?;
-            match (a.trim(), b.trim()) {
-                ("", suffix) => {
-                    let n: u64 = suffix.parse().ok()?;
-                    Some((len.saturating_sub(n), len.checked_sub(1)?))
-                }
-                (a, "") => Some((a.parse().ok()?, len.checked_sub(1)?)),
-                (a, b) => Some((a.parse().ok()?, b.parse::<u64>().ok()?.min(len.checked_sub(1)?))),
-            }
-        });
-        return match parsed {
-            Some((a, b)) if a <= b && b < len => base(StatusCode::PARTIAL_CONTENT)
+        return match parse_range(range, len) {
+            Some((a, b)) => base(StatusCode::PARTIAL_CONTENT)
                 .header(header::CONTENT_RANGE, format!("bytes {a}-{b}/{len}"))
                 .body(Body::from(bytes[a as usize..=b as usize].to_vec()))
                 .expect("response"),
@@ -320,10 +371,11 @@ fn short_cache(mut r: Response) -> Response {
 
 async fn manifest(
     State(s): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     h: HeaderMap,
     Path((name, v)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    can_read(&s, &h)?;
+    authorize(&s, &h, peer, Scope::Read, Some(&name))?;
     let v = version(&v)?;
     let bytes = s.store.manifest(&name, v)?;
     let etag = scorelet::bundle::sha256_hex(&bytes);
@@ -332,10 +384,11 @@ async fn manifest(
 
 async fn file(
     State(s): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     h: HeaderMap,
     Path((name, v, f)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    can_read(&s, &h)?;
+    authorize(&s, &h, peer, Scope::Read, Some(&name))?;
     let v = version(&v)?;
     let (path, sha) = s.store.file(&name, v, &f)?;
     let bytes = tokio::fs::read(&path)
@@ -351,44 +404,57 @@ async fn file(
     Ok(immutable(&h, bytes, sha, ct))
 }
 
-async fn aliases(State(s): State<Shared>, h: HeaderMap, Path(name): Path<String>) -> ApiResult<Response> {
-    can_read(&s, &h)?;
+async fn aliases(
+    State(s): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    h: HeaderMap,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    authorize(&s, &h, peer, Scope::Read, Some(&name))?;
     Ok(short_cache(Json(json!({"name": name, "aliases": s.store.aliases(&name)?})).into_response()))
 }
 
 async fn alias_get(
     State(s): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     h: HeaderMap,
     Path((name, alias)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    can_read(&s, &h)?;
-    Ok(short_cache(Json(s.store.alias(&name, &alias)?).into_response()))
+    authorize(&s, &h, peer, Scope::Read, Some(&name))?;
+    let doc = s.store.alias(&name, &alias)?;
+    let etag = format!("\"{}\"", crate::store::alias_etag(&doc));
+    let mut r = short_cache(Json(doc).into_response());
+    r.headers_mut().insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex"));
+    Ok(r)
 }
 
 async fn alias_put(
     State(s): State<Shared>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     h: HeaderMap,
     Path((name, alias)): Path<(String, String)>,
     body: Body,
 ) -> ApiResult<Response> {
-    can_write(&s, &h)?;
+    let by = authorize(&s, &h, peer, Scope::Write, Some(&name))?;
+    protected(&s, &name, &alias)?;
     let body = axum::body::to_bytes(body, SMALL_BODY).await.map_err(|_| too_large(SMALL_BODY))?;
     let v = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|b| b.get("version")?.as_u64())
         .ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, "invalid", "the body must be {\"version\": N}".into()))?;
-    Ok(Json(s.store.set_alias(&name, &alias, v, &actor(&h, addr))?).into_response())
+    Ok(Json(s.store.set_alias(&name, &alias, v, &by, None)?).into_response())
 }
 
 async fn alias_delete(
     State(s): State<Shared>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     h: HeaderMap,
     Path((name, alias)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    can_write(&s, &h)?;
-    s.store.delete_alias(&name, &alias, &actor(&h, addr))?;
+    // A protected alias is deleted with the `promote` scope.
+    let scope = if s.config.protected.contains(&alias) { Scope::Promote } else { Scope::Write };
+    let by = authorize(&s, &h, peer, scope, Some(&name))?;
+    s.store.delete_alias(&name, &alias, &by)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -410,16 +476,107 @@ impl Page {
 
 async fn alias_history(
     State(s): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     h: HeaderMap,
     Path((name, alias)): Path<(String, String)>,
     page: Result<axum::extract::Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
-    can_read(&s, &h)?;
+    authorize(&s, &h, peer, Scope::Read, Some(&name))?;
     let axum::extract::Query(page) = page.map_err(|e| ApiError(StatusCode::BAD_REQUEST, "invalid", e.body_text()))?;
     let limit = page.limit.clamp(1, Page::MAX);
     let (moves, more) = s.store.alias_history(&name, &alias, page.offset, limit)?;
     let next = more.then(|| page.offset + moves.len());
     Ok(Json(json!({"name": name, "alias": alias, "offset": page.offset, "moves": moves, "next": next})).into_response())
+}
+
+/// Refuses direct moves of a protected alias.
+fn protected(s: &AppState, name: &str, alias: &str) -> ApiResult<()> {
+    if s.config.protected.iter().any(|p| p == alias) {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "protected",
+            format!(
+                "{alias:?} is a protected alias: move it with POST /v1/models/{name}/aliases/{alias}/promote \
+                 (`scorelet promote`), which needs the `promote` scope and checks the gate"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The body of a promotion.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Promotion {
+    version: u64,
+    #[serde(default)]
+    require: Vec<String>,
+    #[serde(default)]
+    not_worse_than: Option<String>,
+}
+
+/// Moves an alias (protected or not) after the gate passes on the server, against the stored
+/// manifests: the server's own requirements and the request's. The move is a compare-and-swap
+/// on the alias document: against `If-Match` when the client sends one, else against the
+/// document the gate compared with, so a move between the check and the write is refused (412).
+async fn promote(
+    State(s): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    h: HeaderMap,
+    Path((name, alias)): Path<(String, String)>,
+    body: Body,
+) -> ApiResult<Response> {
+    let by = authorize(&s, &h, peer, Scope::Promote, Some(&name))?;
+    let body = axum::body::to_bytes(body, SMALL_BODY).await.map_err(|_| too_large(SMALL_BODY))?;
+    let p: Promotion = serde_json::from_slice(&body).map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            format!(
+                "the body must be {{\"version\": N, \"require\": [\"roc_auc>=0.83\"], \"not_worse_than\": ALIAS}}: {e}"
+            ),
+        )
+    })?;
+    let bad = |m: String| ApiError(StatusCode::BAD_REQUEST, "invalid", m);
+    let mut reqs = s.config.gate.clone();
+    for r in &p.require {
+        reqs.push(r.parse::<Requirement>().map_err(bad)?);
+    }
+    let candidate = s.store.parsed_manifest(&name, p.version)?;
+    let mut incumbents = Vec::new();
+    for a in s.config.not_worse_than.iter().chain(p.not_worse_than.iter()) {
+        match s.store.alias(&name, a) {
+            Ok(doc) => incumbents
+                .push((format!("{name}@{a} (version {})", doc.version), s.store.parsed_manifest(&name, doc.version)?)),
+            Err(StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut reasons = Vec::new();
+    if incumbents.is_empty() {
+        reasons.extend(gate(&candidate.metrics, &reqs, None).err().unwrap_or_default());
+    }
+    for (label, m) in &incumbents {
+        reasons.extend(gate(&candidate.metrics, &reqs, Some((label, &m.metrics))).err().unwrap_or_default());
+    }
+    reasons.dedup();
+    if !reasons.is_empty() {
+        return Err(ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "gate_failed",
+            format!("refusing to promote {name}@{} to {alias}: {}", p.version, reasons.join("; ")),
+        ));
+    }
+    let expected = match h.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
+        Some(v) => Some(v.trim().trim_matches('"').to_string()),
+        None => s.store.alias(&name, &alias).ok().map(|d| crate::store::alias_etag(&d)),
+    };
+    let expected = Some(expected);
+    let doc = s.store.set_alias(&name, &alias, p.version, &by, expected.as_ref().map(|e| e.as_deref()))?;
+    let etag = format!("\"{}\"", crate::store::alias_etag(&doc));
+    let mut r = Json(doc).into_response();
+    r.headers_mut().insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex"));
+    Ok(r)
 }
 
 async fn openapi() -> Response {
@@ -437,7 +594,20 @@ async fn fallback() -> ApiError {
 /// The router over a store.
 pub fn router(store: Store, config: Config) -> Router {
     let site = config.site.clone();
-    let state = Arc::new(AppState { store, config });
+    let mut tokens = config.tokens.clone();
+    if let Some(w) = &config.write_token {
+        tokens.push(Token {
+            name: "write".into(),
+            secret: w.clone(),
+            scopes: vec![Scope::Read, Scope::Write, Scope::Promote],
+            models: None,
+        });
+    }
+    if let Some(r) = &config.read_token {
+        tokens.push(Token { name: "read".into(), secret: r.clone(), scopes: vec![Scope::Read], models: None });
+    }
+    let closed_reads = config.closed_reads || config.read_token.is_some();
+    let state = Arc::new(AppState { store, config, tokens, closed_reads });
     let api = Router::new()
         .route("/v1/health", get(health))
         .route("/v1/openapi.json", get(openapi))
@@ -448,7 +618,8 @@ pub fn router(store: Store, config: Config) -> Router {
         .route("/v1/models/{name}/versions/{version}/files/{file}", get(file))
         .route("/v1/models/{name}/aliases", get(aliases))
         .route("/v1/models/{name}/aliases/{alias}", get(alias_get).put(alias_put).delete(alias_delete))
-        .route("/v1/models/{name}/aliases/{alias}/history", get(alias_history));
+        .route("/v1/models/{name}/aliases/{alias}/history", get(alias_history))
+        .route("/v1/models/{name}/aliases/{alias}/promote", axum::routing::post(promote));
     // tower-http's ServeDir rejects `..` and absolute paths, guesses content types
     // (`application/wasm` for the package) and answers conditional and range requests.
     let api = match site {
@@ -509,9 +680,15 @@ pub async fn serve(
                 req.extensions_mut().insert(ConnectInfo(peer));
                 let app = app.clone();
                 async move {
+                    let (method, path) = (req.method().clone(), req.uri().path().to_string());
                     let answer = app.oneshot(req.map(Body::new));
                     Ok::<_, std::convert::Infallible>(match tokio::time::timeout(request_timeout, answer).await {
-                        Ok(Ok(r)) => r,
+                        Ok(Ok(r)) => {
+                            if matches!(r.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+                                tracing::warn!(%peer, %method, path = %path.chars().take(200).collect::<String>(), status = r.status().as_u16(), "refused: authentication");
+                            }
+                            r
+                        }
                         Ok(Err(never)) => match never {},
                         Err(_) => {
                             let mut r = ApiError(

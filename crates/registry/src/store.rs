@@ -43,6 +43,9 @@ pub enum StoreError {
     Invalid(String),
     #[error("{0}")]
     Conflict(String),
+    /// A compare-and-swap lost: the alias is not where the caller saw it.
+    #[error("{0}")]
+    Moved(String),
     #[error("storage: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -53,6 +56,7 @@ impl StoreError {
             StoreError::NotFound(_) => 404,
             StoreError::Invalid(_) => 400,
             StoreError::Conflict(_) => 409,
+            StoreError::Moved(_) => 412,
             StoreError::Io(_) => 500,
         }
     }
@@ -195,6 +199,11 @@ fn append_line(path: &Path, v: &serde_json::Value) -> std::io::Result<()> {
     f.write_all(format!("{v}\n").as_bytes())?;
     f.sync_all()?;
     if new { fsync_dir(path.parent().unwrap_or(Path::new("."))) } else { Ok(()) }
+}
+
+/// The ETag of an alias document: the sha256 of its stored bytes.
+pub fn alias_etag(doc: &AliasDoc) -> String {
+    scorelet::bundle::sha256_hex(&serde_json::to_vec(doc).expect("serializes"))
 }
 
 /// An upload being received: a file in the store's staging area, removed when dropped.
@@ -442,8 +451,17 @@ impl Store {
         Ok(out)
     }
 
-    /// Points `alias` at `version` (which must exist); records the move.
-    pub fn set_alias(&self, name: &str, alias: &str, version: u64, by: &str) -> Result<AliasDoc> {
+    /// Points `alias` at `version` (which must exist); records the move. With `expected`, only
+    /// if the alias document's ETag ([`alias_etag`]) is still that one (`None`: the alias must
+    /// not exist), checked under the write locks.
+    pub fn set_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        version: u64,
+        by: &str,
+        expected: Option<Option<&str>>,
+    ) -> Result<AliasDoc> {
         check_name(name)?;
         check_alias(alias)?;
         if !self.version_dir(name, version).join(MANIFEST).exists() {
@@ -451,6 +469,15 @@ impl Store {
         }
         let _locks = self.lock_writes()?;
         let old = self.alias(name, alias).ok();
+        if let Some(want) = expected {
+            let now = old.as_ref().map(alias_etag);
+            if now.as_deref() != want {
+                return Err(StoreError::Moved(format!(
+                    "{name}@{alias} moved since it was read (now {}); read it again and retry",
+                    old.as_ref().map_or("absent".to_string(), |d| format!("version {}", d.version))
+                )));
+            }
+        }
         let from = old.as_ref().map(|d| d.version);
         let dir = self.model_dir(name).join("aliases");
         create_dirs_synced(&dir)?;

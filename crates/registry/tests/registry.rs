@@ -81,6 +81,13 @@ fn post(addr: &str, path: &str, token: Option<&str>, body: &[u8]) -> (u16, Strin
     raw(addr, &req)
 }
 
+/// `name@version` without its content pin.
+fn unpinned(r: &scorelet::registry::ModelRef) -> String {
+    let mut r = r.clone();
+    r.digest = None;
+    r.to_string()
+}
+
 fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     for (name, bytes) in files {
@@ -131,21 +138,30 @@ fn snapshot(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 fn publish_alias_promote_and_pull() {
     let s = server(writable());
     let c = Client::new(&s.addr, Some(TOKEN.into()));
-    assert_eq!(c.push(bundle_dir()).unwrap().to_string(), "churn@1");
-    assert_eq!(c.push(bundle_dir()).unwrap().to_string(), "churn@2");
+    let first = c.push(bundle_dir()).unwrap();
+    assert_eq!(unpinned(&first), "churn@1");
+    // The reference comes back pinned to the stored manifest's digest.
+    let stored = c.manifest("churn", 1).unwrap();
+    let digest = scorelet::bundle::sha256_hex(&serde_json::to_vec_pretty(&stored).unwrap());
+    assert_eq!(first.digest.as_deref(), Some(digest.as_str()));
+    c.fetch(&first).unwrap();
+    assert_eq!(unpinned(&c.push(bundle_dir()).unwrap()), "churn@2");
     assert_eq!(c.models().unwrap(), ["churn"]);
     let versions = c.versions("churn").unwrap();
     assert_eq!(versions.len(), 2);
     assert!(versions[0]["metrics"]["roc_auc"].as_f64().unwrap() > 0.83);
-    c.set_alias("churn", "production", 1).unwrap();
+    c.promote("churn", "production", 1, &[], None).unwrap();
     assert_eq!(c.resolve_alias("churn", "production").unwrap(), 1);
+    // `production` is protected: a plain move is refused and says how to move it.
+    let e = c.set_alias("churn", "production", 2).unwrap_err().to_string();
+    assert!(e.contains("403") && e.contains("protected") && e.contains("/promote"), "{e}");
 
     // Promotion: a gate that passes moves the alias, one that fails does not.
     let cand = c.manifest("churn", 2).unwrap().metrics;
     let inc = c.manifest("churn", 1).unwrap().metrics;
     let pass: Vec<Requirement> = vec!["roc_auc>=0.83".parse().unwrap()];
     gate(&cand, &pass, Some(("production", &inc))).unwrap();
-    c.set_alias("churn", "production", 2).unwrap();
+    c.promote("churn", "production", 2, &["roc_auc>=0.83".into()], Some("production")).unwrap();
     let fail: Vec<Requirement> = vec!["roc_auc>=0.99".parse().unwrap()];
     let reasons = gate(&cand, &fail, Some(("production", &inc))).unwrap_err();
     assert!(reasons[0].contains("required >= 0.99"), "{reasons:?}");
@@ -303,7 +319,7 @@ fn bad_uploads_are_refused_and_leave_no_trace() {
     std::thread::sleep(std::time::Duration::from_millis(200));
     assert_eq!(snapshot(s.root.path()), before, "a refused upload changed the store");
     assert_eq!(c.versions("churn").unwrap().len(), 1);
-    assert_eq!(c.push(bundle_dir()).unwrap().to_string(), "churn@2", "the registry still works");
+    assert_eq!(unpinned(&c.push(bundle_dir()).unwrap()), "churn@2", "the registry still works");
 }
 
 #[test]
@@ -313,7 +329,7 @@ fn concurrent_publishes_get_distinct_versions_and_reads_can_be_closed() {
     let handles: Vec<_> = (0..8)
         .map(|_| {
             let addr = addr.clone();
-            std::thread::spawn(move || Client::new(&addr, Some(TOKEN.into())).push(bundle_dir()).unwrap().to_string())
+            std::thread::spawn(move || unpinned(&Client::new(&addr, Some(TOKEN.into())).push(bundle_dir()).unwrap()))
         })
         .collect();
     let mut refs: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
@@ -479,8 +495,8 @@ fn verify_finds_tampered_versions_and_a_broken_audit_chain() {
     let c = Client::new(&s.addr, Some(TOKEN.into()));
     c.push(bundle_dir()).unwrap();
     c.push(bundle_dir()).unwrap();
-    c.set_alias("churn", "production", 1).unwrap();
-    c.set_alias("churn", "production", 2).unwrap();
+    c.set_alias("churn", "staging", 1).unwrap();
+    c.set_alias("churn", "staging", 2).unwrap();
     let root = s.root.path();
     let store = Store::open(root).unwrap();
     let ok = store.verify().unwrap();
@@ -534,4 +550,102 @@ fn a_second_store_on_the_root_leaves_the_first_ones_staging_alone() {
     assert_eq!((v1, v2), (1, 2));
     let v = second.verify().unwrap();
     assert!(v.problems.is_empty() && v.versions == 2 && v.audit_records == 2, "{v:?}");
+}
+
+/// A request with a bearer token and extra headers; (status, body).
+fn send(addr: &str, method: &str, path: &str, token: &str, headers: &str, body: &[u8]) -> (u16, String) {
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    raw(addr, &req)
+}
+
+#[test]
+fn scoped_tokens_a_server_side_gate_and_compare_and_swap_on_promotion() {
+    use scorelet_registry::auth::TokensFile;
+    let tokens = TokensFile::parse(
+        r#"
+        closed_reads = true
+        [[token]]
+        name = "ci"
+        secret = "ci-secret-0123456789"
+        scopes = ["write"]
+        models = ["churn"]
+        [[token]]
+        name = "release"
+        secret = "release-secret-0123456789"
+        scopes = ["promote"]
+        [[token]]
+        name = "dashboard"
+        secret = "dashboard-secret-0123456789"
+        scopes = ["read"]
+        "#,
+    )
+    .unwrap();
+    let s = server(Config {
+        tokens: tokens.tokens,
+        closed_reads: tokens.closed_reads,
+        gate: vec!["roc_auc>=0.5".parse().unwrap()],
+        not_worse_than: Some("production".into()),
+        ..Config::default()
+    });
+    let (ci, release, dashboard) = ("ci-secret-0123456789", "release-secret-0123456789", "dashboard-secret-0123456789");
+    let tar = scorelet_registry::archive::pack(bundle_dir()).unwrap();
+    let publish = |token: &str, model: &str| {
+        send(&s.addr, "POST", &format!("/v1/models/{model}/versions"), token, "x-scorelet-actor: mallory\r\n", &tar)
+    };
+    assert_eq!(publish(ci, "churn").0, 201);
+    assert_eq!(publish(ci, "churn").0, 201);
+    let (st, msg) = publish(ci, "other");
+    assert!(st == 403 && msg.contains("no `write` scope for model"), "{st} {msg}");
+    assert_eq!(publish(release, "churn").0, 403, "promote does not include write");
+    assert_eq!(publish(dashboard, "churn").0, 403);
+    // The audit log names the token, whatever the client claims to be.
+    let audit = std::fs::read_to_string(s.root.path().join("audit.jsonl")).unwrap();
+    assert!(audit.lines().all(|l| l.contains("\"by\":\"ci (127.0.0.1)\"")), "{audit}");
+    assert!(!audit.contains("mallory"));
+
+    // Reads are closed: no token is 401, any valid token reads.
+    assert_eq!(get(&s.addr, "/v1/models").0, 401);
+    assert_eq!(send(&s.addr, "GET", "/v1/models", dashboard, "", b"").0, 200);
+
+    let promote = |token: &str, body: &str, headers: &str| {
+        send(&s.addr, "POST", "/v1/models/churn/aliases/production/promote", token, headers, body.as_bytes())
+    };
+    assert_eq!(promote(ci, r#"{"version": 1}"#, "").0, 403, "write does not include promote");
+    let (st, msg) = promote(release, r#"{"version": 1, "require": ["roc_auc>=0.99"]}"#, "");
+    assert!(st == 422 && msg.contains("gate_failed") && msg.contains("required >= 0.99"), "{st} {msg}");
+    let (st, msg) = promote(release, r#"{"version": 1, "require": ["roc_auc>>1"]}"#, "");
+    assert_eq!(st, 400, "{msg}");
+    assert_eq!(promote(release, r#"{"version": 9}"#, "").0, 404);
+    assert_eq!(promote(release, r#"{"version": "one"}"#, "").0, 400);
+    assert_eq!(send(&s.addr, "GET", "/v1/models/churn/aliases/production", dashboard, "", b"").0, 404, "nothing moved");
+    let (st, doc) = promote(release, r#"{"version": 1}"#, "");
+    assert_eq!(st, 200, "{doc}");
+    // Compare-and-swap: a promotion against a stale ETag is refused.
+    let etag = |body: &str| scorelet::bundle::sha256_hex(body.as_bytes());
+    let stale = format!("If-Match: \"{}\"\r\n", "0".repeat(64));
+    let (st, msg) = promote(release, r#"{"version": 2}"#, &stale);
+    assert!(st == 412 && msg.contains("moved since it was read"), "{st} {msg}");
+    let fresh = format!("If-Match: \"{}\"\r\n", etag(&doc));
+    let (st, doc2) = promote(release, r#"{"version": 2}"#, &fresh);
+    assert_eq!(st, 200, "{doc2}");
+    let (st, msg) = promote(release, r#"{"version": 1}"#, &fresh);
+    assert_eq!(st, 412, "the same ETag twice: the second move is refused: {msg}");
+    // The alias document's ETag is what GET says.
+    let reply = raw(
+        &s.addr,
+        format!("GET /v1/models/churn/aliases/production HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {dashboard}\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    assert_eq!(etag(&reply.1), etag(&doc2));
+    // The protected alias cannot be moved or deleted with `write`; `promote` deletes it.
+    let (st, msg) = send(&s.addr, "PUT", "/v1/models/churn/aliases/production", ci, "", br#"{"version": 1}"#);
+    assert!(st == 403 && msg.contains("protected"), "{st} {msg}");
+    assert_eq!(send(&s.addr, "DELETE", "/v1/models/churn/aliases/production", ci, "", b"").0, 403);
+    assert_eq!(send(&s.addr, "DELETE", "/v1/models/churn/aliases/production", release, "", b"").0, 204);
+    // Unprotected aliases move with `write`.
+    assert_eq!(send(&s.addr, "PUT", "/v1/models/churn/aliases/staging", ci, "", br#"{"version": 1}"#).0, 200);
 }

@@ -18,6 +18,14 @@ impl Platform for Spin {
         spin_sdk::variables::get(name).await.ok().filter(|v| !v.is_empty())
     }
 
+    async fn lookup(&self, name: &'static str) -> Result<Option<String>, String> {
+        match spin_sdk::variables::get(name).await {
+            Ok(v) => Ok(Some(v).filter(|v| !v.is_empty())),
+            Err(spin_sdk::variables::Error::Undefined(_)) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     async fn get(&self, url: &str, token: Option<&str>) -> Result<Vec<u8>, String> {
         let mut req = http::Request::get(url);
         if let Some(t) = token {

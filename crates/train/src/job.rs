@@ -416,6 +416,7 @@ impl TrainJob {
             metrics: BTreeMap::new(),
             lineage: serde_json::Value::Null,
             files: BTreeMap::new(),
+            seal: None,
         };
         let base_files = BTreeMap::from([(FEATURES.to_string(), fitted.to_json())]);
         let scorer_for = |model: &[u8], precision: Precision| -> Result<Scorer, TrainError> {

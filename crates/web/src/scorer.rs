@@ -62,17 +62,24 @@ impl Scorer {
 
     /// Fetches `NAME@VERSION` or `NAME@ALIAS` from the registry at `url` with `fetch()`, checks
     /// every file against the manifest's sha256 and the golden vectors, and resolves to a
-    /// scorer. Rejects with the reason (registry down, tampered file, unknown model).
+    /// scorer. Rejects with the reason (registry down, tampered file, unknown model). A
+    /// reference pinned with `#sha256:<hex>` is refused unless the manifest has that digest;
+    /// with `publicKey` (hex, `scorelet keygen`), unless the manifest is signed with it.
     #[wasm_bindgen(js_name = fromRegistry)]
     pub async fn from_registry(
         url: String,
         reference: String,
         token: Option<String>,
         engine: Option<String>,
+        #[wasm_bindgen(js_name = publicKey)] public_key: Option<String>,
     ) -> JsResult<Scorer> {
         let r: scorelet::registry::ModelRef = reference.parse().map_err(js_err)?;
         let token = token.filter(|t| !t.is_empty());
-        let bundle = scorelet::registry::fetch(&url, &r, |u| {
+        let key = match public_key.filter(|k| !k.is_empty()) {
+            Some(k) => Some(scorelet::bundle::seal::PublicKey::from_hex(&k).map_err(js_err)?),
+            None => None,
+        };
+        let bundle = scorelet::registry::fetch(&url, &r, key, |u| {
             let token = token.clone();
             async move {
                 get(&u, token.as_deref())

@@ -40,6 +40,8 @@ export interface WorkerEnv {
   /** When set, scoring and metadata routes need this key. */
   SCORELET_API_KEY?: string;
   SCORELET_ENGINE?: "auto" | "compiled" | "tract";
+  /** The publisher's Ed25519 public key (hex): fetched bundles must be signed with it. */
+  SCORELET_REGISTRY_PUBLIC_KEY?: string;
 }
 "#;
 
