@@ -382,3 +382,75 @@ fn pre_initialized_components_still_read_their_deployment_variables() {
     assert!(err.contains("row 0: model output"), "{err}");
     assert!(!bad.exists(), "nothing is written for a bundle that does not load");
 }
+
+/// A `.cwasm` planted in the compile cache under another component's name: the cache runs it
+/// only when this user wrote it (owned by us, writable by no one else); otherwise it compiles
+/// the real component.
+#[test]
+fn a_planted_compilation_in_the_cache_does_not_run() {
+    use std::os::unix::fs::MetadataExt;
+    let Some([p3, p2]) = components("a_planted_compilation_in_the_cache_does_not_run") else { return };
+    let engine = scorelet_host::component::engine(1, 1 << 30).unwrap();
+    let (real, other) = (std::fs::read(&p2).unwrap(), std::fs::read(&p3).unwrap());
+    let exports = |c: &scorelet_host::Component| scorelet_host::component::interfaces(&engine, c).1;
+    let real_exports = exports(&scorelet_host::Component::new(&engine, &real).unwrap());
+    let other_code = scorelet_host::Component::new(&engine, &other).unwrap().serialize().unwrap();
+    assert_ne!(real_exports, exports(&scorelet_host::Component::new(&engine, &other).unwrap()));
+    let dir = tempfile::tempdir().unwrap();
+    let planted = scorelet_host::CacheKey::new(&engine, &real).path(dir.path());
+    let plant = |mode: u32| {
+        let _ = std::fs::remove_file(&planted);
+        std::fs::write(&planted, &other_code).unwrap();
+        std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    // Writable by others: refused, the real component is compiled.
+    plant(0o666);
+    let got = scorelet_host::load_cached(&engine, &real, Some(dir.path())).unwrap();
+    assert_eq!(exports(&got), real_exports, "a world-writable planted compilation ran");
+    // Owned by someone else (the test can only hand a file away when it runs as root).
+    if std::fs::metadata(dir.path()).unwrap().uid() == 0 {
+        plant(0o600);
+        std::os::unix::fs::chown(&planted, Some(65534), Some(65534)).unwrap();
+        let got = scorelet_host::load_cached(&engine, &real, Some(dir.path())).unwrap();
+        assert_eq!(exports(&got), real_exports, "a compilation owned by another user ran");
+    }
+    // Our own file in our own directory is what the cache trusts (and what it writes: 0600).
+    plant(0o600);
+    let got = scorelet_host::load_cached(&engine, &real, Some(dir.path())).unwrap();
+    assert_eq!(exports(&got), exports(&scorelet_host::Component::new(&engine, &other).unwrap()));
+    let fresh = tempfile::tempdir().unwrap();
+    scorelet_host::load_cached(&engine, &real, Some(&fresh.path().join("c"))).unwrap();
+    let written = scorelet_host::CacheKey::new(&engine, &real).path(&fresh.path().join("c"));
+    assert_eq!(std::fs::metadata(&written).unwrap().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::metadata(fresh.path().join("c")).unwrap().mode() & 0o777, 0o700);
+}
+
+/// A registry that accepts connections and never answers: liveness still answers at once (the
+/// host answers it, not the busy instance), and the request that waits on the load gets 503
+/// with `Retry-After` at the deadline instead of holding its instance forever.
+#[test]
+fn a_registry_that_never_answers_cannot_hold_the_host() {
+    let Some(_) = components("a_registry_that_never_answers_cannot_hold_the_host") else { return };
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let held = std::thread::spawn(move || {
+        let conns: Vec<_> = silent.incoming().take(4).flatten().collect();
+        std::thread::sleep(Duration::from_secs(30));
+        drop(conns);
+    });
+    let server = Server::start(&["--model", "churn@1", "--registry", &url, "--timeout", "2", "--instances", "1"]);
+    let ready = std::thread::spawn({
+        let url = server.url.clone();
+        move || request("GET", &format!("{url}/v2/health/ready"), &[], b"")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    let (status, body) = server.get("/v2/health/live");
+    assert_eq!(status, 200, "{body}");
+    assert!(t.elapsed() < Duration::from_secs(1), "liveness waited {:?} on the busy instance", t.elapsed());
+    let (status, body) = ready.join().unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap_or_default().contains("did not complete within 2 s"), "{body}");
+    drop(server);
+    drop(held);
+}

@@ -1,6 +1,11 @@
 //! The compile cache: a component is compiled once with Cranelift and its machine code kept on
 //! disk, named by the sha256 of the component's bytes and wasmtime's compatibility hash, so later
 //! starts deserialize instead of compiling.
+//!
+//! A cached file is native code that runs as soon as it is deserialized, so only files this
+//! user wrote are trusted: the directory and the file must be owned by the current user and
+//! writable by no one else (files are written 0600 in a 0700 directory). Anything else, such
+//! as a `.cwasm` another user planted in a shared directory, is ignored and recompiled.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -23,9 +28,12 @@ pub fn load_keyed(engine: &Engine, bytes: &[u8], cache: Option<(&Path, &CacheKey
     };
     let path = key.path(dir);
     if path.exists() {
+        if let Err(why) = trusted(dir).and_then(|()| trusted(&path)) {
+            tracing::warn!("not running the cached {}: {why}; compiling instead", path.display());
         // SAFETY: the file was written by `Component::serialize` of this same wasmtime build
-        // (the name includes the engine's compatibility hash) into our own cache directory.
-        if let Ok(c) = unsafe { Component::deserialize_file(engine, &path) } {
+        // (the name includes the engine's compatibility hash) into a cache directory only this
+        // user can write (checked just above).
+        } else if let Ok(c) = unsafe { Component::deserialize_file(engine, &path) } {
             // A hit counts as a use: pruning removes the compilations used longest ago.
             let _ = std::fs::File::options().write(true).open(&path).and_then(|f| f.set_modified(SystemTime::now()));
             return Ok(c);
@@ -64,13 +72,46 @@ impl CacheKey {
     }
 }
 
+/// Whether `p` is owned by the current user and writable by no one else.
+#[cfg(unix)]
+fn trusted(p: &Path) -> std::result::Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(p).map_err(|e| e.to_string())?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if m.uid() != me {
+        return Err(format!("it is owned by uid {}, not by this user (uid {me})", m.uid()));
+    }
+    if m.mode() & 0o022 != 0 {
+        return Err(format!("others can write it (mode {:o})", m.mode() & 0o777));
+    }
+    if m.file_type().is_symlink() {
+        return Err("it is a symbolic link".into());
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn trusted(_: &Path) -> std::result::Result<(), String> {
+    Ok(())
+}
+
 fn store(component: &Component, path: &Path) -> Result<()> {
-    std::fs::create_dir_all(path.parent().expect("cache files live in a directory"))?;
+    let dir = path.parent().expect("cache files live in a directory");
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)?;
     // Unique per process and call: concurrent loads of one component must not share a temp file.
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
-    std::fs::write(&tmp, component.serialize()?)?;
+    let mut opts = std::fs::File::options();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    std::io::Write::write_all(&mut opts.open(&tmp)?, &component.serialize()?)?;
     std::fs::rename(&tmp, path)?;
     Ok(())
 }

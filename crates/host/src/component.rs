@@ -34,8 +34,12 @@ pub struct Settings {
     pub max_instances: usize,
     /// Requests one WASI 0.3 instance serves before it is replaced.
     pub max_reuse: u32,
-    /// Deadline for one request inside the guest, model loading included.
+    /// Deadline for one request inside the guest, model loading included: counted in executed
+    /// code (epoch interruption) and on the wall clock, so a guest waiting on a registry that
+    /// never answers is stopped too.
     pub request_timeout: Duration,
+    /// How long a request waits for a free instance before it gets 503 with `Retry-After`.
+    pub permit_wait: Duration,
     /// Largest linear memory of one instance.
     pub max_memory: usize,
     /// Whether the guest's stderr goes to ours.
@@ -51,6 +55,7 @@ impl Default for Settings {
             max_instances: 8,
             max_reuse: 1000,
             request_timeout: Duration::from_secs(60),
+            permit_wait: Duration::from_secs(10),
             max_memory: 1 << 30,
             inherit_stderr: true,
             dirs: Vec::new(),
@@ -255,8 +260,31 @@ impl HttpComponent {
 
     /// Answers one request. An `Err` means the guest failed (trapped, timed out, or returned an
     /// `error-code`), not that the request was bad: bad requests get 4xx responses.
+    ///
+    /// Fails with [`Unavailable`] when no instance frees up within `permit_wait`, or when the
+    /// request does not finish within `request_timeout` of wall-clock time (the instance is then
+    /// dropped, never reused).
     pub async fn handle(&self, req: http::Request<Bytes>) -> Result<http::Response<Bytes>> {
-        let _permit = self.permits.acquire().await?;
+        let Ok(permit) = tokio::time::timeout(self.settings.permit_wait, self.permits.acquire()).await else {
+            return Err(Unavailable(format!(
+                "every instance is busy ({} in flight); try again shortly",
+                self.settings.max_instances
+            ))
+            .into());
+        };
+        let _permit = permit?;
+        let timeout = self.settings.request_timeout;
+        match tokio::time::timeout(timeout, self.run(req)).await {
+            Ok(result) => result,
+            Err(_) => Err(Unavailable(format!(
+                "the request did not complete within {} s (a registry that does not answer?)",
+                timeout.as_secs()
+            ))
+            .into()),
+        }
+    }
+
+    async fn run(&self, req: http::Request<Bytes>) -> Result<http::Response<Bytes>> {
         let req = req.map(Full::new);
         match &self.pre {
             Pre::P3(pre) => {
@@ -304,6 +332,18 @@ impl Drop for HttpComponent {
         self.stop_ticker.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+/// The component could not take or finish a request in time: answered 503 with `Retry-After`.
+#[derive(Debug)]
+pub struct Unavailable(pub String);
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unavailable {}
 
 /// The interfaces a compiled component imports and exports, by name.
 pub fn interfaces(engine: &Engine, component: &Component) -> (Vec<String>, Vec<String>) {

@@ -23,3 +23,4 @@ pub use cache::{CacheKey, is_cached, load_cached, load_keyed};
 pub use command::{CommandOutput, CommandRunner};
 pub use component::{HttpComponent, Settings};
 pub use wasmtime::Engine;
+pub use wasmtime::component::Component;

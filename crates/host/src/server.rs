@@ -51,6 +51,13 @@ async fn answer(
     limits: Limits,
     req: http::Request<Incoming>,
 ) -> http::Response<Full<Bytes>> {
+    // Liveness is the host's to answer: a component busy with a stalled load must not make the
+    // process look dead.
+    if req.method() == http::Method::GET && req.uri().path().trim_end_matches('/') == "/v2/health/live" {
+        let mut r = http::Response::new(Full::new(Bytes::from_static(b"{\"live\":true}")));
+        r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        return r;
+    }
     let (parts, body) = req.into_parts();
     let body = match tokio::time::timeout(limits.body_timeout, Limited::new(body, limits.max_body).collect()).await {
         Err(_) => {
@@ -76,6 +83,12 @@ async fn answer(
         Ok(resp) => {
             tracing::debug!(%method, %path, status = resp.status().as_u16(), ms = started.elapsed().as_secs_f64() * 1e3);
             resp.map(Full::new)
+        }
+        Err(e) if e.is::<crate::component::Unavailable>() => {
+            tracing::warn!(%method, %path, "unavailable: {e}");
+            let mut r = json_error(503, "unavailable", &e.to_string());
+            r.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+            r
         }
         Err(e) => {
             tracing::error!(%method, %path, "component failed: {e:?}");
