@@ -19,8 +19,12 @@ step scripts/setup.sh
 step cargo fmt --all --check
 step scripts/build-wasm.sh
 step cargo clippy --release --locked --workspace --all-targets -- -D warnings
+step cargo clippy --release --locked --workspace --all-targets --features scorelet-registry/faults -- -D warnings
 step cargo test --release --locked --workspace --no-run
 step cargo test --release --locked --workspace
+# The store under crashes and power loss: failpoints and a power-loss model compiled in for
+# this test only (the same workspace selection, so only scorelet-registry builds again).
+step cargo test --release --locked --workspace --features scorelet-registry/faults --test faults
 # The Lambda package carries an executable bootstrap and a precompiled component (the bootstrap
 # the tests just built: a `-p scorelet-lambda` build would resolve features anew and recompile).
 step scripts/package-lambda.sh --bootstrap "$CARGO_TARGET_DIR/release/bootstrap" \

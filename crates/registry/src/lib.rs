@@ -8,6 +8,7 @@
 pub mod archive;
 pub mod auth;
 pub mod client;
+pub mod fsio;
 pub mod promote;
 pub mod server;
 pub mod store;

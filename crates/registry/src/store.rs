@@ -6,7 +6,8 @@
 //! ROOT/models/NAME/aliases/ALIAS.history.jsonl   one line per move
 //! ROOT/audit.jsonl                                one line per write, hash-chained
 //! ROOT/write.lock                                 held by whichever process is writing
-//! ROOT/tmp/ID/, ROOT/tmp/ID.lock                  one staging area per open store
+//! ROOT/tmp/ID.area/, ROOT/tmp/ID.lock            one staging area per open store
+//! ROOT/tmp/ID.area/intent.json                    the write in progress, until it is audited
 //! ```
 //!
 //! A publish writes every file into its store's staging area, fsyncs it, then claims version N
@@ -16,7 +17,11 @@
 //! parent, and the audit record is on disk before the write is acknowledged (a write whose
 //! record cannot be written is undone). Writers of all processes serialize on `write.lock`;
 //! each open store stages in its own directory, held by a lock file, and clears only the
-//! staging areas whose owner is gone. The read side is plain files, servable from any object
+//! staging areas whose owner is gone. A write first records its intent in its staging area; a
+//! writer that dies before the audit record leaves it behind, and the next writer undoes the
+//! change it had made (the version dir, the alias document, the history line), so whatever
+//! is visible is in the audit log. `fsio` holds every write, with failpoints and a power-loss
+//! model for the tests (`tests/faults.rs`). The read side is plain files, servable from any object
 //! store or CDN.
 //!
 //! The audit log is append-only and chained: every record carries `prev`, the sha256 of the
@@ -24,7 +29,6 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -81,6 +85,43 @@ pub struct AliasMove {
     pub to: Option<u64>,
 }
 
+/// A write in progress, kept durably in the writer's staging area (`intent.json`) from before
+/// its first visible change until its audit record: if the writer dies in between, the next
+/// writer finds it ([`Store::recover`]) and undoes the change, so a write is either recorded
+/// in the audit log or not there at all.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+enum Intent {
+    Publish { model: String, version: u64, audit_len: u64 },
+    Alias { model: String, alias: String, old: Option<AliasDoc>, history_len: u64, audit_len: u64 },
+}
+
+const INTENT: &str = "intent.json";
+
+impl Intent {
+    /// Where the audit log ended when the write began.
+    fn audit_len(&self) -> u64 {
+        match self {
+            Intent::Publish { audit_len, .. } | Intent::Alias { audit_len, .. } => *audit_len,
+        }
+    }
+
+    /// Whether `r` is this write's audit record.
+    fn recorded_by(&self, r: &serde_json::Value) -> bool {
+        let is = |k: &str, v: &str| r.get(k).and_then(|x| x.as_str()) == Some(v);
+        match self {
+            Intent::Publish { model, version, .. } => {
+                is("action", "publish")
+                    && is("model", model)
+                    && r.get("version").and_then(|x| x.as_u64()) == Some(*version)
+            }
+            Intent::Alias { model, alias, .. } => {
+                (is("action", "alias") || is("action", "alias-delete")) && is("model", model) && is("alias", alias)
+            }
+        }
+    }
+}
+
 /// A published version's summary.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VersionInfo {
@@ -131,15 +172,7 @@ fn truncate(s: &str) -> String {
     s.chars().take(80).collect()
 }
 
-fn fsync_dir(p: &Path) -> std::io::Result<()> {
-    File::open(p)?.sync_all()
-}
-
-fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut f = File::create(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
-}
+use crate::fsio::{self, step, sync_dir as fsync_dir, write_synced};
 
 /// `create_dir_all`, fsyncing the parent of every directory it creates, so a power loss after
 /// it returns cannot lose them.
@@ -149,7 +182,7 @@ fn create_dirs_synced(p: &Path) -> std::io::Result<()> {
     }
     let parent = p.parent().unwrap_or(Path::new("."));
     create_dirs_synced(parent)?;
-    match fs::create_dir(p) {
+    match fsio::create_dir(p) {
         Ok(()) => fsync_dir(parent),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),
@@ -189,15 +222,15 @@ pub const AUDIT_GENESIS: &str = "00000000000000000000000000000000000000000000000
 fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     write_synced(&tmp, bytes)?;
-    fs::rename(&tmp, path)?;
+    step("alias:temp-written");
+    fsio::rename(&tmp, path)?;
+    step("alias:renamed");
     fsync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
 fn append_line(path: &Path, v: &serde_json::Value) -> std::io::Result<()> {
     let new = !path.exists();
-    let mut f = OpenOptions::new().create(true).append(true).open(path)?;
-    f.write_all(format!("{v}\n").as_bytes())?;
-    f.sync_all()?;
+    fsio::append_synced(path, format!("{v}\n").as_bytes())?;
     if new { fsync_dir(path.parent().unwrap_or(Path::new("."))) } else { Ok(()) }
 }
 
@@ -242,38 +275,135 @@ impl Store {
         create_dirs_synced(&root.join("models"))?;
         let tmp = root.join("tmp");
         create_dirs_synced(&tmp)?;
-        // One opener at a time: between creating a lock file and locking it, another opener
-        // would take it for a dead store's.
-        let opening = OpenOptions::new().create(true).truncate(false).write(true).open(tmp.join("open.lock"))?;
-        opening.lock()?;
-        for e in fs::read_dir(&tmp)?.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let Some(id) = name.strip_suffix(".area") else { continue };
-            let lock = tmp.join(format!("{id}.lock"));
-            let dead = match File::open(&lock) {
-                Ok(f) => f.try_lock().is_ok(),
-                Err(_) => true,
-            };
-            if dead {
-                tracing::info!("clearing the staging area of a store that is gone: {name}");
-                fs::remove_dir_all(e.path())?;
-                let _ = fs::remove_file(&lock);
-            }
-        }
+        // The lock is held before the area exists, so no one takes a live area for a dead one.
         let id = format!("{}-{:016x}", std::process::id(), unique());
         let lock = OpenOptions::new().create(true).truncate(false).write(true).open(tmp.join(format!("{id}.lock")))?;
         lock.try_lock().map_err(|e| std::io::Error::other(format!("cannot lock a new staging area: {e}")))?;
         let staging = tmp.join(format!("{id}.area"));
-        fs::create_dir(&staging)?;
+        fsio::create_dir(&staging)?;
         fsync_dir(&tmp)?;
-        drop(opening);
-        Ok(Store {
+        let store = Store {
             root: root.to_path_buf(),
             write: Mutex::new(()),
             staging,
             _staging_lock: lock,
             manifests: Mutex::default(),
-        })
+        };
+        // Finish what crashed writers left now if no one is writing; otherwise the next write
+        // does (every write recovers first), so opening never waits for a writer.
+        let f = store.write_lock_file()?;
+        if f.try_lock().is_ok() {
+            store.recover()?;
+        }
+        Ok(store)
+    }
+
+    fn write_lock_file(&self) -> Result<File> {
+        Ok(OpenOptions::new().create(true).truncate(false).write(true).open(self.root.join("write.lock"))?)
+    }
+
+    /// Undoes the writes of stores that died before recording them ([`Intent`]) and clears their
+    /// staging areas. Called under the write locks, before any write, so no other write comes
+    /// between a crash and its recovery.
+    fn recover(&self) -> Result<()> {
+        let tmp = self.root.join("tmp");
+        for e in fs::read_dir(&tmp)?.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(id) = name.strip_suffix(".area") else { continue };
+            if e.path() == self.staging {
+                continue;
+            }
+            let lock = tmp.join(format!("{id}.lock"));
+            let dead = match File::open(&lock) {
+                Ok(f) => f.try_lock().is_ok(),
+                Err(_) => true,
+            };
+            if !dead {
+                continue;
+            }
+            if let Ok(bytes) = fs::read(e.path().join(INTENT)) {
+                match serde_json::from_slice::<Intent>(&bytes) {
+                    Ok(intent) => self.undo(&intent)?,
+                    Err(err) => tracing::warn!("{name}/{INTENT} is unreadable ({err}); nothing undone"),
+                }
+            }
+            tracing::info!("clearing the staging area of a store that is gone: {name}");
+            fsio::remove_dir_all(&e.path())?;
+            let _ = fs::remove_file(&lock);
+        }
+        Ok(())
+    }
+
+    /// Undoes a write that was cut off before its audit record: the record is what
+    /// acknowledges it, so without one nothing of it stays.
+    fn undo(&self, intent: &Intent) -> Result<()> {
+        let recorded = self.audited_since(intent.audit_len(), |r| intent.recorded_by(r))?;
+        if recorded {
+            return Ok(());
+        }
+        match intent {
+            Intent::Publish { model, version, .. } => {
+                let dir = self.version_dir(model, *version);
+                if dir.exists() {
+                    tracing::warn!("{model}@{version} was cut off before its audit record: removing it");
+                    let out = self.staging.join(format!("undo-{:016x}", unique()));
+                    fsio::rename(&dir, &out)?;
+                    fsync_dir(&self.model_dir(model).join("versions"))?;
+                    fsio::remove_dir_all(&out)?;
+                }
+            }
+            Intent::Alias { model, alias, old, history_len, .. } => {
+                tracing::warn!("the move of {model}@{alias} was cut off before its audit record: undoing it");
+                let dir = self.model_dir(model).join("aliases");
+                let path = dir.join(format!("{alias}.json"));
+                match old {
+                    Some(doc) => replace_file(&path, &serde_json::to_vec(doc).expect("serializes"))?,
+                    None if path.exists() => {
+                        fsio::remove_file(&path)?;
+                        fsync_dir(&dir)?;
+                    }
+                    None => {}
+                }
+                let history = dir.join(format!("{alias}.history.jsonl"));
+                if fs::metadata(&history).is_ok_and(|m| m.len() > *history_len) {
+                    fsio::truncate(&history, *history_len)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether an audit record at or after byte `offset` satisfies `pred`.
+    fn audited_since(&self, offset: u64, pred: impl Fn(&serde_json::Value) -> bool) -> Result<bool> {
+        use std::io::{BufRead, Seek, SeekFrom};
+        let mut f = match File::open(self.root.join("audit.jsonl")) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
+        f.seek(SeekFrom::Start(offset))?;
+        for line in std::io::BufReader::new(f).split(b'\n') {
+            if serde_json::from_slice(&line?).is_ok_and(|r| pred(&r)) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn len_of(path: &Path) -> u64 {
+        fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Records what a write is about to do, durably, before it does it.
+    fn begin(&self, intent: &Intent) -> Result<()> {
+        write_synced(&self.staging.join(INTENT), &serde_json::to_vec(intent).expect("serializes"))?;
+        Ok(fsync_dir(&self.staging)?)
+    }
+
+    /// The write is recorded (or undone): its intent goes. If this removal is lost, recovery
+    /// finds the audit record and leaves the write alone.
+    fn end(&self) {
+        let _ = fsio::remove_file(&self.staging.join(INTENT));
     }
 
     /// A new file in the staging area for an upload to stream into.
@@ -282,10 +412,13 @@ impl Store {
     }
 
     /// Takes the in-process and the cross-process write locks.
+    /// Takes the in-process and the cross-process write locks, then recovers what crashed
+    /// writers left.
     fn lock_writes(&self) -> Result<(std::sync::MutexGuard<'_, ()>, File)> {
         let guard = self.write.lock().unwrap_or_else(|e| e.into_inner());
-        let f = OpenOptions::new().create(true).truncate(false).write(true).open(self.root.join("write.lock"))?;
+        let f = self.write_lock_file()?;
         f.lock()?;
+        self.recover()?;
         Ok((guard, f))
     }
 
@@ -382,45 +515,49 @@ impl Store {
         }
         let _locks = self.lock_writes()?;
         let staging = self.staging.join(format!("{name}-{:016x}", unique()));
-        fs::create_dir(&staging)?;
-        let result = (|| {
+        fsio::create_dir(&staging)?;
+        let result: Result<u64> = (|| {
             for (f, bytes) in bundle.files() {
                 write_synced(&staging.join(f), bytes)?;
             }
+            step("publish:files-written");
             let versions = self.model_dir(name).join("versions");
             create_dirs_synced(&versions)?;
-            let mut v = self.version_numbers(name)?.last().copied().unwrap_or(0) + 1;
-            loop {
-                let mut m = bundle.manifest.clone();
-                m.version = Some(v);
-                write_synced(&staging.join(MANIFEST), &serde_json::to_vec_pretty(&m).expect("manifest serializes"))?;
-                fsync_dir(&staging)?;
-                match fs::rename(&staging, versions.join(v.to_string())) {
-                    Ok(()) => break,
-                    // Another process claimed N first: try the next number.
-                    Err(e) if versions.join(v.to_string()).exists() => {
-                        tracing::debug!("version {v} taken ({e}); trying {}", v + 1);
-                        v += 1;
-                    }
-                    Err(e) => return Err(StoreError::Io(e)),
-                }
-            }
+            // Under the write locks no other writer of any process claims a number.
+            let v = self.version_numbers(name)?.last().copied().unwrap_or(0) + 1;
+            let mut m = bundle.manifest.clone();
+            m.version = Some(v);
+            write_synced(&staging.join(MANIFEST), &serde_json::to_vec_pretty(&m).expect("manifest serializes"))?;
+            fsync_dir(&staging)?;
+            step("publish:manifest-written");
+            self.begin(&Intent::Publish {
+                model: name.into(),
+                version: v,
+                audit_len: Self::len_of(&self.root.join("audit.jsonl")),
+            })?;
+            fsio::rename(&staging, &versions.join(v.to_string()))?;
+            step("publish:renamed");
             fsync_dir(&versions)?;
+            step("publish:dir-synced");
             Ok(v)
         })();
         if result.is_err() {
-            let _ = fs::remove_dir_all(&staging);
+            let _ = fsio::remove_dir_all(&staging);
+            self.end();
         }
         let v = result?;
         if let Err(e) = self.audit(json!({"at": now(), "by": by, "action": "publish", "model": name, "version": v})) {
             // Not acknowledged, so not kept: move the version back out of sight.
             let versions = self.model_dir(name).join("versions");
-            if fs::rename(versions.join(v.to_string()), &staging).is_ok() {
+            if fsio::rename(&versions.join(v.to_string()), &staging).is_ok() {
                 let _ = fsync_dir(&versions);
-                let _ = fs::remove_dir_all(&staging);
+                let _ = fsio::remove_dir_all(&staging);
             }
+            self.end();
             return Err(e);
         }
+        step("publish:audited");
+        self.end();
         Ok(v)
     }
 
@@ -483,19 +620,25 @@ impl Store {
         create_dirs_synced(&dir)?;
         let doc = AliasDoc { version, updated: now(), by: by.into() };
         let path = dir.join(format!("{alias}.json"));
+        self.begin_alias(name, alias, old.clone())?;
         replace_file(&path, &serde_json::to_vec(&doc).expect("serializes"))?;
+        step("alias:replaced");
         let mv = AliasMove { at: doc.updated.clone(), by: by.into(), from, to: Some(version) };
         let recorded = append_line(&dir.join(format!("{alias}.history.jsonl")), &serde_json::to_value(&mv).expect("serializes"))
             .map_err(StoreError::from)
+            .inspect(|()| step("alias:history"))
             .and_then(|()| self.audit(json!({"at": doc.updated, "by": by, "action": "alias", "model": name, "alias": alias, "from": from, "to": version})));
         if let Err(e) = recorded {
             // Not acknowledged, so not kept: the alias goes back to where it was.
             let _ = match &old {
                 Some(old) => replace_file(&path, &serde_json::to_vec(old).expect("serializes")),
-                None => fs::remove_file(&path).and_then(|()| fsync_dir(&dir)),
+                None => fsio::remove_file(&path).and_then(|()| fsync_dir(&dir)),
             };
+            self.end();
             return Err(e);
         }
+        step("alias:audited");
+        self.end();
         Ok(doc)
     }
 
@@ -507,8 +650,10 @@ impl Store {
         let old = self.alias(name, alias)?;
         let dir = self.model_dir(name).join("aliases");
         let path = dir.join(format!("{alias}.json"));
-        fs::remove_file(&path)?;
+        self.begin_alias(name, alias, Some(old.clone()))?;
+        fsio::remove_file(&path)?;
         fsync_dir(&dir)?;
+        step("alias-delete:removed");
         let at = now();
         let mv = AliasMove { at: at.clone(), by: by.into(), from: Some(old.version), to: None };
         let recorded = append_line(&dir.join(format!("{alias}.history.jsonl")), &serde_json::to_value(&mv).expect("serializes"))
@@ -516,9 +661,23 @@ impl Store {
             .and_then(|()| self.audit(json!({"at": at, "by": by, "action": "alias-delete", "model": name, "alias": alias, "from": old.version})));
         if let Err(e) = recorded {
             let _ = replace_file(&path, &serde_json::to_vec(&old).expect("serializes"));
+            self.end();
             return Err(e);
         }
+        step("alias-delete:audited");
+        self.end();
         Ok(())
+    }
+
+    fn begin_alias(&self, name: &str, alias: &str, old: Option<AliasDoc>) -> Result<()> {
+        let history = self.model_dir(name).join("aliases").join(format!("{alias}.history.jsonl"));
+        self.begin(&Intent::Alias {
+            model: name.into(),
+            alias: alias.into(),
+            old,
+            history_len: Self::len_of(&history),
+            audit_len: Self::len_of(&self.root.join("audit.jsonl")),
+        })
     }
 
     /// Moves of an alias, oldest first: `limit` of them after skipping `offset`, and whether
@@ -559,10 +718,48 @@ impl Store {
         Ok(append_line(&path, &v)?)
     }
 
-    /// Checks every version's files against its manifest and the audit log's chain.
+    /// Checks every version's files against its manifest, the audit log's chain, and that the
+    /// log and the store agree: every version has its publish record, every alias document and
+    /// history ends where the log's last move of it does.
     pub fn verify(&self) -> Result<Verification> {
+        use std::collections::{HashMap, HashSet};
         use std::io::BufRead;
         let mut out = Verification::default();
+        let mut published = HashSet::new();
+        // (model, alias) -> (to, at) of its last audited move.
+        let mut moves: HashMap<(String, String), (Option<u64>, String)> = HashMap::new();
+        let path = self.root.join("audit.jsonl");
+        if let Ok(f) = File::open(&path) {
+            let mut prev = AUDIT_GENESIS.to_string();
+            for (i, line) in std::io::BufReader::new(f).split(b'\n').enumerate() {
+                let line = line?;
+                let record = serde_json::from_slice::<serde_json::Value>(&line).ok();
+                let field = |k: &str| record.as_ref().and_then(|r| r.get(k)?.as_str().map(String::from));
+                match field("prev") {
+                    Some(c) if c == prev => out.audit_records += 1,
+                    Some(_) => out.problems.push(format!(
+                        "audit.jsonl line {}: the line before it was removed or changed (its hash does not match)",
+                        i + 1
+                    )),
+                    None => out.problems.push(format!("audit.jsonl line {}: not a chained audit record", i + 1)),
+                }
+                let number = |k: &str| record.as_ref().and_then(|r| r.get(k)?.as_u64());
+                match (field("action").as_deref(), field("model"), field("alias"), field("at")) {
+                    (Some("publish"), Some(m), _, _) => {
+                        published.insert((m, number("version").unwrap_or(0)));
+                    }
+                    (Some("alias"), Some(m), Some(a), Some(at)) => {
+                        moves.insert((m, a), (number("to"), at));
+                    }
+                    (Some("alias-delete"), Some(m), Some(a), Some(at)) => {
+                        moves.insert((m, a), (None, at));
+                    }
+                    _ => {}
+                }
+                prev = scorelet::bundle::sha256_hex(&line);
+            }
+            out.audit_head = prev;
+        }
         for name in self.models()? {
             for v in self.version_numbers(&name)? {
                 match Bundle::load_dir(self.version_dir(&name, v)) {
@@ -574,27 +771,32 @@ impl Store {
                     )),
                     Err(e) => out.problems.push(format!("{name}@{v}: {e}")),
                 }
-            }
-        }
-        let path = self.root.join("audit.jsonl");
-        if let Ok(f) = File::open(&path) {
-            let mut prev = AUDIT_GENESIS.to_string();
-            for (i, line) in std::io::BufReader::new(f).split(b'\n').enumerate() {
-                let line = line?;
-                let claimed = serde_json::from_slice::<serde_json::Value>(&line)
-                    .ok()
-                    .and_then(|v| v.get("prev")?.as_str().map(String::from));
-                match claimed {
-                    Some(c) if c == prev => out.audit_records += 1,
-                    Some(_) => out.problems.push(format!(
-                        "audit.jsonl line {}: the line before it was removed or changed (its hash does not match)",
-                        i + 1
-                    )),
-                    None => out.problems.push(format!("audit.jsonl line {}: not a chained audit record", i + 1)),
+                if !published.contains(&(name.clone(), v)) {
+                    out.problems.push(format!("{name}@{v} has no publish record in audit.jsonl"));
                 }
-                prev = scorelet::bundle::sha256_hex(&line);
             }
-            out.audit_head = prev;
+            let docs = self.aliases(&name)?;
+            let dir = self.model_dir(&name).join("aliases");
+            let mut names: HashSet<String> = docs.keys().cloned().collect();
+            names.extend(moves.keys().filter(|(m, _)| *m == name).map(|(_, a)| a.clone()));
+            for alias in names {
+                let logged = moves.get(&(name.clone(), alias.clone()));
+                let stored = docs.get(&alias).map(|d| (Some(d.version), d.updated.clone()));
+                if stored.as_ref() != logged.filter(|(to, _)| to.is_some()) {
+                    out.problems.push(format!(
+                        "{name}@{alias} points at {}, the audit log's last move at {}",
+                        stored.map_or("nothing".into(), |(v, _)| format!("version {}", v.unwrap_or(0))),
+                        logged.and_then(|(to, _)| *to).map_or("nothing".into(), |v| format!("version {v}"))
+                    ));
+                }
+                let last = last_line(&dir.join(format!("{alias}.history.jsonl")))?
+                    .and_then(|l| serde_json::from_slice::<AliasMove>(&l).ok())
+                    .map(|m| (m.to, m.at));
+                if last.as_ref() != logged {
+                    out.problems
+                        .push(format!("{name}@{alias}: its history does not end with the audit log's last move"));
+                }
+            }
         }
         Ok(out)
     }
