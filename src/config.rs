@@ -121,6 +121,24 @@ pub const SETTINGS: &[Setting] = &[
         "`serve`",
         "directory of compiled components (default `~/.cache/scorelet/compiled`)",
     ),
+    other(
+        "SCORELET_TLS_CERT",
+        Scope::Cli,
+        "`serve`, `registry serve`",
+        "PEM certificate chain to serve HTTPS with (with `SCORELET_TLS_KEY`; `--tls-cert`)",
+    ),
+    other(
+        "SCORELET_TLS_KEY",
+        Scope::Cli,
+        "`serve`, `registry serve`",
+        "PEM private key of the TLS certificate (`--tls-key`)",
+    ),
+    other(
+        "SCORELET_CA_CERT",
+        Scope::Cli,
+        "every CLI registry command",
+        "PEM CA certificates to trust for an `https` registry instead of the built-in web roots (`--ca-cert`)",
+    ),
     other("SCORELET_LOG", Scope::Cli, "CLI, Lambda", "log filter, e.g. `info` or `scorelet=debug` (default `warn`)"),
     other(
         "SCORELET_COMPONENTS",

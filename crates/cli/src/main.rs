@@ -9,6 +9,7 @@ mod score;
 mod secrets;
 mod serve;
 mod spec;
+mod tls;
 mod train;
 
 use std::path::PathBuf;

@@ -24,12 +24,20 @@ pub struct RegistryArgs {
     /// signed with it.
     #[arg(long, env = "SCORELET_REGISTRY_PUBLIC_KEY")]
     pub public_key: Option<String>,
+    /// PEM file of CA certificates to trust for an https registry instead of the built-in web
+    /// roots (a private CA).
+    #[arg(long, env = "SCORELET_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl RegistryArgs {
     fn client(&self) -> Result<Client> {
         let token = secret(self.token_file.as_deref(), "SCORELET_REGISTRY_TOKEN", "registry token", MIN_TOKEN)?;
-        Ok(Client::new(&self.registry, token))
+        let client = Client::new(&self.registry, token);
+        match &self.ca_cert {
+            Some(ca) => client.trusting(ca),
+            None => Ok(client),
+        }
     }
 
     fn key(&self) -> Result<Option<PublicKey>> {
@@ -85,6 +93,8 @@ pub struct ServeArgs {
     /// Every promotion must not be worse than the version this alias points at.
     #[arg(long)]
     pub not_worse_than: Option<String>,
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -125,6 +135,7 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
         }
         None => Default::default(),
     };
+    let tls = a.tls.acceptor()?;
     let store = Store::open(&a.root).with_context(|| format!("cannot open the store at {}", a.root.display()))?;
     if let Some(site) = &a.site
         && !site.join("index.html").is_file()
@@ -152,12 +163,13 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
         let listener =
             tokio::net::TcpListener::bind(&a.addr).await.with_context(|| format!("cannot listen on {}", a.addr))?;
         eprintln!(
-            "registry on http://{} (root {}, {})",
+            "registry on {}://{} (root {}, {})",
+            a.tls.scheme(),
             listener.local_addr()?,
             a.root.display(),
             if writable { "writes need a token" } else { "read-only: no write token" }
         );
-        scorelet_registry::serve(listener, store, config, async {
+        scorelet_registry::serve(listener, store, config, tls, async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;

@@ -70,6 +70,8 @@ pub struct ServeArgs {
     /// The engine that runs the model inside the component: auto, compiled or tract.
     #[arg(long, env = "SCORELET_ENGINE", default_value = "auto")]
     pub engine: String,
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
 }
 
 /// The default compile cache.
@@ -203,6 +205,7 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
         .with_context(|| format!("cannot link the component ({component_path})"))?;
     let loaded_ms = t.elapsed().as_secs_f64() * 1e3;
     let component = Arc::new(component);
+    let tls = a.tls.acceptor()?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
         let listener =
@@ -224,7 +227,8 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
             Err(e) => eprintln!("model: {source}: the component failed: {e:?}"),
         }
         eprintln!(
-            "scoring on http://{}  (POST /invocations, POST /v2/models/{{name}}/infer, GET /v2/health/ready)",
+            "scoring on {}://{}  (POST /invocations, POST /v2/models/{{name}}/infer, GET /v2/health/ready)",
+            a.tls.scheme(),
             listener.local_addr()?
         );
         let limits = Limits {
@@ -232,7 +236,7 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
             body_timeout: Duration::from_secs(a.body_timeout.max(1)),
             ..Limits::default()
         };
-        server::serve(component, listener, limits, async {
+        server::serve(component, listener, limits, tls, async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;

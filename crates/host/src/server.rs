@@ -97,11 +97,12 @@ async fn answer(
     }
 }
 
-/// Serves `component` on `listener` until `shutdown` resolves.
+/// Serves `component` on `listener` (over TLS with `tls`) until `shutdown` resolves.
 pub async fn serve(
     component: Arc<HttpComponent>,
     listener: TcpListener,
     limits: Limits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let mut shutdown = std::pin::pin!(shutdown);
@@ -118,18 +119,24 @@ pub async fn serve(
             },
             () = &mut shutdown => return Ok(()),
         };
-        let component = component.clone();
+        let (component, tls) = (component.clone(), tls.clone());
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let component = component.clone();
                 async move { Ok::<_, std::convert::Infallible>(answer(&component, limits, req).await) }
             });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout)
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = conn.await {
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).keep_alive(true);
+            let ended = match tls {
+                None => http.serve_connection(TokioIo::new(stream), service).await,
+                // The handshake counts against the header deadline.
+                Some(tls) => match tokio::time::timeout(limits.header_timeout, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => http.serve_connection(TokioIo::new(stream), service).await,
+                    Ok(Err(e)) => return tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                    Err(_) => return tracing::debug!(%peer, "TLS handshake not done within the header deadline"),
+                },
+            };
+            if let Err(e) = ended {
                 tracing::debug!(%peer, "connection ended: {e}");
             }
         });

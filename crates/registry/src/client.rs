@@ -32,6 +32,21 @@ impl Client {
         Client { agent, urls: Urls::new(base), token }
     }
 
+    /// Trusts the CA certificates in the PEM file `ca` (and only those) for https.
+    pub fn trusting(mut self, ca: &Path) -> Result<Client> {
+        use ureq::tls::{Certificate, RootCerts, TlsConfig};
+        let roots: Vec<Certificate<'static>> =
+            crate::tls::certificates(ca)?.iter().map(|c| Certificate::from_der(c.as_ref()).to_owned()).collect();
+        let tls = TlsConfig::builder().root_certs(RootCerts::Specific(std::sync::Arc::new(roots))).build();
+        self.agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(120)))
+            .tls_config(tls)
+            .build()
+            .into();
+        Ok(self)
+    }
+
     pub fn urls(&self) -> &Urls {
         &self.urls
     }

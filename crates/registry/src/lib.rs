@@ -12,6 +12,7 @@ pub mod fsio;
 pub mod promote;
 pub mod server;
 pub mod store;
+pub mod tls;
 
 pub use client::Client;
 pub use server::{Config, router, serve};

@@ -647,6 +647,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Store,
     config: Config,
+    tls: Option<crate::tls::TlsAcceptor>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
@@ -673,7 +674,7 @@ pub async fn serve(
             },
             () = &mut shutdown => return Ok(()),
         };
-        let app = app.clone();
+        let (app, tls) = (app.clone(), tls.clone());
         tokio::spawn(async move {
             let _permit = permit;
             let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
@@ -703,12 +704,18 @@ pub async fn serve(
                     })
                 }
             });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout)
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = conn.await {
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new()).header_read_timeout(header_timeout).keep_alive(true);
+            let ended = match tls {
+                None => http.serve_connection(TokioIo::new(stream), service).await,
+                // The handshake counts against the header deadline.
+                Some(tls) => match tokio::time::timeout(header_timeout, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => http.serve_connection(TokioIo::new(stream), service).await,
+                    Ok(Err(e)) => return tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                    Err(_) => return tracing::debug!(%peer, "TLS handshake not done within the header deadline"),
+                },
+            };
+            if let Err(e) = ended {
                 tracing::debug!(%peer, "connection ended: {e}");
             }
         });

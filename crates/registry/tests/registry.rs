@@ -50,7 +50,7 @@ fn server(config: Config) -> Server {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
-    rt.spawn(scorelet_registry::serve(listener, store, config, std::future::pending()));
+    rt.spawn(scorelet_registry::serve(listener, store, config, None, std::future::pending()));
     Server { addr, root, _rt: rt }
 }
 
