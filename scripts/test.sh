@@ -30,6 +30,8 @@ step cargo test --release --locked --workspace --features scorelet-registry/faul
 step scripts/package-lambda.sh --bootstrap "$CARGO_TARGET_DIR/release/bootstrap" \
   --component "$CARGO_TARGET_DIR/wasm32-wasip2/release/scorelet_spin.wasm" \
   --out "$CARGO_TARGET_DIR/lambda-test.zip" >/dev/null
+# Coverage-guided fuzzing of every parser target, briefly (skipped without nightly).
+step scripts/fuzz.sh "" 15
 # The benchmark suite, every step briefly, so it cannot rot (its numbers mean nothing).
 step scripts/bench.sh --smoke --out "$CARGO_TARGET_DIR/bench-smoke" >/dev/null
 
