@@ -19,8 +19,12 @@ fn start(root: &Path) -> (Child, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Recovery from the previous kill may log first; the address line follows.
+    let mut reader = BufReader::new(child.stderr.as_mut().unwrap());
     let mut line = String::new();
-    BufReader::new(child.stderr.as_mut().unwrap()).read_line(&mut line).unwrap();
+    while reader.read_line(&mut line).unwrap() > 0 && !line.contains("registry on ") {
+        line.clear();
+    }
     let addr = line
         .split("http://")
         .nth(1)

@@ -334,18 +334,25 @@ impl Store {
         Ok(())
     }
 
-    /// Undoes a write that was cut off before its audit record: the record is what
+    /// Undoes a dead writer's write unless it reached its audit record: the record is what
     /// acknowledges it, so without one nothing of it stays.
     fn undo(&self, intent: &Intent) -> Result<()> {
         let recorded = self.audited_since(intent.audit_len(), |r| intent.recorded_by(r))?;
         if recorded {
             return Ok(());
         }
+        self.undo_unrecorded(intent)
+    }
+
+    /// Takes back the visible changes of a write known to have no audit record.
+    fn undo_unrecorded(&self, intent: &Intent) -> Result<()> {
         match intent {
             Intent::Publish { model, version, .. } => {
                 let dir = self.version_dir(model, *version);
                 if dir.exists() {
-                    tracing::warn!("{model}@{version} was cut off before its audit record: removing it");
+                    tracing::warn!(
+                        "{model}@{version} has no audit record (its write failed or its writer died): removing it"
+                    );
                     let out = self.staging.join(format!("undo-{:016x}", unique()));
                     fsio::rename(&dir, &out)?;
                     fsync_dir(&self.model_dir(model).join("versions"))?;
@@ -353,7 +360,9 @@ impl Store {
                 }
             }
             Intent::Alias { model, alias, old, history_len, .. } => {
-                tracing::warn!("the move of {model}@{alias} was cut off before its audit record: undoing it");
+                tracing::warn!(
+                    "the move of {model}@{alias} has no audit record (its write failed or its writer died): undoing it"
+                );
                 let dir = self.model_dir(model).join("aliases");
                 let path = dir.join(format!("{alias}.json"));
                 match old {
@@ -516,12 +525,12 @@ impl Store {
         let _locks = self.lock_writes()?;
         let staging = self.staging.join(format!("{name}-{:016x}", unique()));
         fsio::create_dir(&staging)?;
-        let result: Result<u64> = (|| {
+        let versions = self.model_dir(name).join("versions");
+        let prepared: Result<u64> = (|| {
             for (f, bytes) in bundle.files() {
                 write_synced(&staging.join(f), bytes)?;
             }
             step("publish:files-written");
-            let versions = self.model_dir(name).join("versions");
             create_dirs_synced(&versions)?;
             // Under the write locks no other writer of any process claims a number.
             let v = self.version_numbers(name)?.last().copied().unwrap_or(0) + 1;
@@ -530,35 +539,45 @@ impl Store {
             write_synced(&staging.join(MANIFEST), &serde_json::to_vec_pretty(&m).expect("manifest serializes"))?;
             fsync_dir(&staging)?;
             step("publish:manifest-written");
-            self.begin(&Intent::Publish {
-                model: name.into(),
-                version: v,
-                audit_len: Self::len_of(&self.root.join("audit.jsonl")),
-            })?;
+            Ok(v)
+        })();
+        let v = prepared.inspect_err(|_| {
+            let _ = fsio::remove_dir_all(&staging);
+        })?;
+        let intent =
+            Intent::Publish { model: name.into(), version: v, audit_len: Self::len_of(&self.root.join("audit.jsonl")) };
+        self.under_intent(&intent, || {
             fsio::rename(&staging, &versions.join(v.to_string()))?;
             step("publish:renamed");
             fsync_dir(&versions)?;
             step("publish:dir-synced");
+            self.audit(json!({"at": now(), "by": by, "action": "publish", "model": name, "version": v}))?;
+            step("publish:audited");
             Ok(v)
-        })();
-        if result.is_err() {
-            let _ = fsio::remove_dir_all(&staging);
-            self.end();
-        }
-        let v = result?;
-        if let Err(e) = self.audit(json!({"at": now(), "by": by, "action": "publish", "model": name, "version": v})) {
-            // Not acknowledged, so not kept: move the version back out of sight.
-            let versions = self.model_dir(name).join("versions");
-            if fsio::rename(&versions.join(v.to_string()), &staging).is_ok() {
-                let _ = fsync_dir(&versions);
+        })
+        .inspect_err(|_| {
+            if staging.exists() {
                 let _ = fsio::remove_dir_all(&staging);
             }
-            self.end();
-            return Err(e);
+        })
+    }
+
+    /// Runs `write`, whose visible changes `intent` describes, with the intent recorded: if the
+    /// write fails, whatever it made visible without an audit record is undone (not
+    /// acknowledged, so not kept); if the process dies, the next writer undoes it.
+    fn under_intent<T>(&self, intent: &Intent, write: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.begin(intent)?;
+        let result = write();
+        // Every write appends its audit record last, so one that failed has none.
+        if result.is_err()
+            && let Err(e) = self.undo_unrecorded(intent)
+        {
+            // The intent stays: a store opened on this root after this one is gone undoes it.
+            tracing::error!("a failed write could not be undone ({e}); its intent is kept for recovery");
+            return result;
         }
-        step("publish:audited");
         self.end();
-        Ok(v)
+        result
     }
 
     /// An alias's document.
@@ -620,26 +639,16 @@ impl Store {
         create_dirs_synced(&dir)?;
         let doc = AliasDoc { version, updated: now(), by: by.into() };
         let path = dir.join(format!("{alias}.json"));
-        self.begin_alias(name, alias, old.clone())?;
-        replace_file(&path, &serde_json::to_vec(&doc).expect("serializes"))?;
-        step("alias:replaced");
-        let mv = AliasMove { at: doc.updated.clone(), by: by.into(), from, to: Some(version) };
-        let recorded = append_line(&dir.join(format!("{alias}.history.jsonl")), &serde_json::to_value(&mv).expect("serializes"))
-            .map_err(StoreError::from)
-            .inspect(|()| step("alias:history"))
-            .and_then(|()| self.audit(json!({"at": doc.updated, "by": by, "action": "alias", "model": name, "alias": alias, "from": from, "to": version})));
-        if let Err(e) = recorded {
-            // Not acknowledged, so not kept: the alias goes back to where it was.
-            let _ = match &old {
-                Some(old) => replace_file(&path, &serde_json::to_vec(old).expect("serializes")),
-                None => fsio::remove_file(&path).and_then(|()| fsync_dir(&dir)),
-            };
-            self.end();
-            return Err(e);
-        }
-        step("alias:audited");
-        self.end();
-        Ok(doc)
+        self.under_intent(&self.alias_intent(name, alias, old.clone()), || {
+            replace_file(&path, &serde_json::to_vec(&doc).expect("serializes"))?;
+            step("alias:replaced");
+            let mv = AliasMove { at: doc.updated.clone(), by: by.into(), from, to: Some(version) };
+            append_line(&dir.join(format!("{alias}.history.jsonl")), &serde_json::to_value(&mv).expect("serializes"))?;
+            step("alias:history");
+            self.audit(json!({"at": doc.updated, "by": by, "action": "alias", "model": name, "alias": alias, "from": from, "to": version}))?;
+            step("alias:audited");
+            Ok(doc.clone())
+        })
     }
 
     /// Removes an alias; records the move.
@@ -650,34 +659,28 @@ impl Store {
         let old = self.alias(name, alias)?;
         let dir = self.model_dir(name).join("aliases");
         let path = dir.join(format!("{alias}.json"));
-        self.begin_alias(name, alias, Some(old.clone()))?;
-        fsio::remove_file(&path)?;
-        fsync_dir(&dir)?;
-        step("alias-delete:removed");
-        let at = now();
-        let mv = AliasMove { at: at.clone(), by: by.into(), from: Some(old.version), to: None };
-        let recorded = append_line(&dir.join(format!("{alias}.history.jsonl")), &serde_json::to_value(&mv).expect("serializes"))
-            .map_err(StoreError::from)
-            .and_then(|()| self.audit(json!({"at": at, "by": by, "action": "alias-delete", "model": name, "alias": alias, "from": old.version})));
-        if let Err(e) = recorded {
-            let _ = replace_file(&path, &serde_json::to_vec(&old).expect("serializes"));
-            self.end();
-            return Err(e);
-        }
-        step("alias-delete:audited");
-        self.end();
-        Ok(())
+        self.under_intent(&self.alias_intent(name, alias, Some(old.clone())), || {
+            fsio::remove_file(&path)?;
+            fsync_dir(&dir)?;
+            step("alias-delete:removed");
+            let at = now();
+            let mv = AliasMove { at: at.clone(), by: by.into(), from: Some(old.version), to: None };
+            append_line(&dir.join(format!("{alias}.history.jsonl")), &serde_json::to_value(&mv).expect("serializes"))?;
+            self.audit(json!({"at": at, "by": by, "action": "alias-delete", "model": name, "alias": alias, "from": old.version}))?;
+            step("alias-delete:audited");
+            Ok(())
+        })
     }
 
-    fn begin_alias(&self, name: &str, alias: &str, old: Option<AliasDoc>) -> Result<()> {
+    fn alias_intent(&self, name: &str, alias: &str, old: Option<AliasDoc>) -> Intent {
         let history = self.model_dir(name).join("aliases").join(format!("{alias}.history.jsonl"));
-        self.begin(&Intent::Alias {
+        Intent::Alias {
             model: name.into(),
             alias: alias.into(),
             old,
             history_len: Self::len_of(&history),
             audit_len: Self::len_of(&self.root.join("audit.jsonl")),
-        })
+        }
     }
 
     /// Moves of an alias, oldest first: `limit` of them after skipping `offset`, and whether

@@ -266,3 +266,33 @@ fn second_open_during_a_paused_publish() {
     assert_eq!(second.publish(&name, &manifest, files.clone(), "test").unwrap(), 3);
     assert_eq!(first.publish(&name, &manifest, files, "test").unwrap(), 4);
 }
+
+/// Writes that fail part way (the audit log, then an alias history, unwritable) leave nothing
+/// visible: no version without its record, the alias where it was, the history unchanged.
+#[test]
+fn a_failed_write_leaves_nothing_behind() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let t = tempfile::tempdir().unwrap();
+    let (name, manifest, files) = fixture();
+    let store = Store::open(t.path()).unwrap();
+    // A directory where the audit log goes: the record cannot be appended.
+    std::fs::create_dir(t.path().join("audit.jsonl")).unwrap();
+    assert!(store.publish(&name, &manifest, files.clone(), "test").is_err());
+    assert!(store.versions(&name).map(|v| v.is_empty()).unwrap_or(true), "a version without its record is visible");
+    std::fs::remove_dir(t.path().join("audit.jsonl")).unwrap();
+    assert_eq!(store.publish(&name, &manifest, files.clone(), "test").unwrap(), 1);
+    assert_eq!(store.publish(&name, &manifest, files, "test").unwrap(), 2);
+    store.set_alias(&name, "production", 1, "test", None).unwrap();
+    // A directory where the alias history goes: the move cannot be recorded.
+    let history = t.path().join("models").join(&name).join("aliases/production.history.jsonl");
+    let saved = std::fs::read(&history).unwrap();
+    std::fs::remove_file(&history).unwrap();
+    std::fs::create_dir(&history).unwrap();
+    assert!(store.set_alias(&name, "production", 2, "test", None).is_err());
+    assert_eq!(store.alias(&name, "production").unwrap().version, 1, "a failed move moved the alias");
+    std::fs::remove_dir(&history).unwrap();
+    std::fs::write(&history, saved).unwrap();
+    let report = store.verify().unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.versions, 2);
+}

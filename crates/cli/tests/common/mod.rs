@@ -97,8 +97,12 @@ impl Registry {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        // Recovery of a crashed writer's intent may log first; the address line follows.
+        let mut reader = BufReader::new(child.stderr.take().unwrap());
         let mut line = String::new();
-        BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
+        while reader.read_line(&mut line).unwrap() > 0 && !line.contains("registry on ") {
+            line.clear();
+        }
         let url =
             line.split_whitespace().nth(2).unwrap_or_else(|| panic!("registry did not start: {line}")).to_string();
         Registry { child, url, root: root.to_path_buf() }
