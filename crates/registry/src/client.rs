@@ -14,6 +14,16 @@ use serde_json::Value;
 /// Largest response read (a bundle file).
 const MAX_BODY: u64 = 512 << 20;
 
+/// The client's HTTP agent: statuses are answers, not errors; two minutes for any request.
+fn agent(tls: ureq::tls::TlsConfig) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(120)))
+        .tls_config(tls)
+        .build()
+        .into()
+}
+
 /// A client for one registry.
 pub struct Client {
     agent: ureq::Agent,
@@ -24,12 +34,7 @@ pub struct Client {
 impl Client {
     /// `base` like `http://127.0.0.1:8700`; `token` is sent as a bearer token.
     pub fn new(base: &str, token: Option<String>) -> Client {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(120)))
-            .build()
-            .into();
-        Client { agent, urls: Urls::new(base), token }
+        Client { agent: agent(ureq::tls::TlsConfig::default()), urls: Urls::new(base), token }
     }
 
     /// Trusts the CA certificates in the PEM file `ca` (and only those) for https.
@@ -37,13 +42,7 @@ impl Client {
         use ureq::tls::{Certificate, RootCerts, TlsConfig};
         let roots: Vec<Certificate<'static>> =
             crate::tls::certificates(ca)?.iter().map(|c| Certificate::from_der(c.as_ref()).to_owned()).collect();
-        let tls = TlsConfig::builder().root_certs(RootCerts::Specific(std::sync::Arc::new(roots))).build();
-        self.agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(120)))
-            .tls_config(tls)
-            .build()
-            .into();
+        self.agent = agent(TlsConfig::builder().root_certs(RootCerts::Specific(std::sync::Arc::new(roots))).build());
         Ok(self)
     }
 
