@@ -24,6 +24,16 @@ pub mod var {
     pub const BUNDLE_DIR: &str = "bundle_dir";
     /// Which engine runs the model: `auto`, `compiled` or `tract` (`scorelet::model::Engine`).
     pub const ENGINE: &str = "engine";
+    /// The `iss` a bearer JWT must carry.
+    pub const JWT_ISSUER: &str = "jwt_issuer";
+    /// The `aud` a bearer JWT must carry (or contain).
+    pub const JWT_AUDIENCE: &str = "jwt_audience";
+    /// A JWKS document (JSON) with the keys bearer JWTs are signed with.
+    pub const JWT_JWKS: &str = "jwt_jwks";
+    /// A URL to fetch the JWKS document from (read again when a token names an unknown `kid`).
+    pub const JWT_JWKS_URL: &str = "jwt_jwks_url";
+    /// An HS256 shared secret bearer JWTs may be signed with.
+    pub const JWT_SECRET: &str = "jwt_secret";
 }
 
 /// Who reads a setting.
@@ -90,6 +100,36 @@ pub const SETTINGS: &[Setting] = &[
         var::API_KEY,
         "component, Lambda, worker, `serve`",
         "key required on scoring and metadata routes (`Authorization: Bearer` or `X-API-Key`)",
+    ),
+    runtime(
+        "SCORELET_JWT_ISSUER",
+        var::JWT_ISSUER,
+        "component, Lambda, worker, `serve`",
+        "bearer JWTs on scoring and metadata routes must have this `iss` (required with any JWT key setting)",
+    ),
+    runtime(
+        "SCORELET_JWT_AUDIENCE",
+        var::JWT_AUDIENCE,
+        "component, Lambda, worker, `serve`",
+        "bearer JWTs must have this `aud` (or an `aud` list holding it; required with any JWT key setting)",
+    ),
+    runtime(
+        "SCORELET_JWT_JWKS",
+        var::JWT_JWKS,
+        "component, Lambda, worker, `serve --jwt-jwks FILE`",
+        "a JWKS document (JSON text) with the RS256 (2048 bits or more), EdDSA (Ed25519) or HS256 keys JWTs are signed with",
+    ),
+    runtime(
+        "SCORELET_JWT_JWKS_URL",
+        var::JWT_JWKS_URL,
+        "component, Lambda, worker, `serve`",
+        "URL of the issuer's JWKS document, fetched at the first request and again (at most every 30 s) when a token names a `kid` it lacks",
+    ),
+    runtime(
+        "SCORELET_JWT_SECRET",
+        var::JWT_SECRET,
+        "component, Lambda, worker, `serve --jwt-secret-file`",
+        "an HS256 shared secret (32 bytes or more) JWTs may be signed with; JWTs are accepted beside the API key, either opens the routes",
     ),
     runtime(
         "SCORELET_BUNDLE_DIR",

@@ -15,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod features;
 pub mod golden;
+pub mod jwt;
 pub mod link;
 pub mod model;
 pub mod predict;

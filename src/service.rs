@@ -27,6 +27,7 @@ use serde_json::{Value as Json, json};
 use crate::api::{MAX_BODY_BYTES, RowReader, mlflow, oip};
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
+use crate::jwt::Verifier;
 use crate::predict::Scorer;
 
 /// A request as the service needs it; adapters fill it from their platform's type.
@@ -125,12 +126,14 @@ enum ModelState {
     Failed { error: Error, retry_at_ms: u64 },
 }
 
-/// The scoring function: model state plus the optional API key.
+/// The scoring function: model state plus the optional API key and JWT verifier.
 #[derive(Debug)]
 pub struct Service {
     state: ModelState,
     backoff: Backoff,
     api_key: Option<String>,
+    /// Bearer JWTs accepted beside the API key.
+    jwt: Option<Verifier>,
     /// Why the API key is unknown: guarded routes are then refused, never opened.
     key_error: Option<String>,
 }
@@ -164,8 +167,20 @@ impl Service {
             state: ModelState::Unloaded,
             backoff: Backoff::default(),
             api_key: api_key.filter(|k| !k.is_empty()),
+            jwt: None,
             key_error: None,
         }
+    }
+
+    /// Accepts bearer JWTs that `verifier` verifies, beside the API key (either credential
+    /// opens the guarded routes); `None` turns JWTs off.
+    pub fn set_jwt(&mut self, verifier: Option<Verifier>) {
+        self.jwt = verifier;
+    }
+
+    /// The JWT verifier, if JWTs are accepted.
+    pub fn jwt(&self) -> Option<&Verifier> {
+        self.jwt.as_ref()
     }
 
     /// Replaces the API key (a pre-initialized instance learns its key at its first request).
@@ -238,7 +253,7 @@ impl Service {
                 )
             }),
             ["invocations"] => only(method, "POST", || {
-                self.authorized(req)
+                self.authorized(req, now_ms)
                     .and_then(|()| self.scoring(req, now_ms))
                     .and_then(|(s, reader)| {
                         let r = mlflow::parse_borrowed(req.body, reader).map_err(|e| HttpResponse::error(&e))?;
@@ -248,19 +263,19 @@ impl Service {
                     .unwrap_or_else(|e| e)
             }),
             ["v2", "models", name] => only(method, "GET", || {
-                self.authorized(req)
+                self.authorized(req, now_ms)
                     .and_then(|()| self.model(name, now_ms))
                     .map(|(s, _)| HttpResponse::json(200, &oip::metadata(s)))
                     .unwrap_or_else(|e| e)
             }),
             ["v2", "models", name, "ready"] => only(method, "GET", || {
-                self.authorized(req)
+                self.authorized(req, now_ms)
                     .and_then(|()| self.model(name, now_ms))
                     .map(|_| self.ready(now_ms))
                     .unwrap_or_else(|e| e)
             }),
             ["v2", "models", name, "infer"] => only(method, "POST", || {
-                self.authorized(req)
+                self.authorized(req, now_ms)
                     .and_then(|()| self.model(name, now_ms))
                     .and_then(|m| self.json_body(req).map(|()| m))
                     .and_then(|(s, reader)| {
@@ -309,25 +324,45 @@ impl Service {
         }
     }
 
-    /// Checks the API key, if one is configured.
-    fn authorized(&self, req: &HttpRequest) -> Result<(), HttpResponse> {
+    /// Checks the credentials, if any are configured: the API key (`X-API-Key`, or a bearer
+    /// token equal to it) or a bearer JWT the verifier accepts at `now_ms`.
+    fn authorized(&self, req: &HttpRequest, now_ms: u64) -> Result<(), HttpResponse> {
         if let Some(why) = &self.key_error {
             return Err(HttpResponse::problem(500, "config_error", format!("refusing the request: {why}")));
         }
-        let Some(key) = &self.api_key else { return Ok(()) };
-        let given = req.api_key.or_else(|| {
-            req.authorization.and_then(|a| a.strip_prefix("Bearer ").or_else(|| a.strip_prefix("bearer ")))
-        });
-        match given {
-            Some(g) if constant_time_eq(g.trim().as_bytes(), key.as_bytes()) => Ok(()),
-            Some(_) => Err(HttpResponse::problem(401, "unauthorized", "the API key is not valid")
-                .with_header("www-authenticate", "Bearer")),
-            None => Err(HttpResponse::problem(
-                401,
-                "unauthorized",
-                "this function needs an API key: send `Authorization: Bearer KEY` or `X-API-Key: KEY`",
-            )
-            .with_header("www-authenticate", "Bearer")),
+        if self.api_key.is_none() && self.jwt.is_none() {
+            return Ok(());
+        }
+        let unauthorized = |message: String, challenge: &str| {
+            HttpResponse::problem(401, "unauthorized", message).with_header("www-authenticate", challenge.to_string())
+        };
+        let bearer = bearer(req.authorization);
+        if let (Some(key), Some(given)) = (&self.api_key, req.api_key.or(bearer)) {
+            if constant_time_eq(given.trim().as_bytes(), key.as_bytes()) {
+                return Ok(());
+            }
+            if req.api_key.is_some() || self.jwt.is_none() {
+                return Err(unauthorized("the API key is not valid".into(), "Bearer"));
+            }
+        }
+        match (&self.jwt, bearer) {
+            (Some(jwt), Some(token)) => match jwt.verify(token.trim(), now_ms / 1000) {
+                Ok(_) => Ok(()),
+                Err(why) => {
+                    let text = why.to_string();
+                    let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{}\"", text.replace('"', "'"));
+                    Err(unauthorized(text, &challenge))
+                }
+            },
+            _ => Err(unauthorized(
+                match (&self.api_key, &self.jwt) {
+                    (Some(_), Some(_)) => "this function needs credentials: send `Authorization: Bearer JWT`, `Authorization: Bearer KEY` or `X-API-Key: KEY`",
+                    (None, Some(_)) => "this function needs a token: send `Authorization: Bearer JWT`",
+                    _ => "this function needs an API key: send `Authorization: Bearer KEY` or `X-API-Key: KEY`",
+                }
+                .into(),
+                "Bearer",
+            )),
         }
     }
 
@@ -382,6 +417,13 @@ fn only(method: &str, allowed: &'static str, f: impl FnOnce() -> HttpResponse) -
         HttpResponse::problem(405, "method_not_allowed", format!("use {allowed} for this route"))
             .with_header("allow", allowed)
     }
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header (the scheme in any case).
+pub fn bearer(authorization: Option<&str>) -> Option<&str> {
+    let a = authorization?.trim_start();
+    let (scheme, token) = a.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim_start())
 }
 
 /// Compares secrets in time that depends only on their lengths.
@@ -464,6 +506,43 @@ mod tests {
         assert_eq!(get(&s, "/v2/health/live").status, 200, "liveness still answers");
         s.set_api_key(None);
         assert_eq!(get(&s, "/v2/models/churn").status, 503, "a key read later (here: none) reopens it");
+    }
+
+    #[test]
+    fn a_jwt_or_the_api_key_opens_guarded_routes() {
+        let token = include_str!("../tests/fixtures/jwt/rs256.jwt").trim();
+        let expired = include_str!("../tests/fixtures/jwt/rs256-expired.jwt").trim();
+        let call = |s: &Service, authorization: Option<&str>, api_key: Option<&str>| {
+            let req = HttpRequest {
+                method: "GET",
+                path: "/v2/models/churn",
+                content_type: None,
+                authorization,
+                api_key,
+                body: b"",
+            };
+            s.handle(&req, 1_800_000_000_000)
+        };
+        let bearer = format!("Bearer {token}");
+        for key in [None, Some("k".to_string())] {
+            let mut s = Service::new(key.clone());
+            s.set_jwt(Some(Verifier::new("https://id.example", "scorelet").unwrap()));
+            s.jwt.as_mut().unwrap().add_jwks(include_str!("../tests/fixtures/jwt/jwks.json")).unwrap();
+            // 503: past authentication, and no model loaded.
+            assert_eq!(call(&s, Some(&bearer), None).status, 503, "key {key:?}");
+            assert_eq!(call(&s, Some(&format!("bearer  {token}")), None).status, 503);
+            let r = call(&s, Some(&format!("Bearer {expired}")), None);
+            assert_eq!(r.status, 401);
+            assert!(String::from_utf8_lossy(&r.body).contains("expired"));
+            let challenge = &r.headers.iter().find(|(k, _)| *k == "www-authenticate").unwrap().1;
+            assert!(challenge.starts_with("Bearer error=\"invalid_token\""), "{challenge}");
+            assert_eq!(call(&s, None, None).status, 401);
+            assert_eq!(call(&s, Some("Basic dXNlcjpwYXNz"), None).status, 401);
+            assert_eq!(call(&s, Some("Bearer k"), None).status, if key.is_some() { 503 } else { 401 });
+            assert_eq!(call(&s, None, Some("k")).status, if key.is_some() { 503 } else { 401 });
+            // X-API-Key only ever carries an API key.
+            assert_eq!(call(&s, None, Some(token)).status, 401);
+        }
     }
 
     #[test]

@@ -71,7 +71,70 @@ pub struct ServeArgs {
     #[arg(long, env = "SCORELET_ENGINE", default_value = "auto")]
     pub engine: String,
     #[command(flatten)]
+    pub jwt: JwtArgs,
+    #[command(flatten)]
     pub tls: crate::tls::TlsArgs,
+}
+
+/// Bearer JWTs the scoring and metadata routes accept beside the API key (either opens them).
+#[derive(Debug, Default, clap::Args)]
+pub struct JwtArgs {
+    /// The `iss` tokens must carry (required with any JWT key option).
+    #[arg(long, env = "SCORELET_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// The `aud` tokens must carry or list (required with any JWT key option).
+    #[arg(long, env = "SCORELET_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// A JWKS document (JSON file) with the RS256, EdDSA or HS256 keys tokens are signed with
+    /// (else the document text in SCORELET_JWT_JWKS).
+    #[arg(long)]
+    pub jwt_jwks: Option<PathBuf>,
+    /// URL of the issuer's JWKS document, read by the component (again when a token names a
+    /// key it lacks).
+    #[arg(long, env = "SCORELET_JWT_JWKS_URL")]
+    pub jwt_jwks_url: Option<String>,
+    /// File holding an HS256 shared secret of 32 bytes or more (else SCORELET_JWT_SECRET).
+    #[arg(long)]
+    pub jwt_secret_file: Option<PathBuf>,
+}
+
+impl JwtArgs {
+    /// The component variables for these options, checked here so a bad key file stops
+    /// `serve` with its reason instead of closing the routes of a running server.
+    fn variables(&self) -> Result<Vec<(&'static str, String)>> {
+        let jwks = match &self.jwt_jwks {
+            Some(f) => {
+                Some(std::fs::read_to_string(f).with_context(|| format!("cannot read the JWKS file {}", f.display()))?)
+            }
+            None => std::env::var("SCORELET_JWT_JWKS").ok(),
+        };
+        let secret = secret(self.jwt_secret_file.as_deref(), "SCORELET_JWT_SECRET", "JWT secret", 32)?;
+        if jwks.is_none() && secret.is_none() && self.jwt_jwks_url.is_none() {
+            if self.jwt_issuer.is_some() || self.jwt_audience.is_some() {
+                anyhow::bail!(
+                    "--jwt-issuer/--jwt-audience need a key: give --jwt-jwks, --jwt-jwks-url or --jwt-secret-file"
+                );
+            }
+            return Ok(Vec::new());
+        }
+        let (Some(issuer), Some(audience)) = (&self.jwt_issuer, &self.jwt_audience) else {
+            anyhow::bail!(
+                "JWT keys are given without --jwt-issuer and --jwt-audience: give the values tokens must carry"
+            );
+        };
+        let mut v = scorelet::jwt::Verifier::new(issuer, audience).map_err(anyhow::Error::msg)?;
+        if let Some(s) = &secret {
+            v.add_secret(s.as_bytes()).map_err(anyhow::Error::msg)?;
+        }
+        if let Some(doc) = &jwks {
+            v.add_jwks(doc).map_err(|e| anyhow::anyhow!("the JWKS document is not usable: {e}"))?;
+        }
+        let mut out = vec![(var::JWT_ISSUER, issuer.clone()), (var::JWT_AUDIENCE, audience.clone())];
+        out.extend(jwks.map(|d| (var::JWT_JWKS, d)));
+        out.extend(secret.map(|s| (var::JWT_SECRET, s)));
+        out.extend(self.jwt_jwks_url.clone().map(|u| (var::JWT_JWKS_URL, u)));
+        Ok(out)
+    }
 }
 
 /// The default compile cache.
@@ -188,6 +251,9 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
     };
     if let Some(k) = secret(a.api_key_file.as_deref(), "SCORELET_API_KEY", "API key", 1)? {
         settings.variables.insert(var::API_KEY.into(), k);
+    }
+    for (name, value) in a.jwt.variables()? {
+        settings.variables.insert(name.into(), value);
     }
     let t = Instant::now();
     let engine = scorelet_host::component::engine(settings.max_instances, settings.max_memory)

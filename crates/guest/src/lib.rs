@@ -15,6 +15,8 @@
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 
+mod jwt;
+
 use scorelet::registry::{self, ModelRef};
 use scorelet::service::{self, HttpRequest, HttpResponse, Service};
 use scorelet::{Bundle, Error, Result, Scorer};
@@ -163,7 +165,21 @@ pub async fn handle<P: Platform>(p: &P, req: HttpRequest<'_>) -> HttpResponse {
                 }
             }
         });
+        let jwt = jwt::configure(p).await;
+        SERVICE.with_borrow_mut(|s| {
+            let service = s.as_mut().expect("set above");
+            match jwt {
+                Ok(v) => service.set_jwt(v),
+                Err(e) => {
+                    eprintln!("scorelet: {e}; refusing guarded routes");
+                    service.refuse_guarded(e);
+                }
+            }
+        });
         CONFIGURED.set(true);
+    }
+    if let Some(keys) = jwt::refresh_due(p, &req).await {
+        SERVICE.with_borrow_mut(|s| s.as_mut().expect("set above").set_jwt(Some(keys)));
     }
     let liveness = req.path.starts_with("/v2/health/live");
     let due = SERVICE.with_borrow_mut(|s| {

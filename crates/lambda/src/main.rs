@@ -11,6 +11,8 @@
 //! | `SCORELET_MODEL`, `SCORELET_REGISTRY_URL`, `SCORELET_REGISTRY_READ_TOKEN` | fetch `NAME@VERSION` / `NAME@ALIAS` at cold start |
 //! | `SCORELET_BUNDLE_DIR` | a bundle directory in the package (default: `bundle/` if present) |
 //! | `SCORELET_API_KEY` | required key on scoring routes |
+//! | `SCORELET_JWT_ISSUER`, `SCORELET_JWT_AUDIENCE`, `SCORELET_JWT_JWKS`, `SCORELET_JWT_JWKS_URL`, `SCORELET_JWT_SECRET` | bearer JWTs accepted beside the API key |
+//! | `SCORELET_REGISTRY_PUBLIC_KEY`, `SCORELET_ENGINE` | the publisher key bundles must be signed with; the engine |
 //! | `SCORELET_COMPONENT` | the component (default `$LAMBDA_TASK_ROOT/scorelet.wasm`) |
 //!
 //! A component built with `scorelet build --bundle` needs none of the model variables.
@@ -49,17 +51,17 @@ fn cache_dir(key: &scorelet_host::CacheKey) -> PathBuf {
 
 fn settings() -> Settings {
     let mut s = Settings { inherit_stderr: true, max_instances: 1, ..Settings::default() };
-    let mut var = |k: &str, v: Option<String>| {
-        if let Some(v) = v {
-            s.variables.insert(k.into(), v);
+    // Every `SCORELET_{NAME}` in the environment is the component variable `{name}` (the one
+    // table in doc/configuration.md); this binary does not link the core that holds the table,
+    // so it maps by the naming rule. The bundle directory is a host path and is mounted below.
+    for (k, v) in std::env::vars() {
+        if let Some(name) = k.strip_prefix("SCORELET_")
+            && !v.is_empty()
+            && !matches!(name, "BUNDLE_DIR" | "COMPONENT")
+        {
+            s.variables.insert(name.to_ascii_lowercase(), v);
         }
-    };
-    var("model", env("SCORELET_MODEL"));
-    var("registry_url", env("SCORELET_REGISTRY_URL"));
-    var("registry_read_token", env("SCORELET_REGISTRY_READ_TOKEN"));
-    var("api_key", env("SCORELET_API_KEY"));
-    var("registry_public_key", env("SCORELET_REGISTRY_PUBLIC_KEY"));
-    var("engine", env("SCORELET_ENGINE"));
+    }
     let bundle = env("SCORELET_BUNDLE_DIR").map(PathBuf::from).or_else(|| {
         let d = task_root().join("bundle");
         d.join("manifest.json").is_file().then_some(d)
