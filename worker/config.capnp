@@ -32,5 +32,10 @@ const scorer :Workerd.Worker = (
     (name = "SCORELET_API_KEY", fromEnvironment = "SCORELET_API_KEY"),
     (name = "SCORELET_ENGINE", fromEnvironment = "SCORELET_ENGINE"),
     (name = "SCORELET_REGISTRY_PUBLIC_KEY", fromEnvironment = "SCORELET_REGISTRY_PUBLIC_KEY"),
+    (name = "SCORELET_JWT_ISSUER", fromEnvironment = "SCORELET_JWT_ISSUER"),
+    (name = "SCORELET_JWT_AUDIENCE", fromEnvironment = "SCORELET_JWT_AUDIENCE"),
+    (name = "SCORELET_JWT_JWKS", fromEnvironment = "SCORELET_JWT_JWKS"),
+    (name = "SCORELET_JWT_JWKS_URL", fromEnvironment = "SCORELET_JWT_JWKS_URL"),
+    (name = "SCORELET_JWT_SECRET", fromEnvironment = "SCORELET_JWT_SECRET"),
   ],
 );

@@ -191,6 +191,7 @@ fn runs_compiled(bundle: &Bundle) -> bool {
 
 pub fn serve(a: &ServeArgs) -> Result<()> {
     let _: scorelet::model::Engine = a.engine.parse()?;
+    let jwt = a.jwt.variables()?;
     // A bundle whose model runs on the compiled engine is served by the lean component.
     let mut lean = false;
     let mut settings = Settings {
@@ -252,7 +253,7 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
     if let Some(k) = secret(a.api_key_file.as_deref(), "SCORELET_API_KEY", "API key", 1)? {
         settings.variables.insert(var::API_KEY.into(), k);
     }
-    for (name, value) in a.jwt.variables()? {
+    for (name, value) in jwt {
         settings.variables.insert(name.into(), value);
     }
     let t = Instant::now();

@@ -454,3 +454,93 @@ fn a_registry_that_never_answers_cannot_hold_the_host() {
     drop(server);
     drop(held);
 }
+
+/// Bearer JWTs open the scoring routes of the real component beside the API key: keys from a
+/// JWKS file and from the issuer's JWKS URL (read by the component over its outbound HTTP);
+/// expired, wrongly addressed and re-signed tokens are refused with the reason, and settings
+/// that could only half work stop `serve` before it listens.
+#[test]
+fn bearer_jwts_open_the_scoring_routes_beside_the_api_key() {
+    let Some(_) = components("bearer_jwts_open_the_scoring_routes_beside_the_api_key") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = train(dir.path());
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/jwt");
+    let token = |name: &str| std::fs::read_to_string(fixtures.join(name)).unwrap().trim().to_string();
+    let jwks = fixtures.join("jwks.json");
+    let key = dir.path().join("api.key");
+    std::fs::write(&key, "s3cret-key").unwrap();
+    let body = json!({"dataframe_records": telco_records(2)}).to_string();
+    let b = bundle.to_str().unwrap();
+    let claims = ["--jwt-issuer", "https://id.example", "--jwt-audience", "scorelet"];
+    let score = |server: &Server, headers: &[(&str, &str)]| {
+        let url = format!("{}/invocations", server.url);
+        let mut h = vec![("content-type", "application/json")];
+        h.extend_from_slice(headers);
+        request("POST", &url, &h, body.as_bytes())
+    };
+    let bearer = |t: &str| format!("Bearer {t}");
+
+    let mut args = vec!["--bundle", b, "--api-key-file", key.to_str().unwrap(), "--jwt-jwks", jwks.to_str().unwrap()];
+    args.extend(claims);
+    let server = Server::start(&args);
+    for t in ["rs256.jwt", "eddsa.jwt"] {
+        let (status, got) = score(&server, &[("authorization", &bearer(&token(t)))]);
+        assert_eq!(status, 200, "{t}: {got}\n{}", server.log());
+        assert_eq!(got["predictions"].as_array().unwrap().len(), 2);
+    }
+    assert_eq!(score(&server, &[("x-api-key", "s3cret-key")]).0, 200, "the API key still opens them");
+    assert_eq!(score(&server, &[("authorization", "Bearer s3cret-key")]).0, 200);
+    for (t, why) in [("rs256-expired.jwt", "expired"), ("eddsa-wrong-audience.jwt", "audience")] {
+        let (status, got) = score(&server, &[("authorization", &bearer(&token(t)))]);
+        assert_eq!(status, 401, "{t}: {got}");
+        assert!(got["error"]["message"].as_str().unwrap().contains(why), "{t}: {got}");
+    }
+    // The RSA token with its payload swapped for one that names another subject.
+    let rs = token("rs256.jwt");
+    let parts: Vec<&str> = rs.split('.').collect();
+    let forged = format!("{}.{}.{}", parts[0], token("eddsa.jwt").split('.').nth(1).unwrap(), parts[2]);
+    assert_eq!(score(&server, &[("authorization", &bearer(&forged))]).0, 401);
+    assert_eq!(score(&server, &[]).0, 401);
+    assert_eq!(server.get("/v2/health/live").0, 200, "health needs no credentials");
+    drop(server);
+
+    // Keys from the issuer's URL: a local JWKS endpoint the component reads at its first request.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
+    let doc = std::fs::read(&jwks).unwrap();
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                doc.len()
+            );
+            let _ = s.write_all(head.as_bytes());
+            let _ = s.write_all(&doc);
+        }
+    });
+    let mut args = vec!["--bundle", b, "--jwt-jwks-url", &url];
+    args.extend(claims);
+    let server = Server::start(&args);
+    assert_eq!(score(&server, &[]).0, 401);
+    let (status, got) = score(&server, &[("authorization", &bearer(&token("eddsa.jwt")))]);
+    assert_eq!(status, 200, "{got}\n{}", server.log());
+    assert!(served.load(std::sync::atomic::Ordering::SeqCst) >= 1, "the component read the JWKS URL");
+    drop(server);
+
+    // Half a configuration is refused with what to add.
+    let err = fails(&["serve", "--bundle", b, "--jwt-jwks", jwks.to_str().unwrap()]);
+    assert!(err.contains("--jwt-issuer"), "{err}");
+    let err = fails(&["serve", "--bundle", b, "--jwt-issuer", "https://id.example", "--jwt-audience", "scorelet"]);
+    assert!(err.contains("need a key"), "{err}");
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"keys":[{"kty":"oct","k":"c2hvcnQ"}]}"#).unwrap();
+    let mut args = vec!["serve", "--bundle", b, "--jwt-jwks", bad.to_str().unwrap()];
+    args.extend(claims);
+    let err = fails(&args);
+    assert!(err.contains("JWKS document is not usable"), "{err}");
+}

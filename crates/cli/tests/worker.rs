@@ -214,3 +214,41 @@ fn assembling_a_worker_from_a_bad_bundle_fails_with_a_clear_message() {
     let e = assemble(&out, Some(&empty)).unwrap_err();
     assert!(e.contains("unsafe file name"), "{e}");
 }
+
+/// The worker reads its JWT settings from its bindings: a token signed with a key of the JWKS
+/// document opens scoring, an expired one is refused with the reason, and the API key still works.
+#[test]
+fn worker_accepts_bearer_jwts_from_its_bindings() {
+    if !ready("worker_accepts_bearer_jwts_from_its_bindings") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = train(dir.path());
+    let out = scratch(dir.path(), "worker");
+    assemble(&out, Some(&bundle)).unwrap();
+    let fixtures = repo().join("tests/fixtures/jwt");
+    let read = |name: &str| std::fs::read_to_string(fixtures.join(name)).unwrap().trim().to_string();
+    let jwks = read("jwks.json");
+    let w = workerd(
+        &out,
+        &[
+            ("SCORELET_JWT_ISSUER", "https://id.example"),
+            ("SCORELET_JWT_AUDIENCE", "scorelet"),
+            ("SCORELET_JWT_JWKS", &jwks),
+            ("SCORELET_API_KEY", "s3cret-key"),
+        ],
+    );
+    let body = json!({"dataframe_records": telco_records(1)}).to_string();
+    let score = |auth: &str| {
+        let h = [("content-type", "application/json"), ("authorization", auth)];
+        request("POST", &format!("{}/invocations", w.url), &h, body.as_bytes())
+    };
+    let (status, got) = score(&format!("Bearer {}", read("eddsa.jwt")));
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(score(&format!("Bearer {}", read("rs256.jwt"))).0, 200);
+    assert_eq!(score("Bearer s3cret-key").0, 200);
+    let (status, got) = score(&format!("Bearer {}", read("rs256-expired.jwt")));
+    assert_eq!(status, 401, "{got}");
+    assert!(got["error"]["message"].as_str().unwrap().contains("expired"), "{got}");
+    assert_eq!(score("Bearer not-a-token").0, 401);
+}

@@ -42,6 +42,13 @@ export interface WorkerEnv {
   SCORELET_ENGINE?: "auto" | "compiled" | "tract";
   /** The publisher's Ed25519 public key (hex): fetched bundles must be signed with it. */
   SCORELET_REGISTRY_PUBLIC_KEY?: string;
+  /** Bearer JWTs accepted beside the API key: the `iss` and `aud` they must carry... */
+  SCORELET_JWT_ISSUER?: string;
+  SCORELET_JWT_AUDIENCE?: string;
+  /** ...and their keys: a JWKS document (JSON text), the issuer's JWKS URL, an HS256 secret. */
+  SCORELET_JWT_JWKS?: string;
+  SCORELET_JWT_JWKS_URL?: string;
+  SCORELET_JWT_SECRET?: string;
 }
 "#;
 
