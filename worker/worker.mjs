@@ -47,19 +47,28 @@ export default {
   async fetch(request, env) {
     const url = new URL(request.url);
     const body = await readBody(request);
-    const answer = await handleRequest(
-      {
-        method: request.method,
-        path: url.pathname + url.search,
-        contentType: request.headers.get("content-type"),
-        authorization: request.headers.get("authorization"),
-        apiKey: request.headers.get("x-api-key"),
-        body: body ?? new Uint8Array(0),
-        tooLarge: body === null,
-      },
-      env,
-      files,
-    );
+    let answer;
+    try {
+      answer = await handleRequest(
+        {
+          method: request.method,
+          path: url.pathname + url.search,
+          contentType: request.headers.get("content-type"),
+          authorization: request.headers.get("authorization"),
+          apiKey: request.headers.get("x-api-key"),
+          body: body ?? new Uint8Array(0),
+          tooLarge: body === null,
+        },
+        env,
+        files,
+      );
+    } catch (e) {
+      // A panic inside the package (a bug): it has already scheduled a fresh instance for the
+      // next request, which loads the model again. This one gets the server's JSON error.
+      console.error(`${e?.message ?? e}`);
+      const error = { code: "component_failed", message: "the scoring module failed on this request; the next request gets a fresh instance" };
+      return Response.json({ error }, { status: 500 });
+    }
     return new Response(answer.body, { status: answer.status, headers: answer.headers });
   },
 };

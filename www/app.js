@@ -81,10 +81,11 @@ function renderPrediction(p, task) {
 async function main() {
   const form = $("form");
   $("model-ref").textContent = reference;
-  let scorer, task, inputs, names;
+  let pkg, scorer, task, inputs, names;
   try {
     const t0 = performance.now();
-    const { pkg, build } = await loadPackage(params.get("simd") !== "0");
+    let build;
+    ({ pkg, build } = await loadPackage(params.get("simd") !== "0"));
     const t1 = performance.now();
     scorer = await pkg.Scorer.fromRegistry(registry, reference);
     const t2 = performance.now();
@@ -114,6 +115,7 @@ async function main() {
   }
 
   const score = () => {
+    if (!scorer) return; // reloading after an internal error
     for (const el of form.elements) el.classList.remove("invalid");
     try {
       const row = readRow(form, inputs);
@@ -131,6 +133,20 @@ async function main() {
       $("t-score").textContent = `${(dt * 1000).toFixed(0)} µs`;
       showError(null);
     } catch (e) {
+      if (e instanceof WebAssembly.RuntimeError || e?.code === "component_failed") {
+        // A panic inside the package: it restarts itself, and this scorer belonged to the old
+        // instance, so load the model again before the next input.
+        showError(`Internal error (${e.message}); reloading the model.`);
+        scorer = null;
+        pkg.Scorer.fromRegistry(registry, reference).then(
+          (s) => {
+            scorer = s;
+            score();
+          },
+          (err) => showError(`Could not reload ${reference}: ${err.message ?? err}`),
+        );
+        return;
+      }
       // The package's errors carry the column they are about (and `code`, `row`).
       const column = e.column;
       if (column && form.elements[column]) form.elements[column].classList.add("invalid");

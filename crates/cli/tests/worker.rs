@@ -252,3 +252,60 @@ fn worker_accepts_bearer_jwts_from_its_bindings() {
     assert!(got["error"]["message"].as_str().unwrap().contains("expired"), "{got}");
     assert_eq!(score("Bearer not-a-token").0, 401);
 }
+
+/// A panic inside the package (injected, as a bug would cause it) while the model loads and
+/// while a request is scored: that request gets a JSON 500, and the same isolate answers the
+/// next one with a fresh instance of the module, scoring as before.
+#[test]
+fn a_panic_inside_the_package_fails_one_request_and_the_worker_serves_the_next() {
+    if !ready("a_panic_inside_the_package_fails_one_request_and_the_worker_serves_the_next") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = train(dir.path());
+    let out = scratch(dir.path(), "worker");
+    assemble(&out, Some(&bundle)).unwrap();
+    // The worker behind a test entry point that arms the package's fault hook.
+    std::fs::write(
+        out.join("fault.mjs"),
+        r#"import worker from "./worker.mjs";
+import { __injectFault } from "./pkg/scorelet_web.js";
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    if (url.pathname === "/__fault") {
+      __injectFault(url.searchParams.get("at"));
+      return new Response("{}");
+    }
+    return worker.fetch(request, env);
+  },
+};
+"#,
+    )
+    .unwrap();
+    let config = std::fs::read_to_string(out.join("config.capnp")).unwrap();
+    let config = config.replacen(
+        "modules = [\n",
+        "modules = [\n    (name = \"fault.mjs\", esModule = embed \"fault.mjs\"),\n",
+        1,
+    );
+    std::fs::write(out.join("config.capnp"), config).unwrap();
+    let w = workerd(&out, &[]);
+    let records = telco_records(20);
+    let want = predict(&bundle, &records, dir.path());
+    let arm = |at: &str| request("GET", &format!("{}/__fault?at={at}", w.url), &[], b"").0;
+
+    // During the first load: the request fails, the next one loads the model and scores.
+    assert_eq!(arm("load"), 200);
+    let (status, body) = post(&format!("{}/invocations", w.url), &json!({"dataframe_records": records}));
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["error"]["code"], "component_failed", "{body}");
+    assert_scores_like_native(&w.url, &want, &records, "churn", "workerd, after a panic during load");
+    // During scoring, with the model loaded: the same.
+    assert_eq!(arm("score"), 200);
+    let (status, body) = post(&format!("{}/invocations", w.url), &json!({"dataframe_records": records}));
+    assert_eq!(status, 500, "{body}");
+    assert_scores_like_native(&w.url, &want, &records, "churn", "workerd, after a panic while scoring");
+    let (status, body) = request("GET", &format!("{}/v2/health/ready", w.url), &[], b"");
+    assert_eq!((status, &body["ready"]), (200, &json!(true)), "{body}");
+}

@@ -16,6 +16,7 @@
 mod fetch;
 mod js;
 pub mod scorer;
+mod trap;
 pub mod worker;
 
 pub use scorer::Scorer;

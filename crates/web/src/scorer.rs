@@ -19,9 +19,37 @@ pub struct Scorer {
 }
 
 impl Scorer {
+    /// The scorer for `reference` fetched from the registry at `url`.
+    async fn fetched(
+        url: String,
+        reference: String,
+        token: Option<String>,
+        engine: Option<String>,
+        public_key: Option<String>,
+    ) -> JsResult<Scorer> {
+        let r: scorelet::registry::ModelRef = reference.parse().map_err(js_err)?;
+        let token = token.filter(|t| !t.is_empty());
+        let key = match public_key.filter(|k| !k.is_empty()) {
+            Some(k) => Some(scorelet::bundle::seal::PublicKey::from_hex(&k).map_err(js_err)?),
+            None => None,
+        };
+        let bundle = scorelet::registry::fetch(&url, &r, key, |u| {
+            let token = token.clone();
+            async move {
+                get(&u, token.as_deref())
+                    .await
+                    .map_err(|e| scorelet::Error::Fetch { url: u.clone(), message: e.to_string() })
+            }
+        })
+        .await
+        .map_err(js_err)?;
+        Scorer::load(&bundle, engine)
+    }
+
     /// A verified bundle → a scorer on `engine` (`auto` when absent) that passed the golden
     /// self-check.
     fn load(bundle: &scorelet::Bundle, engine: Option<String>) -> JsResult<Scorer> {
+        crate::trap::fault_point(crate::trap::Fault::Load);
         let engine: scorelet::model::Engine = engine.unwrap_or_default().parse().map_err(js_err)?;
         let inner = scorelet::service::load_with(bundle, engine).map_err(js_err)?;
         let golden = scorelet::golden::Golden::from_bundle(bundle)
@@ -65,36 +93,24 @@ impl Scorer {
     /// scorer. Rejects with the reason (registry down, tampered file, unknown model). A
     /// reference pinned with `#sha256:<hex>` is refused unless the manifest has that digest;
     /// with `publicKey` (hex, `scorelet keygen`), unless the manifest is signed with it.
-    #[wasm_bindgen(js_name = fromRegistry)]
-    pub async fn from_registry(
+    /// A panic inside rejects the promise (and the package restarts for the next call).
+    #[wasm_bindgen(js_name = fromRegistry, unchecked_return_type = "Promise<Scorer>")]
+    pub fn from_registry(
         url: String,
         reference: String,
         token: Option<String>,
         engine: Option<String>,
         #[wasm_bindgen(js_name = publicKey)] public_key: Option<String>,
-    ) -> JsResult<Scorer> {
-        let r: scorelet::registry::ModelRef = reference.parse().map_err(js_err)?;
-        let token = token.filter(|t| !t.is_empty());
-        let key = match public_key.filter(|k| !k.is_empty()) {
-            Some(k) => Some(scorelet::bundle::seal::PublicKey::from_hex(&k).map_err(js_err)?),
-            None => None,
-        };
-        let bundle = scorelet::registry::fetch(&url, &r, key, |u| {
-            let token = token.clone();
-            async move {
-                get(&u, token.as_deref())
-                    .await
-                    .map_err(|e| scorelet::Error::Fetch { url: u.clone(), message: e.to_string() })
-            }
+    ) -> js_sys::Promise {
+        crate::trap::guarded(async move {
+            Scorer::fetched(url, reference, token, engine, public_key).await.map(JsValue::from)
         })
-        .await
-        .map_err(js_err)?;
-        Scorer::load(&bundle, engine)
     }
 
     /// Scores one row.
     #[wasm_bindgen(unchecked_return_type = "Prediction")]
     pub fn predict(&self, #[wasm_bindgen(unchecked_param_type = "Row")] row: JsValue) -> JsResult<JsValue> {
+        crate::trap::fault_point(crate::trap::Fault::Score);
         let row = self.row(&row)?;
         let p = self.inner.predict(std::slice::from_ref(&row), scorelet::Options::default()).map_err(js_err)?;
         Ok(from_json(&p[0].to_json()))

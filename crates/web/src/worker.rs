@@ -70,6 +70,7 @@ impl Platform for Worker {
     }
 
     fn bundle(&self) -> Option<scorelet::Result<scorelet::Bundle>> {
+        crate::trap::fault_point(crate::trap::Fault::Load);
         self.files.dyn_ref::<Object>().map(bundle)
     }
 
@@ -85,12 +86,17 @@ fn field(v: &JsValue, name: &str) -> Option<String> {
 /// Answers one HTTP request. `files` is an embedded bundle (`{ "manifest.json": Uint8Array, … }`)
 /// or `null` to fetch `env.SCORELET_MODEL` from `env.SCORELET_REGISTRY_URL` on the first request.
 /// The model stays loaded in the isolate; a failed load answers 503 and is retried with backoff.
+/// A panic inside rejects the promise (and the package restarts for the next request).
 #[wasm_bindgen(js_name = handleRequest, unchecked_return_type = "Promise<WorkerResponse>")]
-pub async fn handle_request(
+pub fn handle_request(
     #[wasm_bindgen(unchecked_param_type = "WorkerRequest")] request: JsValue,
     #[wasm_bindgen(unchecked_param_type = "WorkerEnv")] env: JsValue,
     #[wasm_bindgen(unchecked_param_type = "Record<string, Uint8Array> | null")] files: JsValue,
-) -> JsValue {
+) -> js_sys::Promise {
+    crate::trap::guarded(async move { Ok(answer(request, env, files).await) })
+}
+
+async fn answer(request: JsValue, env: JsValue, files: JsValue) -> JsValue {
     let method = field(&request, "method").unwrap_or_default();
     let path = field(&request, "path").unwrap_or_else(|| "/".into());
     let body = Reflect::get(&request, &"body".into()).ok().and_then(|b| b.dyn_into::<Uint8Array>().ok());
@@ -110,7 +116,9 @@ pub async fn handle_request(
                 api_key: api_key.as_deref(),
                 body: &body,
             };
-            scorelet_guest::handle(&Worker { env, files }, req).await
+            let answer = scorelet_guest::handle(&Worker { env, files }, req).await;
+            crate::trap::fault_point(crate::trap::Fault::Score);
+            answer
         }
     };
     let headers = Object::new();
