@@ -38,7 +38,9 @@ baseline="$CARGO_TARGET_DIR/baseline/wasm32-unknown-unknown/wasm-size/scorelet_w
 
 # The name section is 2 MB of function names: gone. (`strip` in the profile would also drop the
 # target_features section wasm-bindgen reads.)
-bindgen() { wasm-bindgen --remove-name-section --remove-producers-section "$@"; }
+# `__wbg_reset_state()` is how callers recover from a panic inside the package (a fresh
+# instance of the compiled module; crates/web/src/trap.rs).
+bindgen() { wasm-bindgen --remove-name-section --remove-producers-section --experimental-reset-state-function "$@"; }
 rm -rf "$SCORELET_WEB_NODE" "$SCORELET_WEB_PKG"
 bindgen --target nodejs --out-dir "$SCORELET_WEB_NODE" "$baseline"
 bindgen --target web --out-dir "$SCORELET_WEB_PKG/baseline" "$baseline"

@@ -6,7 +6,7 @@
 // --bundle DIR`), else `env.SCORELET_MODEL` (NAME@VERSION or NAME@ALIAS) fetched from
 // `env.SCORELET_REGISTRY_URL` on the first request and checked file by file against its manifest.
 import wasm from "./pkg/scorelet_web_bg.wasm";
-import { initSync, handleRequest } from "./pkg/scorelet_web.js";
+import { initSync, handleRequest, __wbg_reset_state } from "./pkg/scorelet_web.js";
 import files from "./bundle.mjs";
 
 // Workers forbid compiling Wasm at run time; the module arrives compiled, and instantiating it
@@ -63,9 +63,11 @@ export default {
         files,
       );
     } catch (e) {
-      // A panic inside the package (a bug): it has already scheduled a fresh instance for the
-      // next request, which loads the model again. This one gets the server's JSON error.
+      // A panic inside the package (a bug): its memory is not to be trusted, so the next
+      // request gets a fresh instance of the module (it loads the model again). This one gets
+      // the server's JSON error.
       console.error(`${e?.message ?? e}`);
+      __wbg_reset_state();
       const error = { code: "component_failed", message: "the scoring module failed on this request; the next request gets a fresh instance" };
       return Response.json({ error }, { status: 500 });
     }

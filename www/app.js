@@ -134,9 +134,10 @@ async function main() {
       showError(null);
     } catch (e) {
       if (e instanceof WebAssembly.RuntimeError || e?.code === "component_failed") {
-        // A panic inside the package: it restarts itself, and this scorer belonged to the old
-        // instance, so load the model again before the next input.
+        // A panic inside the package: start a fresh instance of the module (this scorer
+        // belonged to the old one) and load the model again before the next input.
         showError(`Internal error (${e.message}); reloading the model.`);
+        pkg.__wbg_reset_state();
         scorer = null;
         pkg.Scorer.fromRegistry(registry, reference).then(
           (s) => {

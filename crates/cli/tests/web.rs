@@ -117,4 +117,14 @@ fn js_api_scores_like_predict_and_rejects_bad_input_with_the_servers_messages() 
     assert_eq!(d["wrongType"], serde_json::json!({"code": "wrong_type", "row": 1, "column": "tenure"}));
     assert_eq!(d["registryDown"], serde_json::json!({"code": "fetch_failed", "row": null, "column": null}));
     assert_eq!(d["corrupt"]["code"], "digest_mismatch");
+    // A panic inside the package: that call fails (a trap when synchronous, a rejection with
+    // `component_failed` when asynchronous, never a promise left pending); after
+    // `__wbg_reset_state()` the old scorer is refused and the package scores as before.
+    let t = &got["trap"];
+    assert_eq!(t["predict"], "trap", "{t}");
+    assert!(t["stale"].as_str().unwrap_or_default().contains("stale"), "{t}");
+    assert_eq!(t["after"].as_array().unwrap(), &want, "scores after the restart differ");
+    assert_eq!(t["fromRegistry"], "component_failed", "{t}");
+    assert_eq!(t["uncaught"], serde_json::json!(["trap"]), "{t}");
+    assert_eq!(t["afterRegistry"].as_array().unwrap(), &want);
 }

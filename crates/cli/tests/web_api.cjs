@@ -6,7 +6,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const [pkg, bundle, registry, dead, rowsFile, pinned, publicKey] = process.argv.slice(2);
-const { Scorer } = require(path.resolve(pkg, 'scorelet_web.js'));
+const { Scorer, __injectFault, __wbg_reset_state } = require(path.resolve(pkg, 'scorelet_web.js'));
 const rows = JSON.parse(fs.readFileSync(rowsFile, 'utf8'));
 const files = () => {
   const f = {};
@@ -127,6 +127,32 @@ const details = async (f) => {
     registryDown: await details(() => Scorer.fromRegistry(dead, 'churn@1')),
     corrupt: await details(() => Scorer.fromBundle(corrupt)),
   };
+  // A panic inside the package (injected): the call fails, the caller resets the module, the old
+  // scorer is refused as stale after `__wbg_reset_state()`, and a scorer made again scores as before.
+  const kind = (e) => (e instanceof WebAssembly.RuntimeError ? 'trap' : e?.code ?? `${e}`);
+  const outcome = async (f) => {
+    try {
+      await f();
+      return 'ok';
+    } catch (e) {
+      return kind(e);
+    }
+  };
+  const trap = {};
+  __injectFault('score');
+  trap.predict = await outcome(() => scorer.predict(rows[0]));
+  __wbg_reset_state();
+  trap.stale = await message(() => scorer.predict(rows[0]));
+  trap.after = Scorer.fromBundle(files()).predictBatch(rows);
+  // In an async call the trap also escapes the microtask that ran it; Node reports that as an
+  // uncaught exception (browsers and workers log it), so a Node service keeps a handler.
+  trap.uncaught = [];
+  process.on('uncaughtException', (e) => trap.uncaught.push(kind(e)));
+  __injectFault('load');
+  trap.fromRegistry = await outcome(() => Scorer.fromRegistry(registry, 'churn@production'));
+  __wbg_reset_state();
+  trap.afterRegistry = (await Scorer.fromRegistry(registry, 'churn@production')).predictBatch(rows);
+  out.trap = trap;
   process.stdout.write(JSON.stringify(out));
 })().catch((e) => {
   console.error(e);

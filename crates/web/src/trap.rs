@@ -1,13 +1,16 @@
 //! Recovery from a panic inside the package. The build aborts on panic: the panic becomes a
 //! Wasm trap, and the instance's memory is left mid-operation (a `RefCell` still borrowed, a
 //! model half loaded), so it must not run again. The panic hook, which runs before the trap,
-//! schedules wasm-bindgen's re-initialization (the next call into the package gets a fresh
-//! instance of the same compiled module, so no recompilation, which workers forbid) and rejects
-//! every promise the package has handed out and not settled: a trap inside an async call
-//! happens in a microtask, where nothing else would ever settle it.
+//! rejects every promise the package has handed out and not settled (a trap inside an async
+//! call happens in a microtask, where nothing else would ever settle it), with `code`
+//! `component_failed`. The caller then calls the glue's `__wbg_reset_state()` (the build emits
+//! it), which makes a fresh instance of the same compiled module (no recompilation, which
+//! workers forbid); the worker and the page do. Objects made by the old instance (a `Scorer`)
+//! are then refused as stale, and the caller makes them again.
 //!
-//! Objects made by the old instance (a `Scorer`) then throw "stale object" when used: the
-//! caller makes them again (the page reloads its model, the worker's next request loads it).
+//! wasm-bindgen's own `schedule_reinit()` is not used: its re-instantiation runs at the start
+//! of the next call, after that call's arguments were already copied into the old memory, so
+//! the new instance reads garbage (an out-of-bounds access, or a request that never ends).
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -36,9 +39,9 @@ pub(crate) enum Fault {
 #[wasm_bindgen(start)]
 pub fn start() {
     std::panic::set_hook(Box::new(|info| {
-        let message = format!("scorelet: internal error: {info}; the module restarts for the next call");
+        let message =
+            format!("scorelet: internal error: {info}; reset the module (`__wbg_reset_state()`) before the next call");
         web_sys_error(&message);
-        wasm_bindgen::handler::schedule_reinit();
         let pending = PENDING.with(|p| p.try_borrow_mut().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default());
         let error = js_sys::Error::new(&message);
         let _ = js_sys::Reflect::set(&error, &"code".into(), &"component_failed".into());
