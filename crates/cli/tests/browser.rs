@@ -99,6 +99,13 @@ fn demo_page_shows_what_predict_computes_and_shows_errors_instead_of_breaking() 
     let recovered = &got["recovered"];
     assert_eq!((recovered["state"].as_str(), recovered["error"].as_str()), (Some("ready"), None));
     assert_eq!(recovered["value"].as_f64(), want.last().unwrap()["probability"].as_f64());
+    // A panic inside the package while scoring: shown, then the page scores again (fresh module
+    // instance, model reloaded) and shows what predict computes.
+    let after = &got["afterTrap"];
+    let shown = after["errorsShown"].as_array().unwrap();
+    assert!(shown.iter().any(|e| e.as_str().unwrap().starts_with("Internal error")), "{after}");
+    assert_eq!((after["state"].as_str(), after["error"].as_str()), (Some("ready"), None), "{after}");
+    assert_eq!(after["value"].as_f64().map(f64::to_bits), want[0]["probability"].as_f64().map(f64::to_bits));
 
     let baseline = &got["baseline"];
     assert_eq!(baseline["build"], "baseline");
