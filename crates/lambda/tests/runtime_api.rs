@@ -184,7 +184,12 @@ fn http_event(method: &str, path: &str, body: Option<&str>, base64: bool, functi
 }
 
 fn start_bootstrap(api: &RuntimeApi, task: &Path) -> Child {
+    start_bootstrap_with(api, task, &[])
+}
+
+fn start_bootstrap_with(api: &RuntimeApi, task: &Path, env: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_bootstrap"))
+        .envs(env.iter().copied())
         .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
         .env("AWS_LAMBDA_FUNCTION_NAME", "scorelet")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
@@ -216,25 +221,29 @@ fn bootstrap_answers_api_gateway_and_function_url_events_like_native_predict() {
     }
 }
 
-fn answers_like_native(wasm: &Path, cache: &str, model: ModelKind) {
-    let (bundle, records) = telco(model);
-    let task = tempfile::tempdir().unwrap();
-    bundle.write_dir(task.path().join("bundle")).unwrap();
-    std::fs::copy(wasm, task.path().join("scorelet.wasm")).unwrap();
-    // Package the compilation the way scripts/package-lambda.sh does (kept across runs).
+/// Puts `wasm` and its compilation (kept across runs in the target dir under `cache`) into the
+/// task root, the way scripts/package-lambda.sh does.
+fn package(task: &Path, wasm: &Path, cache: &str) {
+    std::fs::copy(wasm, task.join("scorelet.wasm")).unwrap();
     let compiled = target_dir().join(cache);
     let status = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
         .args(["precompile", wasm.to_str().unwrap(), compiled.to_str().unwrap()])
         .status()
         .unwrap();
     assert!(status.success());
-    let dest = task.path().join("compiled");
+    let dest = task.join("compiled");
     std::fs::create_dir_all(&dest).unwrap();
     for f in std::fs::read_dir(&compiled).unwrap() {
         let f = f.unwrap();
         std::fs::copy(f.path(), dest.join(f.file_name())).unwrap();
     }
+}
 
+fn answers_like_native(wasm: &Path, cache: &str, model: ModelKind) {
+    let (bundle, records) = telco(model);
+    let task = tempfile::tempdir().unwrap();
+    bundle.write_dir(task.path().join("bundle")).unwrap();
+    package(task.path(), wasm, cache);
     let scorer = Scorer::from_bundle(&bundle).unwrap();
     let rows = RowReader::for_pipeline(scorer.pipeline()).records(&records).unwrap();
     let want: Vec<Json> = scorer.predict(&rows, Options::default()).unwrap().iter().map(|p| p.to_json()).collect();
@@ -285,4 +294,84 @@ fn answers_like_native(wasm: &Path, cache: &str, model: ModelKind) {
     let r = get("req-5");
     assert_eq!(r.2["statusCode"], 200, "{r:?}");
     assert_eq!(body(r)["name"], "churn");
+}
+
+/// A registry (or a proxy in front of one) serving `bundle` as `churn@1`, every file consistent
+/// with the manifest it sends.
+fn serve_bundle(bundle: &Bundle) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let manifest = bundle.manifest_bytes();
+    let files = bundle.files().clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let Some((_, path, _)) = read_request(&mut stream) else { continue };
+            let prefix = "/v1/models/churn/versions/1/";
+            let body = match path.strip_prefix(prefix) {
+                Some("manifest.json") => Some(manifest.clone()),
+                Some(rest) => rest.strip_prefix("files/").and_then(|f| files.get(f).cloned()),
+                None => None,
+            };
+            match body {
+                Some(b) => respond(&mut stream, "200 OK", &[], &b),
+                None => respond(&mut stream, "404 Not Found", &[], b"{}"),
+            }
+        }
+    });
+    url
+}
+
+/// A registry that sends another model as `churn@1`, consistently (manifest, model and golden
+/// file agree): served when nothing is pinned or keyed, refused by the bootstrap when the
+/// reference is pinned to the genuine manifest or the publisher's key is configured; the
+/// genuine registry passes both checks.
+#[test]
+fn a_consistently_rewritten_bundle_is_refused_when_pinned_or_keyed() {
+    let test = "a_consistently_rewritten_bundle_is_refused_when_pinned_or_keyed";
+    let Some(lean) = support::lean_component(test, false) else { return };
+    let key = scorelet::bundle::seal::SecretKey::from_seed([7; 32]);
+    let (mut genuine, _) = telco(ModelKind::Linear(Default::default()));
+    genuine.manifest.version = Some(1);
+    scorelet::bundle::seal::sign(&mut genuine.manifest, &key);
+    let pinned = format!("churn@1#sha256:{}", scorelet::bundle::sha256_hex(&genuine.manifest_bytes()));
+    let (mut forged, _) = telco(ModelKind::Gbdt(Default::default()));
+    forged.manifest.version = Some(1);
+    let (real, evil) = (serve_bundle(&genuine), serve_bundle(&forged));
+    let public = key.public().to_hex();
+
+    let ready = |env: &[(&str, &str)]| {
+        let task = tempfile::tempdir().unwrap();
+        package(task.path(), &lean, "lambda-compiled-lean");
+        let api = RuntimeApi::start(vec![
+            http_event("GET", "/v2/health/ready", None, false, false),
+            http_event("GET", "/v2/models/churn", None, false, false),
+        ]);
+        let mut child = start_bootstrap_with(&api, task.path(), env);
+        let mut answers = [api.answer(), api.answer()];
+        let _ = child.kill();
+        let _ = child.wait();
+        // Answers arrive on one thread per connection: in request order only after sorting.
+        answers.sort_by(|a, b| a.0.cmp(&b.0));
+        answers.map(|(_, kind, a)| {
+            assert_eq!(kind, "response", "{a}");
+            (a["statusCode"].as_u64().unwrap(), serde_json::from_str::<Json>(a["body"].as_str().unwrap()).unwrap())
+        })
+    };
+    // Unpinned and unkeyed, the forgery is served: this is the threat.
+    let [(status, _), (_, meta)] = ready(&[("SCORELET_MODEL", "churn@1"), ("SCORELET_REGISTRY_URL", &evil)]);
+    assert_eq!(status, 200);
+    assert_eq!(meta["parameters"]["metrics"], json!(forged.manifest.metrics), "the forged model serves: {meta}");
+    assert_ne!(forged.manifest.metrics, genuine.manifest.metrics);
+    for (env, want) in [
+        (vec![("SCORELET_MODEL", pinned.as_str())], "not the pinned"),
+        (vec![("SCORELET_MODEL", "churn@1"), ("SCORELET_REGISTRY_PUBLIC_KEY", public.as_str())], "not signed"),
+    ] {
+        let [(status, body), _] = ready(&[env.clone(), vec![("SCORELET_REGISTRY_URL", evil.as_str())]].concat());
+        assert_eq!(status, 503, "{env:?}: {body}");
+        let msg = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(want), "{env:?}: {msg}");
+    }
+    let both = [("SCORELET_MODEL", pinned.as_str()), ("SCORELET_REGISTRY_PUBLIC_KEY", &public)];
+    let [(status, body), _] = ready(&[&both[..], &[("SCORELET_REGISTRY_URL", real.as_str())]].concat());
+    assert_eq!(status, 200, "{body}");
 }
