@@ -188,6 +188,45 @@ fn str_field<'a>(m: &'a Map<String, Json>, name: &str) -> Option<&'a str> {
     m.get(name).and_then(Json::as_str)
 }
 
+/// A compact JWS split into what verification needs; nothing in it is trusted yet.
+struct Jws<'t> {
+    /// The signing input: `header.payload`.
+    input: &'t [u8],
+    payload: &'t str,
+    sig: Vec<u8>,
+    alg: Alg,
+    kid: Option<String>,
+}
+
+impl<'t> Jws<'t> {
+    fn parse(token: &'t str) -> Result<Jws<'t>, Rejection> {
+        if token.len() > MAX_TOKEN {
+            return Err(Rejection::Malformed(format!("it is over {MAX_TOKEN} bytes")));
+        }
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err(Rejection::Malformed("a JWT has three base64url parts separated by dots".into()));
+        };
+        let header = b64(h, "the header").and_then(|h| object(&h, "the header")).map_err(Rejection::Malformed)?;
+        if header.contains_key("crit") {
+            return Err(Rejection::Algorithm(
+                "the token has `crit` header parameters, which are not understood".into(),
+            ));
+        }
+        let alg = str_field(&header, "alg").ok_or_else(|| Rejection::Malformed("the header has no `alg`".into()))?;
+        let alg = Alg::parse(alg)
+            .ok_or_else(|| Rejection::Algorithm(format!("`{alg}`; accepted are HS256, RS256 and EdDSA")))?;
+        let sig = b64(s, "the signature").map_err(Rejection::Malformed)?;
+        Ok(Jws {
+            input: &token.as_bytes()[..h.len() + 1 + p.len()],
+            payload: p,
+            sig,
+            alg,
+            kid: str_field(&header, "kid").map(str::to_string),
+        })
+    }
+}
+
 impl Verifier {
     /// A verifier with no keys yet; add them with [`Verifier::add_jwks`] or
     /// [`Verifier::add_secret`]. Both `issuer` and `audience` must be non-empty: a token is
@@ -277,46 +316,43 @@ impl Verifier {
 
     /// Verifies `token` at `now_s` (seconds since the Unix epoch).
     pub fn verify(&self, token: &str, now_s: u64) -> Result<Claims, Rejection> {
-        if token.len() > MAX_TOKEN {
-            return Err(Rejection::Malformed(format!("it is over {MAX_TOKEN} bytes")));
-        }
-        let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-            return Err(Rejection::Malformed("a JWT has three base64url parts separated by dots".into()));
-        };
-        let header = b64(h, "the header").and_then(|h| object(&h, "the header")).map_err(Rejection::Malformed)?;
-        if header.contains_key("crit") {
-            return Err(Rejection::Algorithm(
-                "the token has `crit` header parameters, which are not understood".into(),
-            ));
-        }
-        let alg = str_field(&header, "alg").ok_or_else(|| Rejection::Malformed("the header has no `alg`".into()))?;
-        let alg = Alg::parse(alg)
-            .ok_or_else(|| Rejection::Algorithm(format!("`{alg}`; accepted are HS256, RS256 and EdDSA")))?;
-        let sig = b64(s, "the signature").map_err(Rejection::Malformed)?;
-        let kid = str_field(&header, "kid");
-        let mut candidates = self.keys.iter().filter(|k| k.alg() == alg).peekable();
-        if candidates.peek().is_none() {
-            return Err(Rejection::UnknownKey(format!("no {} key is configured", alg.name())));
-        }
-        let input = &token.as_bytes()[..h.len() + 1 + p.len()];
-        let verified = match kid {
-            // A named key must be that key; a key without a kid (a shared secret) also serves.
-            Some(kid) => {
-                let mut named = candidates.filter(|k| k.kid.as_deref().is_none_or(|k| k == kid)).peekable();
-                if named.peek().is_none() {
-                    return Err(Rejection::UnknownKey(format!("no {} key has kid `{kid}`", alg.name())));
-                }
-                named.any(|k| k.verifies(input, &sig))
-            }
-            None => candidates.any(|k| k.verifies(input, &sig)),
-        };
-        if !verified {
+        let jws = Jws::parse(token)?;
+        if !self.keys_for(&jws)?.any(|k| k.verifies(jws.input, &jws.sig)) {
             return Err(Rejection::Signature);
         }
-        let claims = b64(p, "the payload").and_then(|c| object(&c, "the payload")).map_err(Rejection::Malformed)?;
+        let claims =
+            b64(jws.payload, "the payload").and_then(|c| object(&c, "the payload")).map_err(Rejection::Malformed)?;
         self.check_claims(&claims, now_s)?;
         Ok(Claims { subject: str_field(&claims, "sub").map(str::to_string) })
+    }
+
+    /// Whether `token` is a well-formed JWS that no configured key could check (its algorithm
+    /// has no key, or its `kid` names none): the case where [`Verifier::verify`] would answer
+    /// [`Rejection::UnknownKey`], found without any signature arithmetic. A server reads its
+    /// issuer's JWKS again on this (key rotation).
+    pub fn lacks_key(&self, token: &str) -> bool {
+        Jws::parse(token).is_ok_and(|jws| matches!(self.keys_for(&jws), Err(Rejection::UnknownKey(_))))
+    }
+
+    /// The configured keys that may have signed `jws`: those of its algorithm, and when it
+    /// names a `kid`, that key (a key without a kid, a shared secret, also serves).
+    fn keys_for<'s>(&'s self, jws: &Jws<'_>) -> Result<impl Iterator<Item = &'s Key> + 's, Rejection> {
+        let alg = jws.alg;
+        let kid = jws.kid.clone();
+        let mut candidates = self
+            .keys
+            .iter()
+            .filter(move |k| k.alg() == alg && (k.kid.is_none() || kid.is_none() || k.kid == kid))
+            .peekable();
+        if candidates.peek().is_none() {
+            return Err(Rejection::UnknownKey(match &jws.kid {
+                Some(kid) if self.keys.iter().any(|k| k.alg() == alg) => {
+                    format!("no {} key has kid `{kid}`", alg.name())
+                }
+                _ => format!("no {} key is configured", alg.name()),
+            }));
+        }
+        Ok(candidates)
     }
 
     fn check_claims(&self, claims: &Map<String, Json>, now_s: u64) -> Result<(), Rejection> {
@@ -471,6 +507,11 @@ mod tests {
             1,
         );
         assert!(matches!(v.verify(&swapped, NOW), Err(Rejection::UnknownKey(_))));
+        // What makes a server read its JWKS again: only a token no key could check.
+        assert!(v.lacks_key(&swapped));
+        for known in [RS256.trim(), EDDSA.trim(), &flip_last(RS256), RS256_EXPIRED.trim(), "a.b", ""] {
+            assert!(!v.lacks_key(known), "{known:.40}");
+        }
     }
 
     #[test]
@@ -481,6 +522,7 @@ mod tests {
         assert!(matches!(v.verify(&confused, NOW), Err(Rejection::UnknownKey(_))));
         let rotated = hs_token(SECRET, r#"{"alg":"RS256","kid":"rotated"}"#, &claims(""));
         assert!(matches!(v.verify(&rotated, NOW), Err(Rejection::UnknownKey(m)) if m.contains("rotated")));
+        assert!(v.lacks_key(&rotated) && v.lacks_key(&confused));
     }
 
     #[test]

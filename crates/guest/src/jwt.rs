@@ -4,7 +4,7 @@
 
 use std::cell::{Cell, RefCell};
 
-use scorelet::jwt::{Rejection, Verifier};
+use scorelet::jwt::Verifier;
 use scorelet::service::{HttpRequest, bearer};
 
 use crate::{Platform, SERVICE, variables};
@@ -115,10 +115,7 @@ pub(crate) async fn refresh_due<P: Platform>(p: &P, req: &HttpRequest<'_>) -> Op
     if now < NEXT_FETCH_MS.get() {
         return None;
     }
-    let unknown = SERVICE.with_borrow(|s| {
-        let v = s.as_ref()?.jwt()?;
-        Some(matches!(v.verify(token.trim(), now / 1000), Err(Rejection::UnknownKey(_))))
-    })?;
+    let unknown = SERVICE.with_borrow(|s| Some(s.as_ref()?.jwt()?.lacks_key(token.trim())))?;
     if !unknown {
         return None;
     }
