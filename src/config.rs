@@ -176,8 +176,8 @@ pub const SETTINGS: &[Setting] = &[
     other(
         "SCORELET_CA_CERT",
         Scope::Cli,
-        "every CLI registry command",
-        "PEM CA certificates to trust for an `https` registry instead of the built-in web roots (`--ca-cert`)",
+        "every CLI registry command, `serve`, Lambda",
+        "PEM CA certificates for a private CA: the registry commands trust them for an `https` registry instead of the built-in web roots; `serve` and the Lambda bootstrap let the component's own fetches (registry, JWKS URL) trust them beside the web roots (`--ca-cert`)",
     ),
     other("SCORELET_LOG", Scope::Cli, "CLI, Lambda", "log filter, e.g. `info` or `scorelet=debug` (default `warn`)"),
     other(

@@ -74,6 +74,10 @@ pub struct ServeArgs {
     pub jwt: JwtArgs,
     #[command(flatten)]
     pub tls: crate::tls::TlsArgs,
+    /// PEM file of CA certificates the component trusts for its outgoing https (the registry of
+    /// --model, --jwt-jwks-url) beside the built-in web roots: a private CA.
+    #[arg(long, env = "SCORELET_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// Bearer JWTs the scoring and metadata routes accept beside the API key (either opens them).
@@ -199,6 +203,9 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
         request_timeout: Duration::from_secs(a.timeout.max(1)),
         ..Settings::default()
     };
+    if let Some(ca) = &a.ca_cert {
+        settings.ca_roots = scorelet_host::read_ca_certificates(ca)?;
+    }
     let cache = cache_dir(a.cache.as_deref());
     // A model on the compiled engine, served by the built-in component, is embedded in it and
     // pre-initialized (cached by digest), so no instance loads it; others are mounted.

@@ -142,3 +142,76 @@ fn scoring_over_https() {
     let plain = server.url.replace("https://", "http://");
     assert!(common::agent().get(&format!("{plain}/v2/health/live")).call().is_err(), "plain http was answered");
 }
+
+/// The component's own fetches (the bundle from `--model`, the keys from `--jwt-jwks-url`)
+/// reach an https registry behind a private CA once `serve --ca-cert` trusts it, on both WASI
+/// versions; without it, or trusting another CA, the model does not load and the reason says
+/// it is the certificate.
+#[test]
+fn the_component_trusts_a_private_ca_for_its_own_fetches() {
+    let test = "the_component_trusts_a_private_ca_for_its_own_fetches";
+    let (Some(p3), Some(p2)) = (support::spin_component(test, false), support::spin_component(test, true)) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = pki(dir.path(), "ours");
+    let (other_ca, _, _) = pki(dir.path(), "other");
+    let bundle = train(dir.path());
+    // The registry also serves the issuer's JWKS document as a static file.
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/jwt");
+    let site = dir.path().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::copy(fixtures.join("jwks.json"), site.join("jwks.json")).unwrap();
+    std::fs::write(site.join("index.html"), "<!doctype html>").unwrap();
+    let token = std::fs::read_to_string(fixtures.join("eddsa.jwt")).unwrap().trim().to_string();
+    let registry = Registry::start_with(
+        &dir.path().join("root"),
+        "127.0.0.1:0",
+        &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap(), "--site", site.to_str().unwrap()],
+    );
+    let out = cli(&registry.url, &["push", "--bundle", bundle.to_str().unwrap(), "--ca-cert", ca.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let jwks_url = format!("{}/jwks.json", registry.url);
+    let body = serde_json::json!({"dataframe_records": common::telco_records(3)}).to_string();
+
+    for component in [&p3, &p2] {
+        let c = component.to_str().unwrap();
+        let server = Server::start(&[
+            "--model",
+            "churn@1",
+            "--registry",
+            &registry.url,
+            "--component",
+            c,
+            "--ca-cert",
+            ca.to_str().unwrap(),
+            "--jwt-jwks-url",
+            &jwks_url,
+            "--jwt-issuer",
+            "https://id.example",
+            "--jwt-audience",
+            "scorelet",
+        ]);
+        let (status, ready) = server.get("/v2/health/ready");
+        assert_eq!(status, 200, "{c}: {ready}\n{}", server.log());
+        let url = format!("{}/invocations", server.url);
+        let headers = [("content-type", "application/json"), ("authorization", &format!("Bearer {token}"))];
+        let (status, answer) = common::request("POST", &url, &headers, body.as_bytes());
+        assert_eq!(status, 200, "{c}: {answer}\n{}", server.log());
+        assert_eq!(answer["predictions"].as_array().map(Vec::len), Some(3), "{answer}");
+        assert_eq!(answer["model"]["version"], "1");
+    }
+
+    // The web roots alone, or another CA: the certificate is refused and the model never loads.
+    for extra in [&[][..], &["--ca-cert", other_ca.to_str().unwrap()][..]] {
+        let server = Server::start(&[&["--model", "churn@1", "--registry", &registry.url][..], extra].concat());
+        let (status, ready) = server.get("/v2/health/ready");
+        assert_eq!(status, 503, "{extra:?}: an untrusted certificate was accepted: {ready}");
+        let msg = ready["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains("certificate is not trusted") && msg.contains("--ca-cert"), "{extra:?}: {ready}");
+    }
+    // A CA file that is not PEM stops `serve` at start.
+    let err =
+        common::fails(&["serve", "--model", "churn@1", "--ca-cert", bundle.join("manifest.json").to_str().unwrap()]);
+    assert!(err.contains("holds no PEM certificate"), "{err}");
+}

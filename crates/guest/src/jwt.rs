@@ -62,7 +62,7 @@ async fn fetch<P: Platform>(p: &P, url: &str) -> Option<String> {
             None
         }
         Err(e) => {
-            eprintln!("scorelet: cannot fetch the JWKS document at `{url}`: {e}");
+            eprintln!("scorelet: cannot fetch the JWKS document at `{url}`: {}", crate::fetch_failed(e));
             None
         }
     }

@@ -200,6 +200,18 @@ pub async fn handle<P: Platform>(p: &P, req: HttpRequest<'_>) -> HttpResponse {
     SERVICE.with_borrow(|s| s.as_ref().expect("set above").handle(&req, p.now_ms()))
 }
 
+/// What a failed GET says, with what to do when the server's certificate is not trusted (a
+/// registry or JWKS host behind a private CA).
+fn fetch_failed(message: String) -> String {
+    if message.contains("TlsCertificateError") {
+        format!(
+            "{message} (the server's certificate is not trusted: give the host its CA with `serve --ca-cert` or SCORELET_CA_CERT)"
+        )
+    } else {
+        message
+    }
+}
+
 /// Loads the embedded bundle, or fetches the configured one, on the configured engine.
 async fn load<P: Platform>(p: &P) -> Result<Scorer> {
     let engine: scorelet::model::Engine = p.variable(variables::ENGINE).await.unwrap_or_default().parse()?;
@@ -232,7 +244,7 @@ async fn load<P: Platform>(p: &P) -> Result<Scorer> {
     };
     let bundle = registry::fetch(&base, &r, key, |url| {
         let token = token.as_deref();
-        async move { p.get(&url, token).await.map_err(|message| Error::Fetch { url: url.clone(), message }) }
+        async move { p.get(&url, token).await.map_err(|m| Error::Fetch { url: url.clone(), message: fetch_failed(m) }) }
     })
     .await?;
     service::load_with(&bundle, engine)

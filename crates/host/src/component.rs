@@ -7,7 +7,8 @@
 //!   time each, so state the guest keeps (the loaded model) stays warm, as on Spin. WASI 0.2
 //!   instances serve one request, as Spin and `wasmtime serve` do.
 //! - The host provides Spin's variables interfaces (`spin:variables@3.0.0`,
-//!   `fermyon:spin/variables@2.0.0`) from [`Settings::variables`], WASI, and outbound HTTP.
+//!   `fermyon:spin/variables@2.0.0`) from [`Settings::variables`], WASI, and outbound HTTP
+//!   (https can trust a private CA: [`Settings::ca_roots`]).
 //! - Each request runs under a deadline (epoch interruption) and a memory limit; a guest that
 //!   traps is dropped and the next request gets a fresh instance.
 
@@ -24,6 +25,8 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use wasmtime::{Result, format_err as anyhow};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::outbound::Hooks;
 
 /// How instances are configured and reused.
 #[derive(Debug, Clone)]
@@ -46,6 +49,9 @@ pub struct Settings {
     pub inherit_stderr: bool,
     /// Host directories preopened read-only at guest paths, like Spin's `files`.
     pub dirs: Vec<(std::path::PathBuf, String)>,
+    /// CA certificates the guest's outgoing https trusts beside the built-in web roots (a
+    /// registry or JWKS host behind a private CA).
+    pub ca_roots: Vec<tokio_rustls::rustls::pki_types::CertificateDer<'static>>,
 }
 
 impl Default for Settings {
@@ -59,6 +65,7 @@ impl Default for Settings {
             max_memory: 1 << 30,
             inherit_stderr: true,
             dirs: Vec::new(),
+            ca_roots: Vec::new(),
         }
     }
 }
@@ -69,6 +76,7 @@ pub(crate) struct Ctx {
     http: WasiHttpCtx,
     variables: Arc<BTreeMap<String, String>>,
     limits: StoreLimits,
+    hooks: Hooks,
 }
 
 impl WasiView for Ctx {
@@ -79,7 +87,7 @@ impl WasiView for Ctx {
 
 impl WasiHttpView for Ctx {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: Default::default() }
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
     }
 }
 
@@ -124,6 +132,7 @@ pub struct HttpComponent {
     pre: Pre,
     settings: Settings,
     variables: Arc<BTreeMap<String, String>>,
+    hooks: Hooks,
     idle: Mutex<Vec<Warm>>,
     permits: tokio::sync::Semaphore,
     stop_ticker: Arc<std::sync::atomic::AtomicBool>,
@@ -165,6 +174,7 @@ impl HttpComponent {
 
     /// Links a component compiled for `engine` (see [`engine`]).
     pub fn new(engine: Engine, component: Component, settings: Settings) -> Result<HttpComponent> {
+        let hooks = Hooks::trusting(&settings.ca_roots).map_err(|e| anyhow!("{e}"))?;
         let pre = if exports(&engine, &component, "wasi:http/handler@0.3") {
             let mut linker = Linker::<Ctx>::new(&engine);
             wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -213,6 +223,7 @@ impl HttpComponent {
             engine,
             pre,
             variables: Arc::new(settings.variables.clone()),
+            hooks,
             permits: tokio::sync::Semaphore::new(settings.max_instances.max(1)),
             idle: Mutex::new(Vec::new()),
             settings,
@@ -246,6 +257,7 @@ impl HttpComponent {
                 http: WasiHttpCtx::new(),
                 variables: self.variables.clone(),
                 limits,
+                hooks: self.hooks.clone(),
             },
         );
         store.limiter(|c| &mut c.limits);

@@ -5,6 +5,7 @@
 //! - [`component`]: the HTTP scoring component (WASI 0.3 or 0.2), with instance reuse, Spin's
 //!   variables, deadlines and memory limits — what `scorelet serve` and the Lambda bootstrap run;
 //! - [`server`]: an HTTP/1.1 server in front of it, with body limits and read timeouts;
+//! - `outbound`: the guests' outgoing HTTP, which can trust a private CA;
 //! - [`command`]: WASI command components (the `scorelet-wasi` batch scorer);
 //! - [`cache`]: the compile cache both of them load through;
 //! - [`preinit`]: pre-initialization (wizer): a component written with its model already loaded.
@@ -16,11 +17,13 @@
 pub mod cache;
 pub mod command;
 pub mod component;
+mod outbound;
 pub mod preinit;
 pub mod server;
 
 pub use cache::{CacheKey, is_cached, load_cached, load_keyed};
 pub use command::{CommandOutput, CommandRunner};
 pub use component::{HttpComponent, Settings};
+pub use outbound::read_ca_certificates;
 pub use wasmtime::Engine;
 pub use wasmtime::component::Component;

@@ -49,7 +49,7 @@ fn cache_dir(key: &scorelet_host::CacheKey) -> PathBuf {
     }
 }
 
-fn settings() -> Settings {
+fn settings() -> Result<Settings> {
     let mut s = Settings { inherit_stderr: true, max_instances: 1, ..Settings::default() };
     // Every `SCORELET_{NAME}` in the environment is the component variable `{name}` (the one
     // table in doc/configuration.md); this binary does not link the core that holds the table,
@@ -57,7 +57,7 @@ fn settings() -> Settings {
     for (k, v) in std::env::vars() {
         if let Some(name) = k.strip_prefix("SCORELET_")
             && !v.is_empty()
-            && !matches!(name, "BUNDLE_DIR" | "COMPONENT")
+            && !matches!(name, "BUNDLE_DIR" | "COMPONENT" | "CA_CERT")
         {
             s.variables.insert(name.to_ascii_lowercase(), v);
         }
@@ -70,13 +70,17 @@ fn settings() -> Settings {
         s.dirs.push((dir, "/bundle".into()));
         s.variables.insert("bundle_dir".into(), "/bundle".into());
     }
-    s
+    if let Some(ca) = env("SCORELET_CA_CERT") {
+        s.ca_roots = scorelet_host::read_ca_certificates(Path::new(&ca))
+            .context("SCORELET_CA_CERT (the CA the component trusts for https)")?;
+    }
+    Ok(s)
 }
 
 fn load() -> Result<HttpComponent> {
     let path = env("SCORELET_COMPONENT").map(PathBuf::from).unwrap_or_else(|| task_root().join("scorelet.wasm"));
     let wasm = std::fs::read(&path).with_context(|| format!("cannot read the component {}", path.display()))?;
-    let settings = settings();
+    let settings = settings()?;
     let engine = component::engine(settings.max_instances, settings.max_memory).map_err(anyhow::Error::from)?;
     let key = scorelet_host::CacheKey::new(&engine, &wasm);
     let cache = cache_dir(&key);
