@@ -336,13 +336,13 @@ impl Verifier {
 
     /// The configured keys that may have signed `jws`: those of its algorithm, and when it
     /// names a `kid`, that key (a key without a kid, a shared secret, also serves).
-    fn keys_for<'s>(&'s self, jws: &Jws<'_>) -> Result<impl Iterator<Item = &'s Key> + 's, Rejection> {
+    fn keys_for<'a>(&'a self, jws: &'a Jws<'_>) -> Result<impl Iterator<Item = &'a Key> + 'a, Rejection> {
         let alg = jws.alg;
-        let kid = jws.kid.clone();
+        let kid = jws.kid.as_deref();
         let mut candidates = self
             .keys
             .iter()
-            .filter(move |k| k.alg() == alg && (k.kid.is_none() || kid.is_none() || k.kid == kid))
+            .filter(move |k| k.alg() == alg && (k.kid.is_none() || kid.is_none() || k.kid.as_deref() == kid))
             .peekable();
         if candidates.peek().is_none() {
             return Err(Rejection::UnknownKey(match &jws.kid {
