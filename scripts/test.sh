@@ -20,6 +20,8 @@ step cargo fmt --all --check
 step scripts/build-wasm.sh
 step cargo clippy --release --locked --workspace --all-targets -- -D warnings
 step cargo clippy --release --locked --workspace --all-targets --features scorelet-registry/faults -- -D warnings
+# The worker's code exists only in the wasm build with its feature (the page's package lacks it).
+step cargo clippy --release --locked -p scorelet-web --features worker --target wasm32-unknown-unknown -- -D warnings
 step cargo test --release --locked --workspace --no-run
 step cargo test --release --locked --workspace
 # The store under crashes and power loss: failpoints and a power-loss model compiled in for

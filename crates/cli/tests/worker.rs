@@ -31,14 +31,14 @@ impl Drop for Workerd {
 
 /// Whether the web package, Node and workerd are there (else `test` is skipped).
 fn ready(test: &str) -> bool {
-    have_built(test, "SCORELET_WEB_PKG", "web-pkg", "simd128/scorelet_web.js")
+    have_built(test, "SCORELET_WEB_PKG", "web-pkg", "worker/scorelet_web.js")
         && support::program(test, "node").is_some()
         && support::js_tool(test, "workerd").is_some()
 }
 
 /// `node worker/assemble.mjs` into `out`; its stderr on failure.
 fn assemble(out: &Path, bundle: Option<&Path>) -> Result<(), String> {
-    let pkg = built("SCORELET_WEB_PKG", "web-pkg", "simd128/scorelet_web.js").join("simd128");
+    let pkg = built("SCORELET_WEB_PKG", "web-pkg", "worker/scorelet_web.js").join("worker");
     let mut cmd = Command::new("node");
     cmd.arg(repo().join("worker/assemble.mjs")).args(["--pkg", pkg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     if let Some(b) = bundle {

@@ -5,7 +5,8 @@
 //! same message the server would send.
 //!
 //! - [`scorer`]: the `Scorer` class, for pages and apps.
-//! - [`worker`]: `handleRequest`, the HTTP scoring function for a worker's `fetch` handler.
+//! - `worker` (cargo feature `worker`): `handleRequest`, the HTTP scoring function for a
+//!   worker's `fetch` handler; the worker package has it, the page's package does not.
 //!
 //! ```js
 //! const scorer = await Scorer.fromRegistry("https://models.example.com", "churn@production");
@@ -17,6 +18,7 @@ mod fetch;
 mod js;
 pub mod scorer;
 mod trap;
+#[cfg(feature = "worker")]
 pub mod worker;
 
 pub use scorer::Scorer;
