@@ -210,8 +210,20 @@ fn the_component_trusts_a_private_ca_for_its_own_fetches() {
         let msg = ready["error"]["message"].as_str().unwrap_or_default();
         assert!(msg.contains("certificate is not trusted") && msg.contains("--ca-cert"), "{extra:?}: {ready}");
     }
-    // A CA file that is not PEM stops `serve` at start.
-    let err =
-        common::fails(&["serve", "--model", "churn@1", "--ca-cert", bundle.join("manifest.json").to_str().unwrap()]);
-    assert!(err.contains("holds no PEM certificate"), "{err}");
+    // A CA file that is not PEM, is empty, is missing or holds a certificate that is not one
+    // stops `serve` at start, saying which.
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").unwrap();
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let missing = dir.path().join("missing.pem");
+    for (file, why) in [
+        (bundle.join("manifest.json"), "holds no PEM certificate"),
+        (empty, "holds no PEM certificate"),
+        (missing, "cannot read CA certificates"),
+        (garbage, "cannot be trusted"),
+    ] {
+        let err = common::fails(&["serve", "--model", "churn@1", "--ca-cert", file.to_str().unwrap()]);
+        assert!(err.contains(why), "{}: {err}", file.display());
+    }
 }
