@@ -15,8 +15,6 @@ pub(super) struct PublicKey {
     /// `R^2 mod n` with `R = 2^(64 * limbs)`: what takes a number into Montgomery form.
     rr: Vec<u64>,
     e: u32,
-    /// Bytes of the modulus: the length of a signature and of the encoded message.
-    len: usize,
 }
 
 impl PublicKey {
@@ -42,9 +40,7 @@ impl PublicKey {
                 sub(&mut rr, &n);
             }
         }
-        let mut key = PublicKey { len: 0, n0: inv.wrapping_neg(), rr, n, e };
-        key.len = key.bits().div_ceil(8);
-        Some(key)
+        Some(PublicKey { n0: inv.wrapping_neg(), rr, n, e })
     }
 
     /// Size of the modulus in bits.
@@ -52,9 +48,9 @@ impl PublicKey {
         64 * self.n.len() - self.n.last().map_or(64, |l| l.leading_zeros() as usize)
     }
 
-    /// Size of the modulus in bytes.
+    /// Size of the modulus in bytes: the length of a signature and of the encoded message.
     pub(super) fn len(&self) -> usize {
-        self.len
+        self.bits().div_ceil(8)
     }
 
     /// `s^e mod n` as [`Self::len`] big-endian bytes, for `s` given as big-endian bytes;
@@ -81,7 +77,7 @@ impl PublicKey {
         one[0] = 1;
         let m = self.mul(&acc, &one, &mut t);
         let bytes: Vec<u8> = m.iter().rev().flat_map(|l| l.to_be_bytes()).collect();
-        Some(bytes[bytes.len() - self.len..].to_vec())
+        Some(bytes[bytes.len() - self.len()..].to_vec())
     }
 
     /// Montgomery product `a * b / R mod n` (coarsely integrated operand scanning), with `t`

@@ -202,8 +202,9 @@ fn the_component_trusts_a_private_ca_for_its_own_fetches() {
         assert_eq!(answer["model"]["version"], "1");
     }
 
-    // The web roots alone, or another CA: the certificate is refused and the model never loads.
-    for extra in [&[][..], &["--ca-cert", other_ca.to_str().unwrap()][..]] {
+    // The web roots alone (WASI 0.2), or another CA (WASI 0.3): the certificate is refused, the
+    // model never loads, and both components say what to do.
+    for extra in [&["--component", p2.to_str().unwrap()][..], &["--ca-cert", other_ca.to_str().unwrap()][..]] {
         let server = Server::start(&[&["--model", "churn@1", "--registry", &registry.url][..], extra].concat());
         let (status, ready) = server.get("/v2/health/ready");
         assert_eq!(status, 503, "{extra:?}: an untrusted certificate was accepted: {ready}");
