@@ -20,6 +20,7 @@ pub mod link;
 pub mod model;
 pub mod predict;
 pub mod prediction;
+pub mod profile;
 pub mod registry;
 pub mod service;
 pub mod time;

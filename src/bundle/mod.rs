@@ -123,6 +123,11 @@ impl Bundle {
         self.files.get(name).map(|v| v.as_slice())
     }
 
+    /// The training profile (`profile.json`), or `None` for a bundle made before profiles.
+    pub fn profile(&self) -> Result<Option<crate::profile::Profile>> {
+        self.file(crate::profile::PROFILE).map(crate::profile::Profile::from_json).transpose()
+    }
+
     /// All files except the manifest.
     pub fn files(&self) -> &BTreeMap<String, Vec<u8>> {
         &self.files

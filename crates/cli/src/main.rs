@@ -2,6 +2,7 @@
 
 mod batch;
 mod build;
+mod drift;
 mod embed;
 mod input;
 mod registry;
@@ -72,6 +73,11 @@ enum Command {
         #[command(flatten)]
         engine: score::EngineArg,
     },
+    /// Compare new rows (a batch, or logged requests as JSON lines) with the bundle's training
+    /// profile: PSI, Jensen–Shannon and Kolmogorov–Smirnov per column and for the scores.
+    #[command(after_help = "Example:\n  scorelet drift --bundle churn/ --input last-week.csv --fail-above 0.25 --html drift.html\n\
+                      Exit status 3: a PSI is above --fail-above (the table is still printed).")]
+    Drift(Box<drift::DriftArgs>),
     /// Train a model on a CSV or Parquet file into a bundle.
     #[command(
         after_help = "Example:\n  scorelet train --data data/telco-churn.csv --target Churn --positive Yes --spec examples/telco.toml \\\n      --model mlp --name churn --output churn/"
@@ -213,6 +219,18 @@ fn main() -> ExitCode {
         Command::Features { input, with_names } => score::features(input, *with_names),
         Command::Predict { input, with_features } => score::predict(input, *with_features, cli.quiet),
         Command::Check { bundle, engine } => score::check(bundle, engine.engine),
+        Command::Drift(a) => match drift::run(a, cli.quiet) {
+            Ok(drift::Outcome::Within) => Ok(()),
+            Ok(drift::Outcome::Above(columns)) => {
+                eprintln!(
+                    "drift: PSI above {} in {}; retrain, or look at the data",
+                    a.fail_above.unwrap_or_default(),
+                    columns.join(", ")
+                );
+                return ExitCode::from(3);
+            }
+            Err(e) => Err(e),
+        },
         Command::Train(a) => train::run(a, cli.quiet),
         Command::Serve(a) => serve::serve(a),
         Command::Build(a) => build::build(a),

@@ -8,7 +8,8 @@ use std::time::Instant;
 use scorelet::bundle::{BUNDLE_FORMAT, FEATURES, GOLDEN, Manifest, ModelInfo, Task};
 use scorelet::features::{FeatureSpec, FittedFeatures, Pipeline};
 use scorelet::golden::Golden;
-use scorelet::value::f32_json;
+use scorelet::profile::{PROFILE, Profile, Profiler, SCORE, categorical_profile, numeric_profile};
+use scorelet::value::{ValueRef, f32_json};
 use scorelet::{Bundle, Row, Scorer, Value};
 use serde_json::json;
 
@@ -244,6 +245,37 @@ pub fn rows_for(table: &Table, spec: &FeatureSpec, which: &[usize]) -> Result<Ve
             row
         })
         .collect())
+}
+
+/// The training profile: the input columns over the training rows `which`, and the holdout's
+/// `scores` (the positive class's probability, the value, or the predicted class).
+fn training_profile(
+    table: &Table,
+    fitted: &FittedFeatures,
+    which: &[usize],
+    labels: &Labels,
+    scores: &[Vec<f32>],
+) -> Result<Profile, TrainError> {
+    let cols: Vec<usize> = fitted.columns.iter().map(|c| table.column(&c.name)).collect::<Result<_, _>>()?;
+    let mut profiler = Profiler::new(fitted);
+    let mut row = Vec::with_capacity(cols.len());
+    for &r in which {
+        row.clear();
+        row.extend(cols.iter().map(|&c| ValueRef::Text(table.cell(r, c))));
+        profiler.push(&row);
+    }
+    let scores = match labels {
+        Labels::Classes { classes, .. } if classes.len() > 2 => {
+            let mut counts: std::collections::HashMap<String, u64> = classes.iter().map(|c| (c.clone(), 0)).collect();
+            for s in scores {
+                let best = (0..s.len()).fold(0, |b, i| if s[i] > s[b] { i } else { b });
+                *counts.entry(classes[best].clone()).or_default() += 1;
+            }
+            categorical_profile(SCORE, counts, 0)
+        }
+        _ => numeric_profile(SCORE, scores.iter().filter_map(|s| s.last().copied()).collect(), 0),
+    };
+    Ok(profiler.finish(scores))
 }
 
 /// Fits the feature pipeline on rows `which` of the table, one row at a time.
@@ -483,6 +515,7 @@ impl TrainJob {
             "trainer": format!("scorelet-train {}", env!("CARGO_PKG_VERSION")),
         });
         let mut files = base_files;
+        files.insert(PROFILE.into(), training_profile(table, &fitted, &split.train, &labels, &served_eval.scores)?.to_json());
         files.insert("model.onnx".into(), served_model);
         files.insert(GOLDEN.into(), golden.to_json());
         if int8_model.is_some() && self.keep_float {
