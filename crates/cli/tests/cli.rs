@@ -311,3 +311,101 @@ fn tree_options_come_from_the_config_file_and_the_command_line() {
     ]);
     assert!(err.contains("num_leaves"), "{err}");
 }
+
+/// `scorelet drift --json` on `input`: PSI per column (the scores under `score`).
+fn drift_psi(bundle: &std::path::Path, input: &std::path::Path, extra: &[&str]) -> (Option<i32>, Json) {
+    let mut args = vec!["drift", "--bundle", bundle.to_str().unwrap(), "--input", input.to_str().unwrap(), "--json"];
+    args.extend_from_slice(extra);
+    let out = scorelet(&args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    let v: Json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("drift output: {e}: {err}"));
+    let psi = v["columns"].as_array().unwrap().iter().map(|c| (c["column"].as_str().unwrap().to_string(), c["psi"].clone()));
+    (out.status.code(), Json::Object(psi.collect()))
+}
+
+#[test]
+fn drift_finds_a_shifted_column_and_only_that_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Train on the first 5 000 rows; the other 2 043 are new data the model never saw.
+    let text = std::fs::read_to_string(repo().join("data/telco-churn.csv")).unwrap();
+    let mut rdr = csv::Reader::from_reader(text.as_bytes());
+    let header = rdr.headers().unwrap().clone();
+    let records: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+    let charges = header.iter().position(|h| h == "MonthlyCharges").unwrap();
+    let write = |name: &str, rows: &[csv::StringRecord], scale: f64| {
+        let path = tmp.path().join(name);
+        let mut w = csv::Writer::from_path(&path).unwrap();
+        w.write_record(&header).unwrap();
+        for r in rows {
+            let mut r: Vec<String> = r.iter().map(String::from).collect();
+            r[charges] = format!("{:.2}", r[charges].parse::<f64>().unwrap() * scale);
+            w.write_record(&r).unwrap();
+        }
+        w.flush().unwrap();
+        path
+    };
+    let train_csv = write("train.csv", &records[..5000], 1.0);
+    let fresh = write("fresh.csv", &records[5000..], 1.0);
+    let shifted = write("shifted.csv", &records[5000..], 1.3);
+    let b = tmp.path().join("churn");
+    ok(&[
+        "train", "--data", train_csv.to_str().unwrap(), "--target", "Churn", "--positive", "Yes", "--spec",
+        "examples/telco.toml", "--name", "churn", "--output", b.to_str().unwrap(),
+    ]);
+    let manifest: Json = serde_json::from_slice(&std::fs::read(b.join("manifest.json")).unwrap()).unwrap();
+    assert!(manifest["files"]["profile.json"]["sha256"].is_string(), "the profile is listed and digested");
+
+    let (code, fresh_psi) = drift_psi(&b, &fresh, &["--fail-above", "0.25"]);
+    assert_eq!(code, Some(0), "{fresh_psi}");
+    assert_eq!(fresh_psi.as_object().unwrap().len(), 20, "19 input columns and the scores: {fresh_psi}");
+    for (c, psi) in fresh_psi.as_object().unwrap() {
+        assert!(psi.as_f64().unwrap() < 0.1, "unshifted rows: {c} has PSI {psi}");
+    }
+    let (code, shifted_psi) = drift_psi(&b, &shifted, &["--fail-above", "0.25"]);
+    assert_eq!(code, Some(3), "a PSI above --fail-above exits 3: {shifted_psi}");
+    for (c, psi) in shifted_psi.as_object().unwrap() {
+        let psi = psi.as_f64().unwrap();
+        match c.as_str() {
+            "MonthlyCharges" => assert!(psi > 0.25, "the shifted column: {psi}"),
+            // The model reads MonthlyCharges: its scores may move, the other inputs may not.
+            "score" => {}
+            _ => assert!(psi < 0.1, "{c} was not shifted but has PSI {psi}"),
+        }
+    }
+    // The same rows as JSON lines count the same.
+    let jsonl = tmp.path().join("shifted.jsonl");
+    let mut lines = String::new();
+    for r in csv::Reader::from_path(&shifted).unwrap().deserialize::<std::collections::BTreeMap<String, String>>() {
+        lines.push_str(&serde_json::to_string(&r.unwrap()).unwrap());
+        lines.push('\n');
+    }
+    std::fs::write(&jsonl, lines).unwrap();
+    assert_eq!(drift_psi(&b, &jsonl, &[]).1, shifted_psi);
+    let html = tmp.path().join("drift.html");
+    ok(&["drift", "--bundle", b.to_str().unwrap(), "--input", shifted.to_str().unwrap(), "--html", html.to_str().unwrap()]);
+    assert!(std::fs::read_to_string(&html).unwrap().contains("<h2 id=c-MonthlyCharges>"));
+
+    // Bad input: a line that is not JSON, no rows, a profile that does not match its digest,
+    // and a bundle from before profiles (which still loads and checks).
+    let broken = tmp.path().join("broken.jsonl");
+    let first = std::fs::read_to_string(&jsonl).unwrap().lines().next().unwrap().to_string();
+    std::fs::write(&broken, format!("{first}\nnot json\n")).unwrap();
+    let err = fails(&["drift", "--bundle", b.to_str().unwrap(), "--input", broken.to_str().unwrap()]);
+    assert!(err.contains("line 2"), "{err}");
+    let empty = tmp.path().join("empty.csv");
+    std::fs::write(&empty, format!("{}\n", header.iter().collect::<Vec<_>>().join(","))).unwrap();
+    assert!(fails(&["drift", "--bundle", b.to_str().unwrap(), "--input", empty.to_str().unwrap()]).contains("no rows"));
+    let profile = b.join("profile.json");
+    let good = std::fs::read(&profile).unwrap();
+    std::fs::write(&profile, String::from_utf8_lossy(&good).replacen("\"rows\":", "\"rows\":1", 1)).unwrap();
+    let err = fails(&["drift", "--bundle", b.to_str().unwrap(), "--input", fresh.to_str().unwrap()]);
+    assert!(err.contains("profile.json"), "{err}");
+    std::fs::remove_file(&profile).unwrap();
+    let mut m = manifest.clone();
+    m["files"].as_object_mut().unwrap().remove("profile.json");
+    std::fs::write(b.join("manifest.json"), serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    ok(&["check", "--bundle", b.to_str().unwrap()]);
+    let err = fails(&["drift", "--bundle", b.to_str().unwrap(), "--input", fresh.to_str().unwrap()]);
+    assert!(err.contains("no profile.json") && err.contains("retrain"), "{err}");
+}
