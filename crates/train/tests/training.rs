@@ -68,7 +68,7 @@ fn telco_and_adult_reach_the_target_auc_in_int8() {
             }
             // The bundle carries both models, the report and golden vectors that check out.
             let b = &o.bundle;
-            for f in ["model.onnx", "model.float.onnx", "report.html", "golden.json", "features.json"] {
+            for f in ["model.onnx", "model.float.onnx", "report.html", "golden.json", "features.json", "profile.json"] {
                 assert!(b.file(f).is_some(), "{f}");
             }
             let report = scorelet::golden::self_check(&Scorer::from_bundle(b).unwrap(), b).unwrap();
@@ -130,6 +130,15 @@ fn multiclass_and_regression_targets() {
     );
     let acc = o.served().metrics["accuracy"];
     assert!(acc > 0.7, "multinomial accuracy {acc}");
+    // The profile counts the holdout's predicted classes, and its columns the training rows.
+    let profile = o.bundle.profile().unwrap().unwrap();
+    let scorelet::profile::Distribution::Categorical { categories, counts, .. } = &profile.scores.dist else {
+        panic!("multiclass scores are categorical: {:?}", profile.scores)
+    };
+    assert!(categories.iter().all(|c| ["Month-to-month", "One year", "Two year"].contains(&c.as_str())));
+    assert_eq!(counts.iter().sum::<u64>(), o.split.holdout.len() as u64);
+    assert_eq!(profile.rows, o.split.train.len() as u64);
+    assert!(profile.column("Contract").is_none(), "the target is not an input");
     assert!(o.served().metrics.contains_key("confusion[One year][Two year]"));
     let scorer = Scorer::from_bundle(&o.bundle).unwrap();
     assert_eq!(scorelet::golden::self_check(&scorer, &o.bundle).unwrap().exact_outputs, 64);
@@ -205,6 +214,7 @@ fn training_is_deterministic_and_interruptible() {
     let (a, b) = (run(&j, &t), run(&j, &t));
     assert_eq!(a.bundle.file("model.onnx"), b.bundle.file("model.onnx"));
     assert_eq!(a.bundle.file("golden.json"), b.bundle.file("golden.json"));
+    assert_eq!(a.bundle.file("profile.json"), b.bundle.file("profile.json"));
     let stop = Arc::new(AtomicBool::new(true));
     let e = j.run(&t, &Progress::stderr(stop)).unwrap_err();
     assert!(matches!(e, TrainError::Interrupted), "{e}");
