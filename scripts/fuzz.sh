@@ -2,9 +2,10 @@
 # Fuzzes the parsers that take untrusted bytes with libFuzzer: the ONNX decoder and compiled-engine
 # plan builder (`onnx_decode`), the `/invocations` + OIP v2 request parsers on raw bytes
 # (`invocations`) and on structure-aware JSON (`invocations_json`), the registry's tar upload
-# reader with the bundle loader (`registry_upload`), its Range parser (`range`) and the core's
-# `Fetch` against a lying registry (`fetch`). Corpora live in fuzz/seeds/TARGET (new finds go
-# to the target directory; `-merge=1` them into the seeds to keep them).
+# reader with the bundle loader (`registry_upload`), its Range parser (`range`), the core's
+# `Fetch` against a lying registry (`fetch`) and `profile.json` with the drift statistics
+# (`profile`). Corpora live in fuzz/seeds/TARGET (new finds go to the target directory;
+# `-merge=1` them into the seeds to keep them).
 # Uses nightly Rust with the coverage instrumentation cargo-fuzz sets (no cargo-fuzz needed).
 #   scripts/fuzz.sh                     every target, 60 s each (scripts/test.sh: 15 s each)
 #   scripts/fuzz.sh onnx_decode 600     one target, 10 minutes
@@ -19,7 +20,7 @@ if ! rustup run nightly rustc --version >/dev/null 2>&1; then
   echo "SKIPPED fuzzing: no nightly toolchain (rustup toolchain install nightly --profile minimal)" >&2
   exit 0
 fi
-targets=${1:-onnx_decode invocations invocations_json registry_upload range fetch}
+targets=${1:-onnx_decode invocations invocations_json registry_upload range fetch profile}
 seconds=${2:-60}
 host=$(rustc -vV | sed -n 's/^host: //p')
 out="$CARGO_TARGET_DIR/fuzz"

@@ -61,10 +61,21 @@ pub struct ColumnProfile {
 pub enum Distribution {
     /// Bin `i` holds values `x` with `edges[i − 1] <= x < edges[i]`; `counts` has one more
     /// entry than `edges`.
-    Numeric { edges: Vec<f32>, counts: Vec<u64>, quantiles: Vec<f32> },
+    Numeric {
+        edges: Vec<f32>,
+        counts: Vec<u64>,
+        quantiles: Vec<f32>,
+    },
     /// Counts of `categories`, most frequent first; every other value in `other`.
-    Categorical { categories: Vec<String>, counts: Vec<u64>, other: u64 },
-    Boolean { true_count: u64, false_count: u64 },
+    Categorical {
+        categories: Vec<String>,
+        counts: Vec<u64>,
+        other: u64,
+    },
+    Boolean {
+        true_count: u64,
+        false_count: u64,
+    },
 }
 
 impl Distribution {
@@ -344,10 +355,9 @@ impl Histogram {
             })?;
             bins.push(match (&r.reader, &c.dist) {
                 (Reader::Numeric, Distribution::Numeric { edges, .. }) => Bins::Edges(edges.clone()),
-                (Reader::Categorical, Distribution::Categorical { categories, .. }) => Bins::Index(
-                    categories.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect(),
-                    categories.len(),
-                ),
+                (Reader::Categorical, Distribution::Categorical { categories, .. }) => {
+                    Bins::Index(categories.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect(), categories.len())
+                }
                 (Reader::Boolean { .. }, Distribution::Boolean { .. }) => Bins::Boolean,
                 _ => {
                     return Err(Error::Bundle(format!(

@@ -54,8 +54,7 @@ pub enum Outcome {
 
 /// Runs `scorelet drift`.
 pub fn run(args: &DriftArgs, quiet: bool) -> Result<Outcome> {
-    let bundle =
-        Bundle::load_dir(&args.bundle).with_context(|| format!("loading bundle {}", args.bundle.display()))?;
+    let bundle = Bundle::load_dir(&args.bundle).with_context(|| format!("loading bundle {}", args.bundle.display()))?;
     let profile = bundle.profile().with_context(|| format!("reading {PROFILE} of {}", args.bundle.display()))?;
     let Some(profile) = profile else {
         bail!(
@@ -77,8 +76,7 @@ pub fn run(args: &DriftArgs, quiet: bool) -> Result<Outcome> {
             cells.extend(row.iter().map(scorelet::Value::as_ref));
             hist.push(&cells);
         }
-        let preds =
-            scorer.predict(rows, Options::default()).map_err(|e| anyhow::anyhow!("{}", e.offset_row(start)))?;
+        let preds = scorer.predict(rows, Options::default()).map_err(|e| anyhow::anyhow!("{}", e.offset_row(start)))?;
         scores.extend(preds.into_iter().map(|p| match p {
             Prediction::Binary { probability, .. } => (Some(probability), None),
             Prediction::Regression { value, .. } => (Some(value), None),

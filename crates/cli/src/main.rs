@@ -75,8 +75,10 @@ enum Command {
     },
     /// Compare new rows (a batch, or logged requests as JSON lines) with the bundle's training
     /// profile: PSI, Jensen–Shannon and Kolmogorov–Smirnov per column and for the scores.
-    #[command(after_help = "Example:\n  scorelet drift --bundle churn/ --input last-week.csv --fail-above 0.25 --html drift.html\n\
-                      Exit status 3: a PSI is above --fail-above (the table is still printed).")]
+    #[command(
+        after_help = "Example:\n  scorelet drift --bundle churn/ --input last-week.csv --fail-above 0.25 --html drift.html\n\
+                      Exit status 3: a PSI is above --fail-above (the table is still printed)."
+    )]
     Drift(Box<drift::DriftArgs>),
     /// Train a model on a CSV or Parquet file into a bundle.
     #[command(

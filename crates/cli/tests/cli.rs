@@ -320,7 +320,8 @@ fn drift_psi(bundle: &std::path::Path, input: &std::path::Path, extra: &[&str]) 
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "{err}");
     let v: Json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("drift output: {e}: {err}"));
-    let psi = v["columns"].as_array().unwrap().iter().map(|c| (c["column"].as_str().unwrap().to_string(), c["psi"].clone()));
+    let psi =
+        v["columns"].as_array().unwrap().iter().map(|c| (c["column"].as_str().unwrap().to_string(), c["psi"].clone()));
     (out.status.code(), Json::Object(psi.collect()))
 }
 
@@ -350,8 +351,19 @@ fn drift_finds_a_shifted_column_and_only_that_one() {
     let shifted = write("shifted.csv", &records[5000..], 1.3);
     let b = tmp.path().join("churn");
     ok(&[
-        "train", "--data", train_csv.to_str().unwrap(), "--target", "Churn", "--positive", "Yes", "--spec",
-        "examples/telco.toml", "--name", "churn", "--output", b.to_str().unwrap(),
+        "train",
+        "--data",
+        train_csv.to_str().unwrap(),
+        "--target",
+        "Churn",
+        "--positive",
+        "Yes",
+        "--spec",
+        "examples/telco.toml",
+        "--name",
+        "churn",
+        "--output",
+        b.to_str().unwrap(),
     ]);
     let manifest: Json = serde_json::from_slice(&std::fs::read(b.join("manifest.json")).unwrap()).unwrap();
     assert!(manifest["files"]["profile.json"]["sha256"].is_string(), "the profile is listed and digested");
@@ -383,7 +395,15 @@ fn drift_finds_a_shifted_column_and_only_that_one() {
     std::fs::write(&jsonl, lines).unwrap();
     assert_eq!(drift_psi(&b, &jsonl, &[]).1, shifted_psi);
     let html = tmp.path().join("drift.html");
-    ok(&["drift", "--bundle", b.to_str().unwrap(), "--input", shifted.to_str().unwrap(), "--html", html.to_str().unwrap()]);
+    ok(&[
+        "drift",
+        "--bundle",
+        b.to_str().unwrap(),
+        "--input",
+        shifted.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
     assert!(std::fs::read_to_string(&html).unwrap().contains("<h2 id=c-MonthlyCharges>"));
 
     // Bad input: a line that is not JSON, no rows, a profile that does not match its digest,

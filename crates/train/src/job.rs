@@ -515,7 +515,10 @@ impl TrainJob {
             "trainer": format!("scorelet-train {}", env!("CARGO_PKG_VERSION")),
         });
         let mut files = base_files;
-        files.insert(PROFILE.into(), training_profile(table, &fitted, &split.train, &labels, &served_eval.scores)?.to_json());
+        files.insert(
+            PROFILE.into(),
+            training_profile(table, &fitted, &split.train, &labels, &served_eval.scores)?.to_json(),
+        );
         files.insert("model.onnx".into(), served_model);
         files.insert(GOLDEN.into(), golden.to_json());
         if int8_model.is_some() && self.keep_float {
