@@ -133,12 +133,12 @@ impl Profile {
                     if counts.len() != edges.len() + 1 {
                         return Err(bad("needs one count more than edges"));
                     }
-                    if edges.windows(2).any(|w| !(w[0] < w[1])) || edges.iter().any(|e| !e.is_finite()) {
+                    if !(edges.iter().all(|e| e.is_finite()) && edges.windows(2).all(|w| w[0] < w[1])) {
                         return Err(bad("edges must be finite and increasing"));
                     }
-                    if !quantiles.is_empty() && quantiles.len() != QUANTILES
-                        || quantiles.windows(2).any(|w| !(w[0] <= w[1]))
-                    {
+                    let ordered =
+                        quantiles.iter().all(|q| q.is_finite()) && quantiles.windows(2).all(|w| w[0] <= w[1]);
+                    if !quantiles.is_empty() && quantiles.len() != QUANTILES || !ordered {
                         return Err(bad("quantiles must be 101 non-decreasing numbers"));
                     }
                 }
