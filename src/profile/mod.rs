@@ -136,8 +136,7 @@ impl Profile {
                     if !(edges.iter().all(|e| e.is_finite()) && edges.windows(2).all(|w| w[0] < w[1])) {
                         return Err(bad("edges must be finite and increasing"));
                     }
-                    let ordered =
-                        quantiles.iter().all(|q| q.is_finite()) && quantiles.windows(2).all(|w| w[0] <= w[1]);
+                    let ordered = quantiles.iter().all(|q| q.is_finite()) && quantiles.windows(2).all(|w| w[0] <= w[1]);
                     if !quantiles.is_empty() && quantiles.len() != QUANTILES || !ordered {
                         return Err(bad("quantiles must be 101 non-decreasing numbers"));
                     }
