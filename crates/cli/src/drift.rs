@@ -13,26 +13,17 @@ use scorelet::profile::{Histogram, PROFILE};
 use scorelet::{Bundle, Options, Prediction};
 
 use crate::input::{Format, for_each_chunk};
-use crate::score::EngineArg;
+use crate::score::{InputArgs, Sink};
 
 /// Rows scored per model call.
 const CHUNK: usize = 4096;
 
-/// Flags of `scorelet drift`.
+/// Flags of `scorelet drift`: the input flags of `predict` (`--output` takes the table or
+/// JSON), and what to report.
 #[derive(Debug, clap::Args)]
 pub struct DriftArgs {
-    /// Bundle directory (its `profile.json` is the reference).
-    #[arg(long)]
-    pub bundle: PathBuf,
-    /// New rows: CSV with a header, or JSON lines (one record per line).
-    #[arg(long)]
-    pub input: PathBuf,
-    /// Input format (default: from the extension).
-    #[arg(long, value_enum)]
-    pub format: Option<Format>,
-    /// Column names for a CSV without a header row, comma-separated.
-    #[arg(long, value_delimiter = ',')]
-    pub names: Option<Vec<String>>,
+    #[command(flatten)]
+    pub input: InputArgs,
     /// Exit with status 3 when any column's PSI, or the scores', is above this.
     #[arg(long, value_name = "PSI")]
     pub fail_above: Option<f64>,
@@ -42,8 +33,6 @@ pub struct DriftArgs {
     /// Also write an HTML report with each column's bins, training against new.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
-    #[command(flatten)]
-    pub engine: EngineArg,
 }
 
 /// What `drift` found: whether the threshold was crossed.
@@ -53,7 +42,8 @@ pub enum Outcome {
 }
 
 /// Runs `scorelet drift`.
-pub fn run(args: &DriftArgs, quiet: bool) -> Result<Outcome> {
+pub fn run(drift_args: &DriftArgs, quiet: bool) -> Result<Outcome> {
+    let args = &drift_args.input;
     let bundle = Bundle::load_dir(&args.bundle).with_context(|| format!("loading bundle {}", args.bundle.display()))?;
     let profile = bundle.profile().with_context(|| format!("reading {PROFILE} of {}", args.bundle.display()))?;
     let Some(profile) = profile else {
@@ -99,22 +89,24 @@ pub fn run(args: &DriftArgs, quiet: bool) -> Result<Outcome> {
         .collect();
     columns.push(drift::score_drift(&profile, &scores));
 
-    if args.json {
+    let mut sink = Sink::new(args.output.as_deref())?;
+    if drift_args.json {
         let v = serde_json::json!({
             "bundle": {"name": scorer.name(), "version": scorer.version()},
             "training_rows": profile.rows,
             "rows": rows,
             "columns": columns,
         });
-        println!("{v}");
+        sink.line(&v)?;
     } else {
-        print!("{}", table(&columns, profile.rows, rows as u64));
+        sink.write_all(table(&columns, profile.rows, rows as u64).as_bytes())?;
     }
-    if let Some(path) = &args.html {
+    sink.commit()?;
+    if let Some(path) = &drift_args.html {
         std::fs::write(path, html(&columns, scorer.name(), profile.rows, rows as u64))
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    Ok(match args.fail_above {
+    Ok(match drift_args.fail_above {
         Some(t) => {
             let above: Vec<String> = columns.iter().filter(|c| c.psi > t).map(|c| c.column.clone()).collect();
             if above.is_empty() { Outcome::Within } else { Outcome::Above(above) }

@@ -349,22 +349,7 @@ fn drift_finds_a_shifted_column_and_only_that_one() {
     let train_csv = write("train.csv", &records[..5000], 1.0);
     let fresh = write("fresh.csv", &records[5000..], 1.0);
     let shifted = write("shifted.csv", &records[5000..], 1.3);
-    let b = tmp.path().join("churn");
-    ok(&[
-        "train",
-        "--data",
-        train_csv.to_str().unwrap(),
-        "--target",
-        "Churn",
-        "--positive",
-        "Yes",
-        "--spec",
-        "examples/telco.toml",
-        "--name",
-        "churn",
-        "--output",
-        b.to_str().unwrap(),
-    ]);
+    let b = common::train_on(tmp.path(), train_csv.to_str().unwrap(), &[]);
     let manifest: Json = serde_json::from_slice(&std::fs::read(b.join("manifest.json")).unwrap()).unwrap();
     assert!(manifest["files"]["profile.json"]["sha256"].is_string(), "the profile is listed and digested");
 
@@ -405,6 +390,11 @@ fn drift_finds_a_shifted_column_and_only_that_one() {
         html.to_str().unwrap(),
     ]);
     assert!(std::fs::read_to_string(&html).unwrap().contains("<h2 id=c-MonthlyCharges>"));
+    let out = tmp.path().join("drift.txt");
+    ok(&["drift", "--bundle", b.to_str().unwrap(), "--input", shifted.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let table = std::fs::read_to_string(&out).unwrap();
+    let line = table.lines().find(|l| l.starts_with("MonthlyCharges")).unwrap_or_else(|| panic!("{table}"));
+    assert!(line.ends_with("changed"), "{line}");
 
     // Bad input: a line that is not JSON, no rows, a profile that does not match its digest,
     // and a bundle from before profiles (which still loads and checks).

@@ -53,11 +53,16 @@ pub fn train(dir: &Path) -> PathBuf {
 
 /// Trains a Telco model into `dir/churn` with extra `train` flags (e.g. `--model mlp`).
 pub fn train_with(dir: &Path, extra: &[&str]) -> PathBuf {
+    train_on(dir, "data/telco-churn.csv", extra)
+}
+
+/// Trains a model on `data` (Telco's columns) into `dir/churn`, with extra `train` flags.
+pub fn train_on(dir: &Path, data: &str, extra: &[&str]) -> PathBuf {
     let b = dir.join("churn");
     let mut args = vec![
         "train",
         "--data",
-        "data/telco-churn.csv",
+        data,
         "--target",
         "Churn",
         "--positive",
