@@ -210,12 +210,7 @@ impl Scorer {
                         classes.len()
                     )));
                 }
-                let mut best = 0;
-                for (i, p) in out.iter().enumerate() {
-                    if *p > out[best] {
-                        best = i;
-                    }
-                }
+                let best = crate::prediction::arg_max(out);
                 let probabilities = classes.iter().cloned().zip(out.iter().copied()).collect();
                 Prediction::Multiclass { probabilities, label: classes[best].clone(), features }
             }

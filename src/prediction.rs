@@ -12,6 +12,12 @@ pub struct Options {
     pub return_features: bool,
 }
 
+/// The index of the first largest value: the class a multiclass prediction labels (the
+/// trainer's metrics and profile pick it the same way).
+pub fn arg_max<T: PartialOrd>(xs: &[T]) -> usize {
+    (0..xs.len()).fold(0, |best, i| if xs[i] > xs[best] { i } else { best })
+}
+
 /// One row's prediction.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Prediction {

@@ -20,6 +20,6 @@ fuzz_target!(|data: &[u8]| {
     for c in drift::compare(&profile, &mut hist) {
         assert!(c.psi.is_finite() && c.js.is_finite(), "{c:?}");
     }
-    let d = drift::score_drift(&profile, &[drift::Score::Number(0.5), drift::Score::Label("x")]);
+    let d = drift::score_drift(&profile, &[drift::Score::Number(0.5), drift::Score::Label("x".into())]);
     assert!(d.psi.is_finite());
 });

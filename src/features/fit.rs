@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::fitted::{
     ColumnStats, ColumnTransform, FEATURES_FORMAT, FittedColumn, FittedEncoding, FittedFeatures, Step,
 };
-use super::read::{TokenSet, lower_set, read_bool, read_category, read_number};
+use super::read::{TokenSet, lower_set, missing_set, read_bool, read_category, read_number};
 use super::spec::{
     ColumnSpec, ConstantValue, DEFAULT_MISSING_TOKENS, Encoding, FeatureSpec, Kind, MissingPolicy, Transform,
 };
@@ -51,7 +51,7 @@ impl Fitter {
             .map(|c| {
                 let missing_tokens = c.missing_tokens.clone().unwrap_or_else(|| global.clone());
                 Acc {
-                    missing_set: missing_tokens.iter().map(|t| t.trim().to_string()).collect(),
+                    missing_set: missing_set(&missing_tokens),
                     missing_tokens,
                     truthy: lower_set(&c.true_tokens.clone().unwrap_or_else(|| strings(DEFAULT_TRUE_TOKENS))),
                     falsy: lower_set(&c.false_tokens.clone().unwrap_or_else(|| strings(DEFAULT_FALSE_TOKENS))),

@@ -132,6 +132,11 @@ pub fn fnv1a(s: &str) -> u32 {
     h
 }
 
+/// A column's missing tokens as looked up per cell: trimmed, case kept.
+pub(crate) fn missing_set(tokens: &[String]) -> TokenSet {
+    tokens.iter().map(|t| t.trim().to_string()).collect()
+}
+
 pub(crate) fn lower_set(tokens: &[String]) -> TokenSet {
     tokens.iter().map(|t| t.trim().to_lowercase()).collect()
 }

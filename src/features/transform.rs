@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use super::fitted::{ColumnTransform, FittedEncoding, FittedFeatures, Step};
-use super::read::{TokenMap, TokenSet, fnv1a, lower_set, read_bool, read_category, read_number};
+use super::read::{TokenMap, TokenSet, fnv1a, lower_set, missing_set, read_bool, read_category, read_number};
 use super::spec::UnknownPolicy;
 use crate::error::{Error, InputError, Result};
 use crate::value::{Row, Value, ValueRef, truncate};
@@ -90,7 +90,7 @@ impl Pipeline {
             if !seen.insert(c.name.as_str()) {
                 return Err(Error::Bundle(format!("features.json lists column `{}` twice", c.name)));
             }
-            let missing: TokenSet = c.missing_tokens.iter().map(|t| t.trim().to_string()).collect();
+            let missing = missing_set(&c.missing_tokens);
             let n0 = names.len();
             let kind = match &c.transform {
                 ColumnTransform::Numeric { impute, missing_indicator, steps } => {

@@ -8,7 +8,7 @@
 //!   empirical CDF and the training CDF, which the profile keeps as 101 quantiles (so D is
 //!   exact to about 0.01), with the asymptotic p-value.
 
-use super::{ColumnProfile, Distribution, Histogram, Profile};
+use super::{ColumnProfile, Distribution, Histogram, Profile, numeric_bin};
 
 /// Smallest proportion a bin counts with in PSI.
 pub const FLOOR: f64 = 1e-4;
@@ -153,28 +153,29 @@ pub fn column_drift(c: &ColumnProfile, counts: &[u64], values: Option<&mut [f32]
 
 /// Drift of every column of `hist` against `profile`, in the histogram's column order.
 pub fn compare(profile: &Profile, hist: &mut Histogram) -> Vec<ColumnDrift> {
-    let names: Vec<String> = hist.columns().map(str::to_string).collect();
     let keep = hist.keep_values;
-    names
+    hist.readers
         .iter()
-        .enumerate()
-        .filter_map(|(k, name)| {
-            let c = profile.column(name)?;
-            let values = keep.then_some(hist.values[k].as_mut_slice());
-            Some(column_drift(c, &hist.counts[k], values, profile.rows))
+        .zip(&hist.counts)
+        .zip(&mut hist.values)
+        .filter_map(|((r, counts), values)| {
+            let c = profile.column(&r.name)?;
+            Some(column_drift(c, counts, keep.then_some(values.as_mut_slice()), profile.rows))
         })
         .collect()
 }
 
 /// A score as the profile's score distribution counts it.
-#[derive(Debug, Clone, Copy)]
-pub enum Score<'a> {
+#[derive(Debug, Clone, PartialEq)]
+pub enum Score {
+    /// A probability or a value.
     Number(f32),
-    Label(&'a str),
+    /// A predicted class.
+    Label(String),
 }
 
 /// Drift of the scores against the holdout's.
-pub fn score_drift(profile: &Profile, scores: &[Score<'_>]) -> ColumnDrift {
+pub fn score_drift(profile: &Profile, scores: &[Score]) -> ColumnDrift {
     let c = &profile.scores;
     let mut counts = vec![0u64; c.dist.bins() + 2];
     let mut values = Vec::new();
@@ -183,7 +184,7 @@ pub fn score_drift(profile: &Profile, scores: &[Score<'_>]) -> ColumnDrift {
         let bin = match (&c.dist, s) {
             (Distribution::Numeric { edges, .. }, Score::Number(x)) if x.is_finite() => {
                 values.push(*x);
-                edges.partition_point(|e| e <= x)
+                numeric_bin(edges, *x)
             }
             (Distribution::Categorical { categories, .. }, Score::Label(l)) => {
                 categories.iter().position(|c| c == l).unwrap_or(categories.len())

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::features::fitted::{ColumnTransform, FittedFeatures};
-use crate::features::read::{TokenMap, TokenSet, lower_set, read_bool, read_category, read_number};
+use crate::features::read::{TokenMap, TokenSet, lower_set, missing_set, read_bool, read_category, read_number};
 use crate::value::ValueRef;
 
 /// Name of the profile file in a bundle.
@@ -190,7 +190,7 @@ impl ColumnReader {
             .iter()
             .map(|c| ColumnReader {
                 name: c.name.clone(),
-                missing: c.missing_tokens.iter().map(|t| t.trim().to_string()).collect(),
+                missing: missing_set(&c.missing_tokens),
                 reader: match &c.transform {
                     ColumnTransform::Numeric { .. } => Reader::Numeric,
                     ColumnTransform::Categorical { .. } => Reader::Categorical,
@@ -278,6 +278,11 @@ impl Profiler {
     }
 }
 
+/// The bin of `x` among `edges`: how many edges are at or below it.
+pub fn numeric_bin(edges: &[f32], x: f32) -> usize {
+    edges.partition_point(|e| *e <= x)
+}
+
 /// The profile of numeric values: decile edges (distinct, so ties merge bins), counts per bin,
 /// and 101 quantiles.
 pub fn numeric_profile(name: &str, mut values: Vec<f32>, missing: u64) -> ColumnProfile {
@@ -296,7 +301,7 @@ pub fn numeric_profile(name: &str, mut values: Vec<f32>, missing: u64) -> Column
     };
     let mut counts = vec![0u64; edges.len() + 1];
     for x in &values {
-        counts[edges.partition_point(|e| e <= x)] += 1;
+        counts[numeric_bin(&edges, *x)] += 1;
     }
     ColumnProfile { name: name.into(), missing, dist: Distribution::Numeric { edges, counts, quantiles } }
 }
@@ -327,8 +332,6 @@ pub struct Histogram {
     pub values: Vec<Vec<f32>>,
     bins: Vec<Bins>,
     keep_values: bool,
-    /// Rows counted.
-    pub rows: u64,
 }
 
 /// How a column finds a value's bin.
@@ -367,7 +370,7 @@ impl Histogram {
             });
             counts.push(vec![0; c.dist.bins() + 2]);
         }
-        Ok(Histogram { values: vec![Vec::new(); readers.len()], readers, counts, bins, keep_values, rows: 0 })
+        Ok(Histogram { values: vec![Vec::new(); readers.len()], readers, counts, bins, keep_values })
     }
 
     /// The column names, in the order rows are pushed.
@@ -377,7 +380,6 @@ impl Histogram {
 
     /// Counts one row (cells in the fitted column order).
     pub fn push(&mut self, row: &[ValueRef<'_>]) {
-        self.rows += 1;
         for (k, v) in row.iter().enumerate().take(self.readers.len()) {
             let c = &mut self.counts[k];
             let (missing, invalid) = (c.len() - 2, c.len() - 1);
@@ -387,7 +389,7 @@ impl Histogram {
                     if self.keep_values {
                         self.values[k].push(x);
                     }
-                    e.partition_point(|e| *e <= x)
+                    numeric_bin(e, x)
                 }
                 (Cell::Text(t), Bins::Index(index, other)) => index.get(t.as_ref()).copied().unwrap_or(*other),
                 (Cell::Bool(b), Bins::Boolean) => usize::from(b),

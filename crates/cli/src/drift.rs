@@ -58,7 +58,7 @@ pub fn run(drift_args: &DriftArgs, quiet: bool) -> Result<Outcome> {
     let reader = RowReader::for_pipeline(scorer.pipeline());
     let format = args.format.unwrap_or_else(|| Format::guess(&args.input));
     let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new_spinner().with_message("reading rows") };
-    let mut scores: Vec<(Option<f32>, Option<String>)> = Vec::new();
+    let mut scores = Vec::new();
     let rows = for_each_chunk(&args.input, format, args.names.as_deref(), &reader, CHUNK, &bar, |rows, start| {
         let mut cells = Vec::new();
         for row in rows {
@@ -68,9 +68,9 @@ pub fn run(drift_args: &DriftArgs, quiet: bool) -> Result<Outcome> {
         }
         let preds = scorer.predict(rows, Options::default()).map_err(|e| anyhow::anyhow!("{}", e.offset_row(start)))?;
         scores.extend(preds.into_iter().map(|p| match p {
-            Prediction::Binary { probability, .. } => (Some(probability), None),
-            Prediction::Regression { value, .. } => (Some(value), None),
-            Prediction::Multiclass { label, .. } => (None, Some(label)),
+            Prediction::Binary { probability, .. } => Score::Number(probability),
+            Prediction::Regression { value, .. } => Score::Number(value),
+            Prediction::Multiclass { label, .. } => Score::Label(label),
         }));
         Ok(())
     })?;
@@ -79,14 +79,6 @@ pub fn run(drift_args: &DriftArgs, quiet: bool) -> Result<Outcome> {
         bail!("{} holds no rows to compare", args.input.display());
     }
     let mut columns = drift::compare(&profile, &mut hist);
-    let scores: Vec<Score<'_>> = scores
-        .iter()
-        .map(|s| match s {
-            (Some(x), _) => Score::Number(*x),
-            (None, Some(l)) => Score::Label(l),
-            (None, None) => Score::Number(f32::NAN),
-        })
-        .collect();
     columns.push(drift::score_drift(&profile, &scores));
 
     let mut sink = Sink::new(args.output.as_deref())?;

@@ -268,8 +268,7 @@ fn training_profile(
         Labels::Classes { classes, .. } if classes.len() > 2 => {
             let mut counts: std::collections::HashMap<String, u64> = classes.iter().map(|c| (c.clone(), 0)).collect();
             for s in scores {
-                let best = (0..s.len()).fold(0, |b, i| if s[i] > s[b] { i } else { b });
-                *counts.entry(classes[best].clone()).or_default() += 1;
+                *counts.entry(classes[scorelet::prediction::arg_max(s)].clone()).or_default() += 1;
             }
             categorical_profile(SCORE, counts, 0)
         }

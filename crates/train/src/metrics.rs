@@ -146,7 +146,7 @@ pub fn multiclass(probs: &[Vec<f64>], y: &[usize], classes: &[String]) -> Metric
     let mut confusion = vec![vec![0usize; k]; k];
     let mut ll = 0.0;
     for (p, &t) in probs.iter().zip(y) {
-        let pred = (0..k).fold(0, |b, c| if p[c] > p[b] { c } else { b });
+        let pred = scorelet::prediction::arg_max(&p[..k]);
         confusion[t][pred] += 1;
         ll -= p[t].clamp(1e-15, 1.0).ln();
     }
