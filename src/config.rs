@@ -24,6 +24,10 @@ pub mod var {
     pub const BUNDLE_DIR: &str = "bundle_dir";
     /// Which engine runs the model: `auto`, `compiled` or `tract` (`scorelet::model::Engine`).
     pub const ENGINE: &str = "engine";
+    /// Whether the function keeps metrics (`on`, the default, or `off`).
+    pub const METRICS: &str = "metrics";
+    /// One scored row in this many is counted in the live drift histograms (default 4).
+    pub const DRIFT_SAMPLE: &str = "drift_sample";
     /// The `iss` a bearer JWT must carry.
     pub const JWT_ISSUER: &str = "jwt_issuer";
     /// The `aud` a bearer JWT must carry (or contain).
@@ -142,6 +146,18 @@ pub const SETTINGS: &[Setting] = &[
         var::ENGINE,
         "component, Lambda, worker, `serve`, `predict`, `features`, `check`",
         "the engine that runs the model: `auto` (default: compiled when the graph allows, else tract), `compiled` (an error naming the node it lacks) or `tract`",
+    ),
+    runtime(
+        "SCORELET_METRICS",
+        var::METRICS,
+        "component, Lambda, worker, `serve`",
+        "`on` (default) or `off`: request, latency and drift metrics (`GET /metrics`, `/v2/models/{name}/stats`, Lambda's EMF lines, the worker's log lines)",
+    ),
+    runtime(
+        "SCORELET_DRIFT_SAMPLE",
+        var::DRIFT_SAMPLE,
+        "component, Lambda, worker, `serve`",
+        "one scored row in this many is counted in the live drift histograms (default 4; 1 counts every row)",
     ),
     other(
         "SCORELET_REGISTRY_TOKEN",

@@ -17,6 +17,7 @@ pub mod features;
 pub mod golden;
 pub mod jwt;
 pub mod link;
+pub mod metrics;
 pub mod model;
 pub mod predict;
 pub mod prediction;

@@ -12,6 +12,8 @@
 //! | `POST /v2/models/{name}/infer` | Open Inference Protocol v2 ([`crate::api::oip`]) |
 //! | `GET /v2` | server metadata |
 //! | `GET /ping`, `GET /health` | MLflow's liveness/readiness probes (200 when ready) |
+//! | `GET /metrics` | Prometheus text: requests, errors, rows, latency, live drift ([`crate::metrics`]) |
+//! | `GET /v2/models/{name}/stats` | the same numbers as JSON, for people |
 //!
 //! Errors are `{"error": {"code", "message", "row"?, "column"?}}`: 400 for bad input (naming the
 //! row and column), 401 for a missing or wrong API key, 404/405 for unknown routes and methods,
@@ -22,13 +24,22 @@
 //! [`Service`] ([`Service::should_load`], [`Service::start_loading`], [`Service::finish_loading`]),
 //! with exponential [`Backoff`] so a failing registry is retried, not hammered.
 
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use serde_json::{Value as Json, json};
 
+use crate::api::direct::CellRows;
 use crate::api::{MAX_BODY_BYTES, RowReader, mlflow, oip};
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
 use crate::jwt::Verifier;
-use crate::predict::Scorer;
+use crate::metrics::{Metrics, OBSERVATION_HEADER, Observation, Observe, REFERENCE_HEADER, Reference, ascii_json};
+use crate::predict::{Prediction, Scorer};
+use crate::profile::Bins;
+use crate::profile::drift::Score;
+use crate::time::Clock;
+use crate::value::{Row, ValueRef};
 
 /// A request as the service needs it; adapters fill it from their platform's type.
 #[derive(Debug, Clone, Copy)]
@@ -42,36 +53,45 @@ pub struct HttpRequest<'a> {
     /// The `X-API-Key` header, if any.
     pub api_key: Option<&'a str>,
     pub body: &'a [u8],
+    /// What the host asks back about this request (its [`crate::metrics::OBSERVE_HEADER`]).
+    pub observe: Observe,
 }
 
-/// A JSON response.
+/// A response (JSON unless `content_type` says otherwise).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpResponse {
     pub status: u16,
-    /// Extra headers besides `content-type: application/json`.
+    /// The `content-type` header.
+    pub content_type: &'static str,
+    /// Extra headers.
     pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
+    /// The error code of an error answer (what metrics count it under).
+    pub error: Option<&'static str>,
 }
+
+/// The content type of every JSON answer.
+pub const JSON: &str = "application/json";
 
 impl HttpResponse {
     /// A JSON response with `status`.
     pub fn json(status: u16, body: &Json) -> HttpResponse {
-        HttpResponse { status, headers: Vec::new(), body: body.to_string().into_bytes() }
+        HttpResponse::bytes(status, body.to_string().into_bytes())
     }
 
     /// A response whose JSON body is already written.
     pub fn bytes(status: u16, body: Vec<u8>) -> HttpResponse {
-        HttpResponse { status, headers: Vec::new(), body }
+        HttpResponse { status, content_type: JSON, headers: Vec::new(), body, error: None }
     }
 
     /// The JSON error body for `e`, with its status.
     pub fn error(e: &Error) -> HttpResponse {
-        HttpResponse::json(e.http_status(), &e.to_json())
+        HttpResponse { error: Some(e.code()), ..HttpResponse::json(e.http_status(), &e.to_json()) }
     }
 
     /// An error that is not about the model's input: `{"error": {"code", "message"}}`.
-    pub fn problem(status: u16, code: &str, message: impl Into<String>) -> HttpResponse {
-        HttpResponse::json(status, &crate::error::error_body(code, &message.into()))
+    pub fn problem(status: u16, code: &'static str, message: impl Into<String>) -> HttpResponse {
+        HttpResponse { error: Some(code), ..HttpResponse::json(status, &crate::error::error_body(code, &message.into())) }
     }
 
     /// 413 for a body over `limit` bytes.
@@ -136,6 +156,43 @@ pub struct Service {
     jwt: Option<Verifier>,
     /// Why the API key is unknown: guarded routes are then refused, never opened.
     key_error: Option<String>,
+    /// The instance's metrics; `None` when they are off.
+    metrics: Option<Metrics>,
+    /// What the loaded model's drift is counted in: its profile's bins and their reference.
+    drift: Option<(Bins, Reference)>,
+    /// `name@version` of the loaded model.
+    model_label: Option<String>,
+    /// One row in `sample` is counted for drift.
+    sample: u64,
+    /// Rows scored so far (which rows are sampled).
+    seen: AtomicU64,
+    clock: Clock,
+}
+
+/// Rows per row counted for drift, unless configured.
+pub const DEFAULT_DRIFT_SAMPLE: u64 = 4;
+
+/// A batch as the request read it, for counting its rows' cells in the drift bins.
+#[derive(Clone, Copy)]
+enum Batch<'r, 'b> {
+    Cells(&'r CellRows<'b>),
+    Rows(&'r [Row]),
+    Columns(&'r [Vec<ValueRef<'b>>]),
+}
+
+impl<'b> Batch<'_, 'b> {
+    /// The cells of row `i` in input-column order.
+    fn row(&self, i: usize, out: &mut Vec<ValueRef<'b>>)
+    where
+        Self: 'b,
+    {
+        out.clear();
+        match *self {
+            Batch::Cells(c) => out.extend_from_slice(c.row(i)),
+            Batch::Rows(r) => out.extend(r[i].iter().map(crate::value::Value::as_ref)),
+            Batch::Columns(c) => out.extend(c.iter().map(|col| col[i])),
+        }
+    }
 }
 
 impl Default for Service {
@@ -157,7 +214,7 @@ pub fn load_with(bundle: &Bundle, engine: crate::model::Engine) -> Result<Scorer
 }
 
 const ROUTES: &str = "POST /invocations, GET /v2/health/live, GET /v2/health/ready, GET /v2/models/{name}, \
-                      POST /v2/models/{name}/infer";
+                      POST /v2/models/{name}/infer, GET /v2/models/{name}/stats, GET /metrics";
 
 impl Service {
     /// A service with no model yet. With `api_key`, scoring and metadata routes need
@@ -169,7 +226,30 @@ impl Service {
             api_key: api_key.filter(|k| !k.is_empty()),
             jwt: None,
             key_error: None,
+            metrics: Some(Metrics::new()),
+            drift: None,
+            model_label: None,
+            sample: DEFAULT_DRIFT_SAMPLE,
+            seen: AtomicU64::new(0),
+            clock: crate::time::monotonic_ns,
         }
+    }
+
+    /// Turns metrics on (counting one row in `drift_sample` for drift; 1 counts every row) or
+    /// off. They are on by default. Takes effect for the next model loaded.
+    pub fn set_metrics(&mut self, on: bool, drift_sample: u64) {
+        self.metrics = on.then(|| self.metrics.take().unwrap_or_default());
+        self.sample = drift_sample.max(1);
+    }
+
+    /// The clock latency is measured on (platforms without `Instant` give theirs).
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
+    }
+
+    /// The instance's metrics, when on.
+    pub fn metrics(&self) -> Option<&Metrics> {
+        self.metrics.as_ref()
     }
 
     /// Accepts bearer JWTs that `verifier` verifies, beside the API key (either credential
@@ -227,25 +307,98 @@ impl Service {
     /// attempt after the backoff.
     pub fn finish_loading(&mut self, result: Result<Scorer>, now_ms: u64) {
         self.state = match result {
-            Ok(s) => {
+            Ok(mut s) => {
                 self.backoff = Backoff::default();
                 let reader = RowReader::for_pipeline(s.pipeline());
+                let label = format!("{}@{}", s.name(), s.version());
+                self.drift = None;
+                if let Some(m) = &self.metrics {
+                    s.set_clock(Some(self.clock));
+                    // A profile that does not fit the features (never written so) only costs
+                    // the drift metrics.
+                    self.drift = s.profile().and_then(|p| {
+                        let bins = Bins::new(p, s.pipeline().fitted()).ok()?;
+                        let reference = Reference::new(label.clone(), p, &bins);
+                        Some((bins, reference))
+                    });
+                    m.set_model(label.clone(), self.drift.as_ref().map(|d| d.1.clone()));
+                }
+                self.model_label = Some(label);
                 ModelState::Ready(Box::new((s, reader)))
             }
             Err(error) => ModelState::Failed { error, retry_at_ms: now_ms.saturating_add(self.backoff.fail()) },
         };
     }
 
-    /// Answers one request.
+    /// Answers one request, and counts it in the metrics (when on). When the host asks
+    /// ([`HttpRequest::observe`]), the answer carries the request's [`Observation`] (and the
+    /// model's [`Reference`]) in headers for the host to count and remove.
     pub fn handle(&self, req: &HttpRequest, now_ms: u64) -> HttpResponse {
+        let Some(metrics) = &self.metrics else {
+            return self.route(req, now_ms, &mut Observation::default());
+        };
+        let t0 = (self.clock)();
+        let mut o = Observation::default();
+        let mut resp = self.route(req, now_ms, &mut o);
+        o.status = resp.status;
+        o.error = resp.error.map(Cow::Borrowed);
+        o.ns[3] = (self.clock)().saturating_sub(t0);
+        metrics.record(&o);
+        if req.observe != Observe::No {
+            o.model = self.model_label.clone();
+            resp.headers.push((OBSERVATION_HEADER, ascii_json(&o)));
+            if let (Observe::WithReference, Some((_, r))) = (req.observe, &self.drift) {
+                resp.headers.push((REFERENCE_HEADER, ascii_json(r)));
+            }
+        }
+        resp
+    }
+
+    /// Reads the clock when metrics are on.
+    fn tick(&self) -> u64 {
+        if self.metrics.is_some() { (self.clock)() } else { 0 }
+    }
+
+    /// Counts a scored batch in `o`: its rows, the stage times the scorer measured, and the
+    /// sampled rows' cells and scores in the drift bins.
+    fn observe_batch(&self, o: &mut Observation, parse_from: u64, parsed: u64, preds: &[Prediction], batch: Batch) {
+        if self.metrics.is_none() {
+            return;
+        }
+        o.rows = u32::try_from(preds.len()).unwrap_or(u32::MAX);
+        let (features, model) = crate::predict::take_stage_ns();
+        o.ns[..3].copy_from_slice(&[parsed.saturating_sub(parse_from), features, model]);
+        let Some((bins, _)) = &self.drift else { return };
+        let first = self.seen.fetch_add(preds.len() as u64, Ordering::Relaxed);
+        let columns = bins.sizes().len() - 1;
+        let small = |x: usize| u16::try_from(x).unwrap_or(u16::MAX);
+        let mut cells = Vec::new();
+        let mut i = ((self.sample - first % self.sample) % self.sample) as usize;
+        while i < preds.len() {
+            batch.row(i, &mut cells);
+            for (c, v) in cells.iter().enumerate().take(columns) {
+                o.bins.push((small(c), small(bins.bin(c, *v).0)));
+            }
+            o.bins.push((small(columns), small(bins.score_bin(&Score::of(&preds[i])))));
+            o.sampled += 1;
+            i += self.sample as usize;
+        }
+    }
+
+    /// Routes one request, noting in `o` what the metrics need.
+    fn route(&self, req: &HttpRequest, now_ms: u64, o: &mut Observation) -> HttpResponse {
         let path = req.path.split(['?', '#']).next().unwrap_or("");
         let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
         let segments: Vec<&str> = path.split('/').skip(1).collect();
         let method = req.method;
+        o.route = Cow::Borrowed(route_name(&segments));
         match segments.as_slice() {
             ["v2", "health", "live"] => only(method, "GET", || HttpResponse::json(200, &json!({"live": true}))),
             ["v2", "health", "ready"] => only(method, "GET", || self.ready(now_ms)),
             ["ping"] | ["health"] => only(method, "GET", || self.ready(now_ms)),
+            ["metrics"] => only(method, "GET", || {
+                self.authorized(req, now_ms).map(|()| self.metrics_text()).unwrap_or_else(|e| e)
+            }),
             ["v2"] => only(method, "GET", || {
                 HttpResponse::json(
                     200,
@@ -256,8 +409,15 @@ impl Service {
                 self.authorized(req, now_ms)
                     .and_then(|()| self.scoring(req, now_ms))
                     .and_then(|(s, reader)| {
+                        let t = self.tick();
                         let r = mlflow::parse_borrowed(req.body, reader).map_err(|e| HttpResponse::error(&e))?;
+                        let parsed = self.tick();
                         let p = r.predict(s).map_err(|e| HttpResponse::error(&e))?;
+                        let batch = match &r {
+                            mlflow::Parsed::Cells(c, _) => Batch::Cells(c),
+                            mlflow::Parsed::Rows(r) => Batch::Rows(&r.rows),
+                        };
+                        self.observe_batch(o, t, parsed, &p, batch);
                         Ok(HttpResponse::bytes(200, mlflow::response_bytes(s, &p)))
                     })
                     .unwrap_or_else(|e| e)
@@ -266,6 +426,15 @@ impl Service {
                 self.authorized(req, now_ms)
                     .and_then(|()| self.model(name, now_ms))
                     .map(|(s, _)| HttpResponse::json(200, &oip::metadata(s)))
+                    .unwrap_or_else(|e| e)
+            }),
+            ["v2", "models", name, "stats"] => only(method, "GET", || {
+                self.authorized(req, now_ms)
+                    .and_then(|()| self.model(name, now_ms))
+                    .map(|_| match &self.metrics {
+                        Some(m) => HttpResponse::json(200, &m.stats()),
+                        None => metrics_off(),
+                    })
                     .unwrap_or_else(|e| e)
             }),
             ["v2", "models", name, "ready"] => only(method, "GET", || {
@@ -281,17 +450,33 @@ impl Service {
                     .and_then(|(s, reader)| {
                         // The common shape straight from the body; anything else (and every
                         // error) through the JSON tree.
+                        let t = self.tick();
                         if let Some(d) = oip::parse_direct(req.body, reader) {
+                            let parsed = self.tick();
                             let p = d.predict(s).map_err(|e| HttpResponse::error(&e))?;
+                            self.observe_batch(o, t, parsed, &p, Batch::Columns(&d.columns));
                             return Ok(HttpResponse::json(200, &oip::response(s, d.id, &p)));
                         }
                         let r = oip::parse(req.body, reader).map_err(|e| HttpResponse::error(&e))?;
+                        let parsed = self.tick();
                         let p = s.predict(&r.rows, r.options).map_err(|e| HttpResponse::error(&e))?;
+                        self.observe_batch(o, t, parsed, &p, Batch::Rows(&r.rows));
                         Ok(HttpResponse::json(200, &oip::response(s, r.id.as_deref(), &p)))
                     })
                     .unwrap_or_else(|e| e)
             }),
             _ => HttpResponse::problem(404, "not_found", format!("no route {path:?}; this function serves {ROUTES}")),
+        }
+    }
+
+    /// The Prometheus text of the instance's metrics.
+    fn metrics_text(&self) -> HttpResponse {
+        match &self.metrics {
+            Some(m) => HttpResponse {
+                content_type: crate::metrics::text::PROMETHEUS_CONTENT_TYPE,
+                ..HttpResponse::bytes(200, crate::metrics::text::prometheus(m).into_bytes())
+            },
+            None => metrics_off(),
         }
     }
 
@@ -409,6 +594,38 @@ impl Service {
     }
 }
 
+/// The name metrics give the route of `path`.
+pub fn route_of(path: &str) -> &'static str {
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    route_name(&segments)
+}
+
+/// The route's name in metrics.
+fn route_name(segments: &[&str]) -> &'static str {
+    match segments {
+        ["invocations"] => "invocations",
+        ["v2", "models", _, "infer"] => "infer",
+        ["v2", "models", _] => "metadata",
+        ["v2", "models", _, "ready"] => "model_ready",
+        ["v2", "models", _, "stats"] => "stats",
+        ["v2", "health", "live"] => "live",
+        ["v2", "health", "ready"] | ["ping"] | ["health"] => "ready",
+        ["metrics"] => "metrics",
+        ["v2"] => "server",
+        _ => "other",
+    }
+}
+
+/// 404 for the metrics routes of a deployment that turned metrics off.
+fn metrics_off() -> HttpResponse {
+    HttpResponse::problem(
+        404,
+        "metrics_off",
+        format!("metrics are off in this deployment; set `{}` to `on`", crate::config::var::METRICS),
+    )
+}
+
 /// `f()` if the method is `allowed`, else 405 with an `Allow` header.
 fn only(method: &str, allowed: &'static str, f: impl FnOnce() -> HttpResponse) -> HttpResponse {
     if method.eq_ignore_ascii_case(allowed) {
@@ -440,7 +657,7 @@ mod tests {
 
     fn get(s: &Service, path: &str) -> HttpResponse {
         let req =
-            HttpRequest { method: "GET", path, content_type: None, authorization: None, api_key: None, body: b"" };
+            HttpRequest { method: "GET", path, content_type: None, authorization: None, api_key: None, body: b"", observe: Observe::No };
         s.handle(&req, 0)
     }
 
@@ -501,6 +718,7 @@ mod tests {
             authorization: Some("Bearer anything"),
             api_key: None,
             body: b"",
+            observe: Observe::No,
         };
         assert_eq!(s.handle(&with_key, 0).status, 500, "no key opens it");
         assert_eq!(get(&s, "/v2/health/live").status, 200, "liveness still answers");
@@ -520,6 +738,7 @@ mod tests {
                 authorization,
                 api_key,
                 body: b"",
+                observe: Observe::No,
             };
             s.handle(&req, 1_800_000_000_000)
         };

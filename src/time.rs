@@ -37,3 +37,21 @@ mod tests {
         assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
     }
 }
+
+/// A monotonic clock in nanoseconds from an arbitrary start: what the service's latency
+/// measurements read. Browsers and workers have no `Instant`; there it reads 0 (nothing is
+/// measured) unless the adapter gives the service a clock of its own.
+pub type Clock = fn() -> u64;
+
+/// The platform's monotonic clock as a [`Clock`].
+#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+pub fn monotonic_ns() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed().as_nanos() as u64
+}
+
+/// No clock in browsers and workers without one given: 0.
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+pub fn monotonic_ns() -> u64 {
+    0
+}

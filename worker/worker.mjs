@@ -71,6 +71,9 @@ export default {
       const error = { code: "component_failed", message: "the scoring module failed on this request; the next request gets a fresh instance" };
       return Response.json({ error }, { status: 500 });
     }
+    // The request's metrics (and, every minute, the live drift) as structured log lines: a
+    // worker has no scrape endpoint of its own that sees every isolate.
+    for (const line of answer.log) console.log(line);
     return new Response(answer.body, { status: answer.status, headers: answer.headers });
   },
 };

@@ -8,7 +8,7 @@
 //!   empirical CDF and the training CDF, which the profile keeps as 101 quantiles (so D is
 //!   exact to about 0.01), with the asymptotic p-value.
 
-use super::{ColumnProfile, Distribution, Histogram, Profile, numeric_bin};
+use super::{ColumnProfile, Distribution, Histogram, Profile};
 
 /// Smallest proportion a bin counts with in PSI.
 pub const FLOOR: f64 = 1e-4;
@@ -154,7 +154,8 @@ pub fn column_drift(c: &ColumnProfile, counts: &[u64], values: Option<&mut [f32]
 /// Drift of every column of `hist` against `profile`, in the histogram's column order.
 pub fn compare(profile: &Profile, hist: &mut Histogram) -> Vec<ColumnDrift> {
     let keep = hist.keep_values;
-    hist.readers
+    hist.bins
+        .readers
         .iter()
         .zip(&hist.counts)
         .zip(&mut hist.values)
@@ -174,24 +175,30 @@ pub enum Score {
     Label(String),
 }
 
+impl Score {
+    /// The score of a prediction: the positive class's probability, the value, or the class.
+    pub fn of(p: &crate::prediction::Prediction) -> Score {
+        use crate::prediction::Prediction;
+        match p {
+            Prediction::Binary { probability, .. } => Score::Number(*probability),
+            Prediction::Regression { value, .. } => Score::Number(*value),
+            Prediction::Multiclass { label, .. } => Score::Label(label.clone()),
+        }
+    }
+}
+
 /// Drift of the scores against the holdout's.
 pub fn score_drift(profile: &Profile, scores: &[Score]) -> ColumnDrift {
     let c = &profile.scores;
     let mut counts = vec![0u64; c.dist.bins() + 2];
     let mut values = Vec::new();
-    let invalid = counts.len() - 1;
     for s in scores {
-        let bin = match (&c.dist, s) {
-            (Distribution::Numeric { edges, .. }, Score::Number(x)) if x.is_finite() => {
-                values.push(*x);
-                numeric_bin(edges, *x)
-            }
-            (Distribution::Categorical { categories, .. }, Score::Label(l)) => {
-                categories.iter().position(|c| c == l).unwrap_or(categories.len())
-            }
-            _ => invalid,
-        };
-        counts[bin] += 1;
+        if let Score::Number(x) = s
+            && x.is_finite()
+        {
+            values.push(*x);
+        }
+        counts[super::score_bin(&c.dist, s)] += 1;
     }
     let n_holdout = c.dist.counts().iter().sum::<u64>() + c.missing;
     column_drift(c, &counts, Some(&mut values), n_holdout)

@@ -283,6 +283,18 @@ pub fn numeric_bin(edges: &[f32], x: f32) -> usize {
     edges.partition_point(|e| *e <= x)
 }
 
+/// The bin of a score in the holdout's score distribution `dist`: a number among its edges, a
+/// label among its classes (others in the `other` bin); anything else is unreadable.
+pub fn score_bin(dist: &Distribution, s: &drift::Score) -> usize {
+    match (dist, s) {
+        (Distribution::Numeric { edges, .. }, drift::Score::Number(x)) if x.is_finite() => numeric_bin(edges, *x),
+        (Distribution::Categorical { categories, .. }, drift::Score::Label(l)) => {
+            categories.iter().position(|c| c == l).unwrap_or(categories.len())
+        }
+        _ => dist.bins() + 1,
+    }
+}
+
 /// The profile of numeric values: decile edges (distinct, so ties merge bins), counts per bin,
 /// and 101 quantiles.
 pub fn numeric_profile(name: &str, mut values: Vec<f32>, missing: u64) -> ColumnProfile {
@@ -321,46 +333,45 @@ pub fn categorical_profile<S: std::hash::BuildHasher>(
     ColumnProfile { name: name.into(), missing, dist: Distribution::Categorical { categories, counts, other } }
 }
 
-/// New data counted in a profile's bins, per column, with the numeric values kept for
-/// Kolmogorov–Smirnov when asked.
+/// How new cells fall into a profile's bins, per column (the fitted column order), read as the
+/// pipeline reads them. Each column has its profile's bins, then a missing bin, then an
+/// unreadable one.
 #[derive(Debug, Clone)]
-pub struct Histogram {
+pub struct Bins {
     readers: Vec<ColumnReader>,
-    /// Per column (fitted order): the counts per bin, then missing, then invalid.
-    pub counts: Vec<Vec<u64>>,
-    /// Per column: the numeric values seen (only when kept).
-    pub values: Vec<Vec<f32>>,
-    bins: Vec<Bins>,
-    keep_values: bool,
+    bins: Vec<ColumnBins>,
+    /// Bins per column, missing and unreadable included.
+    sizes: Vec<usize>,
+    /// The holdout's score distribution, whose bins scores fall in.
+    scores: ColumnProfile,
 }
 
 /// How a column finds a value's bin.
 #[derive(Debug, Clone)]
-enum Bins {
+enum ColumnBins {
     Edges(Vec<f32>),
     Index(TokenMap<usize>, usize),
     Boolean,
 }
 
-impl Histogram {
-    /// An empty histogram in the bins of `profile`, reading cells as `fitted` does (the same
-    /// bundle's `features.json`); `keep_values` keeps numeric values for
-    /// Kolmogorov–Smirnov. A column of `fitted` the profile lacks, or has as another kind, is
-    /// an error.
-    pub fn new(profile: &Profile, fitted: &FittedFeatures, keep_values: bool) -> Result<Histogram> {
+impl Bins {
+    /// The bins of `profile` for the columns of `fitted` (the same bundle's `features.json`). A
+    /// column of `fitted` the profile lacks, or has as another kind, is an error.
+    pub fn new(profile: &Profile, fitted: &FittedFeatures) -> Result<Bins> {
         let readers = ColumnReader::for_features(fitted);
-        let mut counts = Vec::new();
+        let mut sizes = Vec::new();
         let mut bins = Vec::new();
         for r in &readers {
             let c = profile.column(&r.name).ok_or_else(|| {
                 Error::Bundle(format!("{PROFILE} has no column `{}` that features.json reads", r.name))
             })?;
             bins.push(match (&r.reader, &c.dist) {
-                (Reader::Numeric, Distribution::Numeric { edges, .. }) => Bins::Edges(edges.clone()),
-                (Reader::Categorical, Distribution::Categorical { categories, .. }) => {
-                    Bins::Index(categories.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect(), categories.len())
-                }
-                (Reader::Boolean { .. }, Distribution::Boolean { .. }) => Bins::Boolean,
+                (Reader::Numeric, Distribution::Numeric { edges, .. }) => ColumnBins::Edges(edges.clone()),
+                (Reader::Categorical, Distribution::Categorical { categories, .. }) => ColumnBins::Index(
+                    categories.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect(),
+                    categories.len(),
+                ),
+                (Reader::Boolean { .. }, Distribution::Boolean { .. }) => ColumnBins::Boolean,
                 _ => {
                     return Err(Error::Bundle(format!(
                         "{PROFILE}: column `{}` is of another kind than in features.json",
@@ -368,34 +379,76 @@ impl Histogram {
                     )));
                 }
             });
-            counts.push(vec![0; c.dist.bins() + 2]);
+            sizes.push(c.dist.bins() + 2);
         }
-        Ok(Histogram { values: vec![Vec::new(); readers.len()], readers, counts, bins, keep_values })
+        sizes.push(profile.scores.dist.bins() + 2);
+        Ok(Bins { readers, bins, sizes, scores: profile.scores.clone() })
     }
 
-    /// The column names, in the order rows are pushed.
+    /// The column names, in the order cells are binned.
     pub fn columns(&self) -> impl Iterator<Item = &str> {
         self.readers.iter().map(|r| r.name.as_str())
     }
 
+    /// Bins per column, missing and unreadable included, then the scores' (one more entry than
+    /// there are columns).
+    pub fn sizes(&self) -> &[usize] {
+        &self.sizes
+    }
+
+    /// The bin of cell `v` of column `k`, with the number read when the column is numeric.
+    pub fn bin(&self, k: usize, v: ValueRef<'_>) -> (usize, Option<f32>) {
+        let (missing, invalid) = (self.sizes[k] - 2, self.sizes[k] - 1);
+        match (self.readers[k].read(v), &self.bins[k]) {
+            (Cell::Missing, _) => (missing, None),
+            (Cell::Number(x), ColumnBins::Edges(e)) => (numeric_bin(e, x), Some(x)),
+            (Cell::Text(t), ColumnBins::Index(index, other)) => (index.get(t.as_ref()).copied().unwrap_or(*other), None),
+            (Cell::Bool(b), ColumnBins::Boolean) => (usize::from(b), None),
+            _ => (invalid, None),
+        }
+    }
+
+    /// The bin of a score: a number among the holdout's edges, or a label among its classes.
+    pub fn score_bin(&self, s: &drift::Score) -> usize {
+        score_bin(&self.scores.dist, s)
+    }
+}
+
+/// New data counted in a profile's bins, per column, with the numeric values kept for
+/// Kolmogorov–Smirnov when asked.
+#[derive(Debug, Clone)]
+pub struct Histogram {
+    bins: Bins,
+    /// Per column (fitted order): the counts per bin, then missing, then invalid.
+    pub counts: Vec<Vec<u64>>,
+    /// Per column: the numeric values seen (only when kept).
+    pub values: Vec<Vec<f32>>,
+    keep_values: bool,
+}
+
+impl Histogram {
+    /// An empty histogram in the bins of `profile`, reading cells as `fitted` does (see
+    /// [`Bins::new`]); `keep_values` keeps numeric values for Kolmogorov–Smirnov.
+    pub fn new(profile: &Profile, fitted: &FittedFeatures, keep_values: bool) -> Result<Histogram> {
+        let bins = Bins::new(profile, fitted)?;
+        let columns = bins.readers.len();
+        let counts = bins.sizes[..columns].iter().map(|n| vec![0; *n]).collect();
+        Ok(Histogram { values: vec![Vec::new(); columns], bins, counts, keep_values })
+    }
+
+    /// The column names, in the order rows are pushed.
+    pub fn columns(&self) -> impl Iterator<Item = &str> {
+        self.bins.columns()
+    }
+
     /// Counts one row (cells in the fitted column order).
     pub fn push(&mut self, row: &[ValueRef<'_>]) {
-        for (k, v) in row.iter().enumerate().take(self.readers.len()) {
-            let c = &mut self.counts[k];
-            let (missing, invalid) = (c.len() - 2, c.len() - 1);
-            let bin = match (self.readers[k].read(*v), &self.bins[k]) {
-                (Cell::Missing, _) => missing,
-                (Cell::Number(x), Bins::Edges(e)) => {
-                    if self.keep_values {
-                        self.values[k].push(x);
-                    }
-                    numeric_bin(e, x)
-                }
-                (Cell::Text(t), Bins::Index(index, other)) => index.get(t.as_ref()).copied().unwrap_or(*other),
-                (Cell::Bool(b), Bins::Boolean) => usize::from(b),
-                _ => invalid,
-            };
-            c[bin] += 1;
+        for (k, v) in row.iter().enumerate().take(self.counts.len()) {
+            let (bin, x) = self.bins.bin(k, *v);
+            if let (true, Some(x)) = (self.keep_values, x) {
+                self.values[k].push(x);
+            }
+            self.counts[k][bin] += 1;
         }
     }
 }

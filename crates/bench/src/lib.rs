@@ -14,6 +14,7 @@ pub fn invocations_request(body: &[u8]) -> HttpRequest<'_> {
         authorization: None,
         api_key: None,
         body,
+        observe: scorelet::metrics::Observe::No,
     }
 }
 

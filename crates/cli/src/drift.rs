@@ -10,7 +10,7 @@ use indicatif::ProgressBar;
 use scorelet::api::RowReader;
 use scorelet::profile::drift::{self, ColumnDrift, Score};
 use scorelet::profile::{Histogram, PROFILE};
-use scorelet::{Bundle, Options, Prediction};
+use scorelet::{Bundle, Options};
 
 use crate::input::{Format, for_each_chunk};
 use crate::score::{InputArgs, Sink};
@@ -67,11 +67,7 @@ pub fn run(drift_args: &DriftArgs, quiet: bool) -> Result<Outcome> {
             hist.push(&cells);
         }
         let preds = scorer.predict(rows, Options::default()).map_err(|e| anyhow::anyhow!("{}", e.offset_row(start)))?;
-        scores.extend(preds.into_iter().map(|p| match p {
-            Prediction::Binary { probability, .. } => Score::Number(probability),
-            Prediction::Regression { value, .. } => Score::Number(value),
-            Prediction::Multiclass { label, .. } => Score::Label(label),
-        }));
+        scores.extend(preds.iter().map(Score::of));
         Ok(())
     })?;
     bar.finish_and_clear();

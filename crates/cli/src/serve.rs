@@ -70,6 +70,14 @@ pub struct ServeArgs {
     /// The engine that runs the model inside the component: auto, compiled or tract.
     #[arg(long, env = "SCORELET_ENGINE", default_value = "auto")]
     pub engine: String,
+    /// Request, latency and drift metrics across every instance (`GET /metrics`,
+    /// `GET /v2/models/{name}/stats`): on or off.
+    #[arg(long, env = "SCORELET_METRICS", default_value = "on", value_parser = ["on", "off"])]
+    pub metrics: String,
+    /// One scored row in this many is counted in the live drift histograms (1: every row).
+    #[arg(long, env = "SCORELET_DRIFT_SAMPLE", default_value_t = scorelet::service::DEFAULT_DRIFT_SAMPLE,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub drift_sample: u64,
     #[command(flatten)]
     pub jwt: JwtArgs,
     #[command(flatten)]
@@ -253,6 +261,9 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
         (None, None) => "the model embedded in the component".into(),
     };
     settings.variables.insert(var::ENGINE.into(), a.engine.clone());
+    settings.variables.insert(var::METRICS.into(), a.metrics.clone());
+    settings.variables.insert(var::DRIFT_SAMPLE.into(), a.drift_sample.to_string());
+    let observer = (a.metrics == "on").then(|| Arc::new(scorelet_host::Observer::new()));
     let (wasm, component_path) = match preinitialized {
         Some(w) => (w.into(), "built-in WASI 0.3 (lean), the bundle embedded and pre-initialized".to_string()),
         None => component_bytes(a.component.as_deref(), false, lean)?,
@@ -301,7 +312,7 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
             Err(e) => eprintln!("model: {source}: the component failed: {e:?}"),
         }
         eprintln!(
-            "scoring on {}://{}  (POST /invocations, POST /v2/models/{{name}}/infer, GET /v2/health/ready)",
+            "scoring on {}://{}  (POST /invocations, POST /v2/models/{{name}}/infer, GET /v2/health/ready, GET /metrics)",
             a.tls.scheme(),
             listener.local_addr()?
         );
@@ -310,7 +321,7 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
             body_timeout: Duration::from_secs(a.body_timeout.max(1)),
             ..Limits::default()
         };
-        server::serve(component, listener, limits, tls, async {
+        server::serve(component, observer, listener, limits, tls, async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;

@@ -51,6 +51,11 @@ pub trait Platform {
     fn bundle(&self) -> Option<Result<Bundle>> {
         None
     }
+    /// A monotonic clock in nanoseconds for latency metrics, where the core has none (JS
+    /// engines); `None` keeps the core's.
+    fn clock(&self) -> Option<scorelet::time::Clock> {
+        None
+    }
     /// Milliseconds on the wall clock (JS engines have no `SystemTime`; they override this).
     fn now_ms(&self) -> u64 {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
@@ -145,6 +150,7 @@ pub async fn handle<P: Platform>(p: &P, req: HttpRequest<'_>) -> HttpResponse {
     if !CONFIGURED.get() {
         let key = p.lookup(variables::API_KEY).await;
         let forced = p.variable(variables::ENGINE).await.map(|e| e.parse::<scorelet::model::Engine>());
+        let metrics = metrics_settings(p).await;
         SERVICE.with_borrow_mut(|s| {
             // Pre-initialized on the automatic engine: kept unless the deployment asks for
             // another engine (or names none we know: loading then says so).
@@ -157,6 +163,10 @@ pub async fn handle<P: Platform>(p: &P, req: HttpRequest<'_>) -> HttpResponse {
                 Some(service) if keep(service) => service,
                 _ => s.insert(Service::new(None)),
             };
+            service.set_metrics(metrics.0, metrics.1);
+            if let Some(clock) = p.clock() {
+                service.set_clock(clock);
+            }
             match key {
                 Ok(key) => service.set_api_key(key),
                 Err(e) => {
@@ -198,6 +208,37 @@ pub async fn handle<P: Platform>(p: &P, req: HttpRequest<'_>) -> HttpResponse {
         SERVICE.with_borrow_mut(|s| s.as_mut().expect("set above").finish_loading(result, p.now_ms()));
     }
     SERVICE.with_borrow(|s| s.as_ref().expect("set above").handle(&req, p.now_ms()))
+}
+
+/// `f` over the instance's metrics, when the service exists and its metrics are on.
+pub fn with_metrics<R>(f: impl FnOnce(&scorelet::metrics::Metrics) -> R) -> Option<R> {
+    SERVICE.with_borrow(|s| s.as_ref().and_then(Service::metrics).map(f))
+}
+
+/// Whether metrics are on, and the drift sampling rate, from the variables; a value that
+/// cannot be read is reported and the default kept.
+pub async fn metrics_settings<P: Platform>(p: &P) -> (bool, u64) {
+    let on = match p.variable(variables::METRICS).await.as_deref().map(str::trim) {
+        None | Some("on" | "true" | "1") => true,
+        Some("off" | "false" | "0") => false,
+        Some(other) => {
+            eprintln!("scorelet: `{}` is {other:?}, not `on` or `off`; keeping metrics on", variables::METRICS);
+            true
+        }
+    };
+    let sample = match p.variable(variables::DRIFT_SAMPLE).await.map(|v| v.trim().parse::<u64>()) {
+        None => service::DEFAULT_DRIFT_SAMPLE,
+        Some(Ok(n)) if n >= 1 => n,
+        Some(_) => {
+            eprintln!(
+                "scorelet: `{}` is not a whole number of 1 or more; counting one row in {}",
+                variables::DRIFT_SAMPLE,
+                service::DEFAULT_DRIFT_SAMPLE
+            );
+            service::DEFAULT_DRIFT_SAMPLE
+        }
+    };
+    (on, sample)
 }
 
 /// What a failed GET says, with what to do when the server's certificate is not trusted (a

@@ -5,6 +5,7 @@
 //! - [`component`]: the HTTP scoring component (WASI 0.3 or 0.2), with instance reuse, Spin's
 //!   variables, deadlines and memory limits — what `scorelet serve` and the Lambda bootstrap run;
 //! - [`server`]: an HTTP/1.1 server in front of it, with body limits and read timeouts;
+//! - [`observe`]: metrics across every instance, from the observations the answers carry;
 //! - `outbound`: the guests' outgoing HTTP, which can trust a private CA;
 //! - [`command`]: WASI command components (the `scorelet-wasi` batch scorer);
 //! - [`cache`]: the compile cache both of them load through;
@@ -17,6 +18,7 @@
 pub mod cache;
 pub mod command;
 pub mod component;
+pub mod observe;
 mod outbound;
 pub mod preinit;
 pub mod server;
@@ -24,6 +26,7 @@ pub mod server;
 pub use cache::{CacheKey, is_cached, load_cached, load_keyed};
 pub use command::{CommandOutput, CommandRunner};
 pub use component::{HttpComponent, Settings};
+pub use observe::Observer;
 pub use outbound::read_ca_certificates;
 pub use wasmtime::Engine;
 pub use wasmtime::component::Component;

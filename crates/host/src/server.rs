@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
-use crate::HttpComponent;
+use crate::{HttpComponent, Observer};
 
 /// Limits applied before the component sees a request.
 #[derive(Debug, Clone, Copy)]
@@ -45,61 +45,87 @@ fn json_error(status: u16, code: &str, message: &str) -> http::Response<Full<Byt
     r
 }
 
-/// Reads the body within the limits and hands the request to the component.
+/// Reads the body within the limits and hands the request to the component; with an
+/// observer, counts the request in its metrics.
 async fn answer(
     component: &HttpComponent,
+    observer: Option<&Observer>,
     limits: Limits,
     req: http::Request<Incoming>,
 ) -> http::Response<Full<Bytes>> {
+    let started = std::time::Instant::now();
+    let path = req.uri().path().to_string();
+    let (resp, code) = respond(component, observer, limits, req, started).await;
+    if let (Some(o), Some(code)) = (observer, code) {
+        o.host_answered(&path, resp.status().as_u16(), code, started.elapsed());
+    }
+    resp
+}
+
+/// The answer, and the error code when the host answered it itself (not the component).
+async fn respond(
+    component: &HttpComponent,
+    observer: Option<&Observer>,
+    limits: Limits,
+    req: http::Request<Incoming>,
+    started: std::time::Instant,
+) -> (http::Response<Full<Bytes>>, Option<&'static str>) {
     // Liveness is the host's to answer: a component busy with a stalled load must not make the
     // process look dead.
     if req.method() == http::Method::GET && req.uri().path().trim_end_matches('/') == "/v2/health/live" {
         let mut r = http::Response::new(Full::new(Bytes::from_static(b"{\"live\":true}")));
         r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-        return r;
+        return (r, None);
     }
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let body = match tokio::time::timeout(limits.body_timeout, Limited::new(body, limits.max_body).collect()).await {
         Err(_) => {
-            return json_error(
-                408,
-                "request_timeout",
-                &format!("the request body did not arrive within {} s", limits.body_timeout.as_secs()),
-            );
+            let why = format!("the request body did not arrive within {} s", limits.body_timeout.as_secs());
+            return (json_error(408, "request_timeout", &why), Some("request_timeout"));
         }
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            return json_error(
-                413,
-                "body_too_large",
-                &format!("the request body is over the limit of {} bytes", limits.max_body),
-            );
+            let why = format!("the request body is over the limit of {} bytes", limits.max_body);
+            return (json_error(413, "body_too_large", &why), Some("body_too_large"));
         }
-        Ok(Err(e)) => return json_error(400, "bad_body", &format!("could not read the request body: {e}")),
+        Ok(Err(e)) => {
+            return (json_error(400, "bad_body", &format!("could not read the request body: {e}")), Some("bad_body"));
+        }
         Ok(Ok(b)) => b.to_bytes(),
     };
-    let started = std::time::Instant::now();
     let (method, path) = (parts.method.clone(), parts.uri.path().to_string());
+    match observer {
+        Some(o) => o.prepare(&mut parts.headers),
+        // Only the host asks a component for observations.
+        None => drop(parts.headers.remove(scorelet::metrics::OBSERVE_HEADER)),
+    }
     match component.handle(http::Request::from_parts(parts, body)).await {
-        Ok(resp) => {
+        Ok(mut resp) => {
             tracing::debug!(%method, %path, status = resp.status().as_u16(), ms = started.elapsed().as_secs_f64() * 1e3);
-            resp.map(Full::new)
+            if let Some(o) = observer {
+                o.finish(&mut resp, started.elapsed());
+            }
+            (resp.map(Full::new), None)
         }
         Err(e) if e.is::<crate::component::Unavailable>() => {
             tracing::warn!(%method, %path, "unavailable: {e}");
             let mut r = json_error(503, "unavailable", &e.to_string());
             r.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
-            r
+            (r, Some("unavailable"))
         }
         Err(e) => {
             tracing::error!(%method, %path, "component failed: {e:?}");
-            json_error(500, "component_failed", "the scoring component failed on this request; see the server log")
+            let r =
+                json_error(500, "component_failed", "the scoring component failed on this request; see the server log");
+            (r, Some("component_failed"))
         }
     }
 }
 
-/// Serves `component` on `listener` (over TLS with `tls`) until `shutdown` resolves.
+/// Serves `component` on `listener` (over TLS with `tls`) until `shutdown` resolves, counting
+/// every request in `observer`'s metrics when given.
 pub async fn serve(
     component: Arc<HttpComponent>,
+    observer: Option<Arc<Observer>>,
     listener: TcpListener,
     limits: Limits,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -119,11 +145,11 @@ pub async fn serve(
             },
             () = &mut shutdown => return Ok(()),
         };
-        let (component, tls) = (component.clone(), tls.clone());
+        let (component, observer, tls) = (component.clone(), observer.clone(), tls.clone());
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
-                let component = component.clone();
-                async move { Ok::<_, std::convert::Infallible>(answer(&component, limits, req).await) }
+                let (component, observer) = (component.clone(), observer.clone());
+                async move { Ok::<_, std::convert::Infallible>(answer(&component, observer.as_deref(), limits, req).await) }
             });
             let mut http = hyper::server::conn::http1::Builder::new();
             http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).keep_alive(true);

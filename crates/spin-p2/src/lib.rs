@@ -5,6 +5,7 @@
 //! cost); prefer the 0.3 build where the platform takes it.
 
 use futures::StreamExt;
+use scorelet::metrics::{OBSERVE_HEADER, Observe};
 use scorelet::service::{HttpRequest, HttpResponse};
 use scorelet_guest::{MAX_BODY, MAX_FETCH, Platform};
 use spin_sdk::http::{IncomingRequest, IncomingResponse, Request, Response};
@@ -52,7 +53,7 @@ fn header(req: &IncomingRequest, name: &str) -> Option<String> {
 
 fn respond(r: HttpResponse) -> Response {
     let mut b = Response::builder();
-    b.status(r.status).header("content-type", "application/json");
+    b.status(r.status).header("content-type", r.content_type);
     for (k, v) in r.headers {
         b.header(k, v);
     }
@@ -66,6 +67,7 @@ async fn handle(req: IncomingRequest) -> Response {
     let content_type = header(&req, "content-type");
     let authorization = header(&req, "authorization");
     let api_key = header(&req, "x-api-key");
+    let observe = Observe::from_header(header(&req, OBSERVE_HEADER).as_deref());
     let mut stream = req.into_body_stream();
     let mut body = Vec::new();
     while let Some(chunk) = stream.next().await {
@@ -90,6 +92,7 @@ async fn handle(req: IncomingRequest) -> Response {
         authorization: authorization.as_deref(),
         api_key: api_key.as_deref(),
         body: &body,
+        observe,
     };
     respond(scorelet_guest::handle(&Spin, req).await)
 }

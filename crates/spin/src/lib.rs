@@ -7,6 +7,7 @@
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full, Limited};
+use scorelet::metrics::{OBSERVE_HEADER, Observe};
 use scorelet::service::{HttpRequest, HttpResponse};
 use scorelet_guest::{MAX_BODY, MAX_FETCH, Platform};
 use spin_sdk::http::{Request, StatusCode};
@@ -47,7 +48,7 @@ fn header(req: &Request, name: http::header::HeaderName) -> Option<&str> {
 }
 
 fn respond(r: HttpResponse) -> http::Response<Full<Bytes>> {
-    let mut b = http::Response::builder().status(r.status).header(http::header::CONTENT_TYPE, "application/json");
+    let mut b = http::Response::builder().status(r.status).header(http::header::CONTENT_TYPE, r.content_type);
     for (k, v) in r.headers {
         b = b.header(k, v);
     }
@@ -65,6 +66,7 @@ async fn handle(req: Request) -> http::Response<Full<Bytes>> {
     let content_type = header(&req, http::header::CONTENT_TYPE).map(str::to_string);
     let authorization = header(&req, http::header::AUTHORIZATION).map(str::to_string);
     let api_key = header(&req, http::header::HeaderName::from_static("x-api-key")).map(str::to_string);
+    let observe = Observe::from_header(header(&req, http::header::HeaderName::from_static(OBSERVE_HEADER)));
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => return respond(HttpResponse::body_too_large(MAX_BODY)),
@@ -79,6 +81,7 @@ async fn handle(req: Request) -> http::Response<Full<Bytes>> {
         authorization: authorization.as_deref(),
         api_key: api_key.as_deref(),
         body: &body,
+        observe,
     };
     respond(scorelet_guest::handle(&Spin, req).await)
 }

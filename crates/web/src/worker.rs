@@ -4,6 +4,7 @@
 //! into a `Response`.
 
 use js_sys::{Object, Reflect, Uint8Array};
+use scorelet::metrics::{OBSERVATION_HEADER, Observation, Observe, text};
 use scorelet::service::{HttpRequest, HttpResponse};
 use scorelet_guest::{MAX_BODY, Platform};
 use wasm_bindgen::prelude::*;
@@ -25,11 +26,13 @@ export interface WorkerRequest {
   /** The body was cut at the limit: answer 413. */
   tooLarge?: boolean;
 }
-/** The answer: always a JSON body. */
+/** The answer: a JSON body (Prometheus text for `/metrics`). */
 export interface WorkerResponse {
   status: number;
   headers: Record<string, string>;
   body: string;
+  /** Structured log lines (JSON) to print: the request's metrics, and every minute the live drift. */
+  log: string[];
 }
 /** The worker's configuration (its environment bindings). */
 export interface WorkerEnv {
@@ -49,6 +52,10 @@ export interface WorkerEnv {
   SCORELET_JWT_JWKS?: string;
   SCORELET_JWT_JWKS_URL?: string;
   SCORELET_JWT_SECRET?: string;
+  /** `on` (default) or `off`: metrics, and the log lines that carry them. */
+  SCORELET_METRICS?: string;
+  /** One scored row in this many is counted for drift (default 4). */
+  SCORELET_DRIFT_SAMPLE?: string;
 }
 "#;
 
@@ -77,7 +84,27 @@ impl Platform for Worker {
     fn now_ms(&self) -> u64 {
         js_sys::Date::now() as u64
     }
+
+    fn clock(&self) -> Option<scorelet::time::Clock> {
+        Some(performance_now_ns)
+    }
 }
+
+/// `performance.now()` in nanoseconds (0 where the engine has none). Workers advance it only
+/// between I/O, so their latency metrics count waiting, not computing.
+fn performance_now_ns() -> u64 {
+    let global = js_sys::global();
+    let now = Reflect::get(&global, &"performance".into()).ok().and_then(|p| {
+        let f = Reflect::get(&p, &"now".into()).ok()?.dyn_into::<js_sys::Function>().ok()?;
+        f.call0(&p).ok()?.as_f64()
+    });
+    now.map_or(0, |ms| (ms * 1e6) as u64)
+}
+
+/// Wall-clock milliseconds of the last drift log line.
+static LAST_DRIFT_LOG: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Milliseconds between drift log lines.
+const DRIFT_LOG_EVERY_MS: u64 = 60_000;
 
 fn field(v: &JsValue, name: &str) -> Option<String> {
     Reflect::get(v, &name.into()).ok()?.as_string()
@@ -115,6 +142,7 @@ async fn answer(request: JsValue, env: JsValue, files: JsValue) -> JsValue {
                 authorization: authorization.as_deref(),
                 api_key: api_key.as_deref(),
                 body: &body,
+                observe: Observe::Yes,
             };
             let answer = scorelet_guest::handle(&Worker { env, files }, req).await;
             crate::trap::fault_point(crate::trap::Fault::Score);
@@ -122,13 +150,28 @@ async fn answer(request: JsValue, env: JsValue, files: JsValue) -> JsValue {
         }
     };
     let headers = Object::new();
+    let log = js_sys::Array::new();
+    let now = js_sys::Date::now() as u64;
     for (k, v) in &response.headers {
+        if *k == OBSERVATION_HEADER {
+            if let Ok(o) = serde_json::from_str::<Observation>(v) {
+                log.push(&text::log_request(&o, now).into());
+            }
+            continue;
+        }
         let _ = Reflect::set(&headers, &(*k).into(), &v.into());
     }
-    let _ = Reflect::set(&headers, &"content-type".into(), &"application/json".into());
+    if now.saturating_sub(LAST_DRIFT_LOG.load(std::sync::atomic::Ordering::Relaxed)) >= DRIFT_LOG_EVERY_MS
+        && let Some(line) = scorelet_guest::with_metrics(|m| text::log_drift(m, now)).flatten()
+    {
+        LAST_DRIFT_LOG.store(now, std::sync::atomic::Ordering::Relaxed);
+        log.push(&line.into());
+    }
+    let _ = Reflect::set(&headers, &"content-type".into(), &response.content_type.into());
     let out = Object::new();
     let _ = Reflect::set(&out, &"status".into(), &response.status.into());
     let _ = Reflect::set(&out, &"headers".into(), &headers);
     let _ = Reflect::set(&out, &"body".into(), &String::from_utf8_lossy(&response.body).as_ref().into());
+    let _ = Reflect::set(&out, &"log".into(), &log);
     out.into()
 }

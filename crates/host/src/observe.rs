@@ -1,0 +1,90 @@
+//! Metrics across every instance of a component. Each instance keeps only its own numbers, and
+//! an instance serves a share of the requests (WASI 0.2: one), so the host asks every answer for
+//! the request's observation ([`scorelet::metrics::OBSERVE_HEADER`]), takes it out of the
+//! answer, and counts it in one [`Metrics`]; `GET /metrics` and `GET /v2/models/{name}/stats`
+//! are answered from that once the component has authorized them (its 200 answer's body is
+//! replaced). Requests the host answers itself (busy, failed, over the body limit) are counted
+//! too.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use scorelet::metrics::{
+    Metrics, OBSERVATION_HEADER, OBSERVE_HEADER, Observation, REFERENCE_HEADER, Reference, text,
+};
+
+/// One host's metrics, fed by its components' answers.
+#[derive(Debug, Default)]
+pub struct Observer {
+    metrics: Metrics,
+}
+
+impl Observer {
+    pub fn new() -> Observer {
+        Observer::default()
+    }
+
+    /// The aggregate.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Readies a client's request for the component: drops an observe header the client sent
+    /// and asks for the observation, with the model's reference while the host lacks it.
+    pub fn prepare(&self, headers: &mut http::HeaderMap) {
+        let model = self.metrics.model();
+        let want = if model.is_some() && self.metrics.reference_model() == model { "1" } else { "reference" };
+        headers.insert(OBSERVE_HEADER, http::HeaderValue::from_static(want));
+    }
+
+    /// Takes the observation (and reference) out of the component's answer to a request that
+    /// took `elapsed` on the host, counts it, and answers the metrics routes from
+    /// the aggregate. Returns the observation.
+    pub fn finish(&self, resp: &mut http::Response<Bytes>, elapsed: Duration) -> Option<Observation> {
+        let headers = resp.headers_mut();
+        let observation = headers.remove(OBSERVATION_HEADER);
+        let reference = headers.remove(REFERENCE_HEADER);
+        if let Some(r) = reference.as_ref().and_then(|v| v.to_str().ok()) {
+            match Reference::from_json(r) {
+                Ok(r) if self.metrics.reference_model().as_deref() != Some(&r.model) => {
+                    self.metrics.set_model(r.model.clone(), Some(r));
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("{e}"),
+            }
+        }
+        let mut o: Observation = match observation.as_ref().map(|v| serde_json::from_slice(v.as_bytes())) {
+            Some(Ok(o)) => o,
+            Some(Err(e)) => {
+                tracing::warn!("the component sent an unreadable observation: {e}");
+                return None;
+            }
+            // A component without metrics (turned off, or an older build).
+            None => return None,
+        };
+        o.ns[3] = elapsed.as_nanos() as u64;
+        self.metrics.record(&o);
+        if resp.status() == 200 {
+            let body = match o.route.as_ref() {
+                "metrics" => Some(text::prometheus(&self.metrics)),
+                "stats" => Some(self.metrics.stats().to_string()),
+                _ => None,
+            };
+            if let Some(b) = body {
+                resp.headers_mut().remove(http::header::CONTENT_LENGTH);
+                *resp.body_mut() = Bytes::from(b);
+            }
+        }
+        Some(o)
+    }
+
+    /// Counts a request the host answered itself with `status` and error `code`.
+    pub fn host_answered(&self, path: &str, status: u16, code: &'static str, elapsed: Duration) -> Observation {
+        let mut o = Observation::new(scorelet::service::route_of(path));
+        o.status = status;
+        o.error = Some(code.into());
+        o.ns[3] = elapsed.as_nanos() as u64;
+        self.metrics.record(&o);
+        o
+    }
+}
