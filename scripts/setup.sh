@@ -15,12 +15,14 @@ if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $wb_version"; t
   cargo install --root "$SCORELET_TOOLS" wasm-bindgen-cli --version "$wb_version"
 fi
 
-# Debian packages: Node (V8 runs the wasm32-unknown-unknown build) and Chromium (the browser
-# test and benchmark; playwright-core downloads no browser of its own).
+# Debian packages: Node (V8 runs the wasm32-unknown-unknown build), Chromium (the browser
+# test and benchmark; playwright-core downloads no browser of its own) and Prometheus (the
+# metrics test scrapes `scorelet serve` with it).
 missing=()
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 command -v chromium >/dev/null || missing+=(chromium fonts-dejavu-core)
+command -v prometheus >/dev/null || missing+=(prometheus)
 if ((${#missing[@]})); then
   sudo_=""; [[ $(id -u) -ne 0 ]] && sudo_="sudo"
   echo "installing ${missing[*]}"

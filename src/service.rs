@@ -91,7 +91,10 @@ impl HttpResponse {
 
     /// An error that is not about the model's input: `{"error": {"code", "message"}}`.
     pub fn problem(status: u16, code: &'static str, message: impl Into<String>) -> HttpResponse {
-        HttpResponse { error: Some(code), ..HttpResponse::json(status, &crate::error::error_body(code, &message.into())) }
+        HttpResponse {
+            error: Some(code),
+            ..HttpResponse::json(status, &crate::error::error_body(code, &message.into()))
+        }
     }
 
     /// 413 for a body over `limit` bytes.
@@ -396,9 +399,9 @@ impl Service {
             ["v2", "health", "live"] => only(method, "GET", || HttpResponse::json(200, &json!({"live": true}))),
             ["v2", "health", "ready"] => only(method, "GET", || self.ready(now_ms)),
             ["ping"] | ["health"] => only(method, "GET", || self.ready(now_ms)),
-            ["metrics"] => only(method, "GET", || {
-                self.authorized(req, now_ms).map(|()| self.metrics_text()).unwrap_or_else(|e| e)
-            }),
+            ["metrics"] => {
+                only(method, "GET", || self.authorized(req, now_ms).map(|()| self.metrics_text()).unwrap_or_else(|e| e))
+            }
             ["v2"] => only(method, "GET", || {
                 HttpResponse::json(
                     200,
@@ -656,8 +659,15 @@ mod tests {
     use super::*;
 
     fn get(s: &Service, path: &str) -> HttpResponse {
-        let req =
-            HttpRequest { method: "GET", path, content_type: None, authorization: None, api_key: None, body: b"", observe: Observe::No };
+        let req = HttpRequest {
+            method: "GET",
+            path,
+            content_type: None,
+            authorization: None,
+            api_key: None,
+            body: b"",
+            observe: Observe::No,
+        };
         s.handle(&req, 0)
     }
 

@@ -128,7 +128,11 @@ impl Reference {
                 let mut train = c.dist.counts();
                 train.extend([c.missing, 0]);
                 let bins = c.dist.bin_names().into_iter().chain(["(missing)".into(), "(unreadable)".into()]).collect();
-                ReferenceColumn { name: if std::ptr::eq(c, &profile.scores) { SCORE.into() } else { c.name.clone() }, bins, train }
+                ReferenceColumn {
+                    name: if std::ptr::eq(c, &profile.scores) { SCORE.into() } else { c.name.clone() },
+                    bins,
+                    train,
+                }
             })
             .collect();
         Reference { model, columns }
@@ -242,7 +246,11 @@ impl Metrics {
     pub fn set_model(&self, model: String, reference: Option<Reference>) {
         let mut s = self.state();
         s.model = Some(model);
-        s.drift = reference.map(|r| Drift { counts: r.columns.iter().map(|c| vec![0; c.bins.len()]).collect(), reference: r, rows: 0 });
+        s.drift = reference.map(|r| Drift {
+            counts: r.columns.iter().map(|c| vec![0; c.bins.len()]).collect(),
+            reference: r,
+            rows: 0,
+        });
     }
 
     /// The model whose reference drift is counted against, if any.

@@ -69,7 +69,12 @@ pub fn prometheus(m: &Metrics) -> String {
         histogram(&mut out, "scorelet_stage_duration_seconds", &format!("stage=\"{stage}\","), l);
     }
     if let Some(d) = &s.drift {
-        header(&mut out, "scorelet_drift_rows_total", "counter", "Rows counted for drift (a sample of the rows scored).");
+        header(
+            &mut out,
+            "scorelet_drift_rows_total",
+            "counter",
+            "Rows counted for drift (a sample of the rows scored).",
+        );
         let _ = writeln!(out, "scorelet_drift_rows_total {}", d.rows);
         header(
             &mut out,
@@ -87,7 +92,12 @@ pub fn prometheus(m: &Metrics) -> String {
                 );
             }
         }
-        header(&mut out, "scorelet_column_psi", "gauge", "PSI of the live rows against training, per input column (and `score`, against the holdout).");
+        header(
+            &mut out,
+            "scorelet_column_psi",
+            "gauge",
+            "PSI of the live rows against training, per input column (and `score`, against the holdout).",
+        );
         for c in &drift {
             let _ = writeln!(out, "scorelet_column_psi{{column=\"{}\"}} {}", label(&c.column), c.psi);
         }

@@ -402,7 +402,9 @@ impl Bins {
         match (self.readers[k].read(v), &self.bins[k]) {
             (Cell::Missing, _) => (missing, None),
             (Cell::Number(x), ColumnBins::Edges(e)) => (numeric_bin(e, x), Some(x)),
-            (Cell::Text(t), ColumnBins::Index(index, other)) => (index.get(t.as_ref()).copied().unwrap_or(*other), None),
+            (Cell::Text(t), ColumnBins::Index(index, other)) => {
+                (index.get(t.as_ref()).copied().unwrap_or(*other), None)
+            }
             (Cell::Bool(b), ColumnBins::Boolean) => (usize::from(b), None),
             _ => (invalid, None),
         }

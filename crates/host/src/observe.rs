@@ -9,9 +9,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use scorelet::metrics::{
-    Metrics, OBSERVATION_HEADER, OBSERVE_HEADER, Observation, REFERENCE_HEADER, Reference, text,
-};
+use scorelet::metrics::{Metrics, OBSERVATION_HEADER, OBSERVE_HEADER, Observation, REFERENCE_HEADER, Reference, text};
 
 /// One host's metrics, fed by its components' answers.
 #[derive(Debug, Default)]
