@@ -143,22 +143,21 @@ impl Prometheus {
             .collect()
     }
 
-    /// Waits until the scorelet target has been scraped after now (twice, so rates have two
-    /// samples).
-    fn wait_for_scrapes(&self) {
+    /// Waits until the last scrape of scorelet reads `query` as `want` (and the target is up).
+    fn wait_for(&self, query: &str, want: f64) {
         let t = Instant::now();
-        let first = self.query("scorelet_rows_total").first().map(|v| v.1);
         loop {
-            std::thread::sleep(Duration::from_millis(1200));
             let up = self.query("up{job=\"scorelet\"}");
-            if up.first().is_some_and(|v| v.1 == 1.0) && t.elapsed() > Duration::from_millis(2500) && first.is_some() {
+            let got = self.query(query).first().map(|v| v.1);
+            if up.first().is_some_and(|v| v.1 == 1.0) && got == Some(want) {
                 return;
             }
             assert!(
-                t.elapsed() < Duration::from_secs(30),
-                "Prometheus does not scrape scorelet: {up:?}\n{}",
+                t.elapsed() < Duration::from_secs(60),
+                "Prometheus never read {query} = {want} (last {got:?}, up {up:?})\n{}",
                 self.log()
             );
+            std::thread::sleep(Duration::from_millis(300));
         }
     }
 }
@@ -182,13 +181,15 @@ fn prometheus_scrapes_serve_under_load_and_reads_rate_p99_and_psi() {
     let bundle = common::train_on(tmp.path(), train.to_str().unwrap(), &[]);
     let server = Server::start(&["--bundle", bundle.to_str().unwrap(), "--instances", "4"]);
     let prom = Prometheus::start(&prometheus, server.url.trim_start_matches("http://"));
+    // A first scrape before any traffic, so rates start from zero.
+    prom.wait_for("scorelet_rows_total", 0.0);
     // Bounded load over several scrapes: the shifted rows in four rounds, two clients each.
     let mut sent = 0;
     for chunk in shifted.chunks(shifted.len().div_ceil(4)) {
         sent += load(&server.url, chunk, 2);
         std::thread::sleep(Duration::from_millis(1100));
     }
-    prom.wait_for_scrapes();
+    prom.wait_for("scorelet_rows_total", sent as f64);
 
     let rate = prom.query("sum(rate(scorelet_requests_total{route=\"invocations\",status=\"200\"}[1m]))");
     assert!(rate.first().is_some_and(|r| r.1 > 0.0), "request rate: {rate:?}");
@@ -210,7 +211,8 @@ fn prometheus_scrapes_serve_under_load_and_reads_rate_p99_and_psi() {
     assert_eq!(counted as usize, sent, "{text}");
     assert_eq!(sample(&text, "scorelet_rows_total").unwrap() as usize, sent);
     let drift_rows = sample(&text, "scorelet_drift_rows_total").unwrap();
-    assert!((drift_rows - sent as f64 / 4.0).abs() <= 1.0, "one row in 4 is counted for drift: {drift_rows}");
+    // Each of the 4 instances counts one row in 4 of its own, from its first.
+    assert!((drift_rows - sent as f64 / 4.0).abs() <= 4.0, "one row in 4 is counted for drift: {drift_rows}");
     for (col, p) in psi(&text) {
         match col.as_str() {
             "MonthlyCharges" => assert!(p > 0.25, "{col}: {p}"),

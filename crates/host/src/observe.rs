@@ -6,16 +6,23 @@
 //! replaced). Requests the host answers itself (busy, failed, over the body limit) are counted
 //! too.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use scorelet::metrics::{Metrics, OBSERVATION_HEADER, OBSERVE_HEADER, Observation, REFERENCE_HEADER, Reference, text};
+pub use scorelet::metrics::Observation;
+use scorelet::metrics::{Metrics, OBSERVATION_HEADER, OBSERVE_HEADER, REFERENCE_HEADER, Reference, text};
 
 /// One host's metrics, fed by its components' answers.
 #[derive(Debug, Default)]
 pub struct Observer {
     metrics: Metrics,
+    /// When [`Observer::emf`] last wrote the drift line (ms since the epoch).
+    last_drift_ms: AtomicU64,
 }
+
+/// How often [`Observer::emf`] adds the drift line.
+pub const DRIFT_LOG_EVERY_MS: u64 = 60_000;
 
 impl Observer {
     pub fn new() -> Observer {
@@ -84,5 +91,21 @@ impl Observer {
         o.ns[3] = elapsed.as_nanos() as u64;
         self.metrics.record(&o);
         o
+    }
+
+    /// CloudWatch Embedded Metric Format lines for an observed request at `now_ms` (ms since
+    /// the epoch): the request's, and, at most every [`DRIFT_LOG_EVERY_MS`], the live PSI of
+    /// every column (a function has no scrape endpoint; CloudWatch reads these from its log).
+    pub fn emf(&self, o: &Observation, now_ms: u64) -> Vec<String> {
+        let model = o.model.clone().or_else(|| self.metrics.model()).unwrap_or_default();
+        let mut lines = vec![text::emf_request(o, &model, now_ms)];
+        let last = self.last_drift_ms.load(Ordering::Relaxed);
+        if now_ms.saturating_sub(last) >= DRIFT_LOG_EVERY_MS
+            && self.last_drift_ms.compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+            && let Some(d) = text::emf_drift(&self.metrics, now_ms)
+        {
+            lines.push(d);
+        }
+        lines
     }
 }

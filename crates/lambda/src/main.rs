@@ -14,6 +14,7 @@
 //! | `SCORELET_JWT_ISSUER`, `SCORELET_JWT_AUDIENCE`, `SCORELET_JWT_JWKS`, `SCORELET_JWT_JWKS_URL`, `SCORELET_JWT_SECRET` | bearer JWTs accepted beside the API key |
 //! | `SCORELET_REGISTRY_PUBLIC_KEY`, `SCORELET_ENGINE` | the publisher key bundles must be signed with; the engine |
 //! | `SCORELET_COMPONENT` | the component (default `$LAMBDA_TASK_ROOT/scorelet.wasm`) |
+//! | `SCORELET_METRICS` | `off` drops the metrics; on, every invocation prints an Embedded Metric Format line (and the live drift one every minute) to stdout |
 //!
 //! A component built with `scorelet build --bundle` needs none of the model variables.
 //!
@@ -22,12 +23,12 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use lambda_http::{Body, Request, Response, service_fn};
-use scorelet_host::{HttpComponent, Settings, component};
+use scorelet_host::{HttpComponent, Observer, Settings, component};
 
 fn task_root() -> PathBuf {
     std::env::var_os("LAMBDA_TASK_ROOT").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."))
@@ -88,14 +89,48 @@ fn load() -> Result<HttpComponent> {
     HttpComponent::new(engine, compiled, settings).map_err(anyhow::Error::from)
 }
 
-/// Translates a Lambda HTTP event into the component's request and back.
-async fn handle(component: &HttpComponent, req: Request) -> Result<Response<Body>, lambda_http::Error> {
-    let (parts, body) = req.into_parts();
+/// Whether the function keeps metrics (`SCORELET_METRICS`, on unless `off`).
+fn metrics_on() -> bool {
+    !matches!(env("SCORELET_METRICS").as_deref(), Some("off" | "false" | "0"))
+}
+
+/// Prints the Embedded Metric Format lines of one invocation to stdout, where CloudWatch
+/// takes them from.
+fn emit(observer: &Observer, o: &scorelet_host::observe::Observation) {
+    let now_ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    for line in observer.emf(o, now_ms) {
+        println!("{line}");
+    }
+}
+
+/// Translates a Lambda HTTP event into the component's request and back, observing it when
+/// `observer` is given.
+async fn handle(
+    component: &HttpComponent,
+    observer: Option<&Observer>,
+    req: Request,
+) -> Result<Response<Body>, lambda_http::Error> {
+    let started = Instant::now();
+    let (mut parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    if let Some(o) = observer {
+        o.prepare(&mut parts.headers);
+    }
     let body = Bytes::copy_from_slice(body.as_ref());
     let resp = match component.handle(http::Request::from_parts(parts, body)).await {
-        Ok(r) => r,
+        Ok(mut r) => {
+            if let Some(o) = observer
+                && let Some(seen) = o.finish(&mut r, started.elapsed())
+            {
+                emit(o, &seen);
+            }
+            r
+        }
         Err(e) => {
             tracing::error!("component failed: {e:?}");
+            if let Some(o) = observer {
+                emit(o, &o.host_answered(&path, 500, "component_failed", started.elapsed()));
+            }
             let body = scorelet_host::server::error_body(
                 "component_failed",
                 "the scoring component failed on this request; see the function's log",
@@ -143,6 +178,7 @@ fn main() -> Result<()> {
     rt.block_on(async {
         let t = Instant::now();
         let component = Arc::new(load()?);
+        let observer = metrics_on().then(|| Arc::new(Observer::new()));
         // Load the model during Lambda's init phase (not billed to the first request's latency
         // budget the same way, and a broken model shows up in the init log).
         let probe = http::Request::get("http://localhost/v2/health/ready").body(Bytes::new())?;
@@ -158,8 +194,8 @@ fn main() -> Result<()> {
             Err(e) => tracing::error!("component failed at init: {e:?}"),
         }
         lambda_http::run(service_fn(move |req| {
-            let component = component.clone();
-            async move { handle(&component, req).await }
+            let (component, observer) = (component.clone(), observer.clone());
+            async move { handle(&component, observer.as_deref(), req).await }
         }))
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))

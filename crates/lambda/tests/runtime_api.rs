@@ -195,7 +195,7 @@ fn start_bootstrap_with(api: &RuntimeApi, task: &Path, env: &[(&str, &str)]) -> 
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("LAMBDA_TASK_ROOT", task)
-        .stdout(Stdio::null())
+        .stdout(std::fs::File::create(task.join("stdout.log")).unwrap())
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap()
@@ -294,6 +294,26 @@ fn answers_like_native(wasm: &Path, cache: &str, model: ModelKind) {
     let r = get("req-5");
     assert_eq!(r.2["statusCode"], 200, "{r:?}");
     assert_eq!(body(r)["name"], "churn");
+
+    // CloudWatch's Embedded Metric Format on stdout: a line per HTTP invocation, and the live
+    // drift of every input column once there is traffic.
+    let log = std::fs::read_to_string(task.path().join("stdout.log")).unwrap();
+    let lines: Vec<Json> = log.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let requests: Vec<&Json> = lines.iter().filter(|l| l.get("Route").is_some()).collect();
+    assert_eq!(requests.len(), 5, "one EMF line per HTTP event:\n{log}");
+    for l in &requests {
+        assert_eq!(l["_aws"]["CloudWatchMetrics"][0]["Namespace"], "scorelet", "{l}");
+        assert!(l["Model"].as_str().is_some_and(|m| m.starts_with("churn@")), "{l}");
+        assert!(l["Latency"].as_f64().is_some_and(|us| us > 0.0), "{l}");
+    }
+    let rows: u64 = requests.iter().map(|l| l["Rows"].as_u64().unwrap()).sum();
+    assert_eq!(rows as usize, records.len() + 1, "{log}");
+    let failed: Vec<&&Json> = requests.iter().filter(|l| l["Errors"] == 1).collect();
+    assert_eq!(failed.len(), 1, "{log}");
+    assert_eq!(failed[0]["Status"], 400);
+    let drift = lines.iter().find(|l| l.get("PSI.tenure").is_some()).unwrap_or_else(|| panic!("no drift line:\n{log}"));
+    let named = drift["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap();
+    assert!(named.iter().any(|m| m["Name"] == "PSI.MonthlyCharges"), "{drift}");
 }
 
 /// A registry (or a proxy in front of one) serving `bundle` as `churn@1`, every file consistent
