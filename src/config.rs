@@ -157,7 +157,7 @@ pub const SETTINGS: &[Setting] = &[
         "SCORELET_DRIFT_SAMPLE",
         var::DRIFT_SAMPLE,
         "component, Lambda, worker, `serve`",
-        "one scored row in this many is counted in the live drift histograms (default 4; 1 counts every row)",
+        "one scored row in this many is counted in the live drift histograms, and the requests that hold one are timed by stage (default 32; 1 counts every row)",
     ),
     other(
         "SCORELET_REGISTRY_TOKEN",

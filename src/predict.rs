@@ -21,19 +21,35 @@ pub struct Scorer {
     max_batch: usize,
     /// The bundle's training profile, when it has one (what live drift is measured against).
     profile: Option<std::sync::Arc<crate::profile::Profile>>,
-    /// When set, each batch's feature and model time is measured (see [`take_stage_ns`]).
-    clock: Option<crate::time::Clock>,
 }
 
 thread_local! {
-    // The feature and model nanoseconds of the last batch this thread scored with a clock.
-    static STAGE_NS: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+    /// Armed by [`time_next_batch`]: the clock the next batch this thread scores is timed on.
+    static STAGE_CLOCK: std::cell::Cell<Option<crate::time::Clock>> = const { std::cell::Cell::new(None) };
+    /// When that batch's features and then its model were done, on that clock.
+    static STAGE_MARKS: std::cell::Cell<Option<(u64, u64)>> = const { std::cell::Cell::new(None) };
 }
 
-/// The feature-pipeline and model nanoseconds of the last batch this thread scored with a
-/// scorer that has a clock ([`Scorer::set_clock`]), and resets them to zero.
-pub fn take_stage_ns() -> (u64, u64) {
-    STAGE_NS.take()
+/// Times the next batch this thread scores on `clock` (two clock reads: when its features and
+/// its model are done; [`take_stage_marks`] gives them). Metrics arm it for the requests they
+/// sample, so the others pay for no clock at all.
+pub fn time_next_batch(clock: crate::time::Clock) {
+    STAGE_CLOCK.set(Some(clock));
+    STAGE_MARKS.set(None);
+}
+
+/// When the batch armed by [`time_next_batch`] finished its features and its model; `None`
+/// when none was armed or it failed before its model ran. Disarms.
+pub fn take_stage_marks() -> Option<(u64, u64)> {
+    STAGE_CLOCK.set(None);
+    STAGE_MARKS.take()
+}
+
+/// Notes a timed batch's marks: features done at `t1`, the model now.
+fn stage_marks(clock: Option<crate::time::Clock>, t1: Option<u64>) {
+    if let (Some(c), Some(t1)) = (clock, t1) {
+        STAGE_MARKS.set(Some((t1, c())));
+    }
 }
 
 impl Scorer {
@@ -70,18 +86,12 @@ impl Scorer {
         let onnx = bundle.file(&manifest.model.file).ok_or_else(|| Error::Bundle("no model file".into()))?;
         let model = Model::load_with(onnx, pipeline.width(), &manifest.model.output, engine)?;
         let profile = bundle.profile()?.map(std::sync::Arc::new);
-        Ok(Scorer { manifest, pipeline, model, max_batch: DEFAULT_MAX_BATCH, profile, clock: None })
+        Ok(Scorer { manifest, pipeline, model, max_batch: DEFAULT_MAX_BATCH, profile })
     }
 
     /// The bundle's training profile, if it has one.
     pub fn profile(&self) -> Option<&crate::profile::Profile> {
         self.profile.as_deref()
-    }
-
-    /// Measures the feature and model time of every batch on `clock` ([`take_stage_ns`]
-    /// reads them); `None` stops measuring.
-    pub fn set_clock(&mut self, clock: Option<crate::time::Clock>) {
-        self.clock = clock;
     }
 
     /// Sets the largest batch [`Scorer::predict`] accepts.
@@ -127,23 +137,15 @@ impl Scorer {
     fn score_with(&self, n: usize, fill: impl Fn(usize, &mut [f32]) -> Result<()>) -> Result<(Vec<f32>, Outputs)> {
         self.check_batch(n)?;
         let width = self.pipeline.width();
-        let t0 = self.clock.map(|c| c());
+        let clock = STAGE_CLOCK.take();
         let mut features = vec![0.0; n * width];
         for (i, out) in features.chunks_exact_mut(width).enumerate() {
             fill(i, out)?;
         }
-        let t1 = self.clock.map(|c| c());
+        let t1 = clock.map(|c| c());
         let scores = self.score_features(&features, n)?;
-        self.stages(t0, t1);
+        stage_marks(clock, t1);
         Ok((features, scores))
-    }
-
-    /// Records the stage times of a batch whose features started at `t0` and ended at `t1`
-    /// (the model ends now).
-    fn stages(&self, t0: Option<u64>, t1: Option<u64>) {
-        if let (Some(c), Some(t0), Some(t1)) = (self.clock, t0, t1) {
-            STAGE_NS.set((t1.saturating_sub(t0), c().saturating_sub(t1)));
-        }
     }
 
     /// Runs the model on a ready row-major feature matrix (`rows × pipeline().width()`, what the
@@ -191,11 +193,11 @@ impl Scorer {
     pub fn score_columns(&self, columns: &[crate::features::ColumnCells<'_>]) -> Result<(Vec<f32>, Outputs)> {
         let rows = columns.first().map_or(0, |c| c.len());
         self.check_batch(rows)?;
-        let t0 = self.clock.map(|c| c());
+        let clock = STAGE_CLOCK.take();
         let features = self.pipeline.transform_columns(columns)?;
-        let t1 = self.clock.map(|c| c());
+        let t1 = clock.map(|c| c());
         let scores = self.score_features(&features, rows)?;
-        self.stages(t0, t1);
+        stage_marks(clock, t1);
         Ok((features, scores))
     }
 

@@ -173,7 +173,7 @@ pub struct Service {
 }
 
 /// Rows per row counted for drift, unless configured.
-pub const DEFAULT_DRIFT_SAMPLE: u64 = 4;
+pub const DEFAULT_DRIFT_SAMPLE: u64 = 32;
 
 /// A batch as the request read it, for counting its rows' cells in the drift bins.
 #[derive(Clone, Copy)]
@@ -183,7 +183,23 @@ enum Batch<'r, 'b> {
     Columns(&'r [Vec<ValueRef<'b>>]),
 }
 
+/// A request the metrics sample: its first sampled row, and when its parse ended.
+#[derive(Clone, Copy)]
+struct Sampled {
+    row: usize,
+    parsed: u64,
+}
+
 impl<'b> Batch<'_, 'b> {
+    /// Rows in the batch.
+    fn len(&self) -> usize {
+        match *self {
+            Batch::Cells(c) => c.len(),
+            Batch::Rows(r) => r.len(),
+            Batch::Columns(c) => c.first().map_or(0, Vec::len),
+        }
+    }
+
     /// The cells of row `i` in input-column order.
     fn row(&self, i: usize, out: &mut Vec<ValueRef<'b>>)
     where
@@ -310,13 +326,12 @@ impl Service {
     /// attempt after the backoff.
     pub fn finish_loading(&mut self, result: Result<Scorer>, now_ms: u64) {
         self.state = match result {
-            Ok(mut s) => {
+            Ok(s) => {
                 self.backoff = Backoff::default();
                 let reader = RowReader::for_pipeline(s.pipeline());
                 let label = format!("{}@{}", s.name(), s.version());
                 self.drift = None;
                 if let Some(m) = &self.metrics {
-                    s.set_clock(Some(self.clock));
                     // A profile that does not fit the features (never written so) only costs
                     // the drift metrics.
                     self.drift = s.profile().and_then(|p| {
@@ -338,11 +353,13 @@ impl Service {
     /// model's [`Reference`]) in headers for the host to count and remove.
     pub fn handle(&self, req: &HttpRequest, now_ms: u64) -> HttpResponse {
         let Some(metrics) = &self.metrics else {
-            return self.route(req, now_ms, &mut Observation::default());
+            return self.route(req, now_ms, &mut Observation::default(), 0);
         };
         let t0 = (self.clock)();
         let mut o = Observation::default();
-        let mut resp = self.route(req, now_ms, &mut o);
+        let mut resp = self.route(req, now_ms, &mut o, t0);
+        // A sampled batch that failed before its model leaves the stage clock armed.
+        crate::predict::take_stage_marks();
         o.status = resp.status;
         o.error = resp.error.map(Cow::Borrowed);
         o.ns[3] = (self.clock)().saturating_sub(t0);
@@ -357,39 +374,61 @@ impl Service {
         resp
     }
 
-    /// Reads the clock when metrics are on.
-    fn tick(&self) -> u64 {
-        if self.metrics.is_some() { (self.clock)() } else { 0 }
+    /// Decides, once a request's batch of `n` rows is read, whether the request is sampled:
+    /// whether one of its rows is among the one in `sample` that drift counts. Only sampled
+    /// requests read the clock for their stages (parse, features, model) and bin rows, so a
+    /// 1-row request pays for two clock reads and a few counters, not for a profile; the
+    /// stage histograms are a sample of the requests, which their quantiles do not mind.
+    fn sample_batch(&self, n: usize) -> Option<Sampled> {
+        self.metrics.as_ref()?;
+        let first = self.seen.fetch_add(n as u64, Ordering::Relaxed);
+        let row = ((self.sample - first % self.sample) % self.sample) as usize;
+        (row < n).then(|| {
+            crate::predict::time_next_batch(self.clock);
+            Sampled { row, parsed: (self.clock)() }
+        })
     }
 
-    /// Counts a scored batch in `o`: its rows, the stage times the scorer measured, and the
-    /// sampled rows' cells and scores in the drift bins.
-    fn observe_batch(&self, o: &mut Observation, parse_from: u64, parsed: u64, preds: &[Prediction], batch: Batch) {
+    /// Counts a scored batch in `o`: its rows, and for a sampled request the stage times and
+    /// the sampled rows' cells and scores in the drift bins.
+    fn observe_batch(
+        &self,
+        o: &mut Observation,
+        t0: u64,
+        sampled: Option<Sampled>,
+        preds: &[Prediction],
+        batch: Batch,
+    ) {
         if self.metrics.is_none() {
             return;
         }
         o.rows = u32::try_from(preds.len()).unwrap_or(u32::MAX);
-        let (features, model) = crate::predict::take_stage_ns();
-        o.ns[..3].copy_from_slice(&[parsed.saturating_sub(parse_from), features, model]);
+        let Some(Sampled { row, parsed }) = sampled else { return };
+        if let Some((features, model)) = crate::predict::take_stage_marks() {
+            o.ns[..3].copy_from_slice(&[
+                parsed.saturating_sub(t0),
+                features.saturating_sub(parsed),
+                model.saturating_sub(features),
+            ]);
+        }
         let Some((bins, _)) = &self.drift else { return };
-        let first = self.seen.fetch_add(preds.len() as u64, Ordering::Relaxed);
         let columns = bins.sizes().len() - 1;
         let small = |x: usize| u16::try_from(x).unwrap_or(u16::MAX);
-        let mut cells = Vec::new();
-        let mut i = ((self.sample - first % self.sample) % self.sample) as usize;
-        while i < preds.len() {
+        let step = self.sample as usize;
+        o.bins.reserve((preds.len() - row).div_ceil(step) * (columns + 1));
+        let mut cells = Vec::with_capacity(columns);
+        for i in (row..preds.len()).step_by(step) {
             batch.row(i, &mut cells);
             for (c, v) in cells.iter().enumerate().take(columns) {
                 o.bins.push((small(c), small(bins.bin(c, *v).0)));
             }
             o.bins.push((small(columns), small(bins.score_bin(&Score::of(&preds[i])))));
             o.sampled += 1;
-            i += self.sample as usize;
         }
     }
 
     /// Routes one request, noting in `o` what the metrics need.
-    fn route(&self, req: &HttpRequest, now_ms: u64, o: &mut Observation) -> HttpResponse {
+    fn route(&self, req: &HttpRequest, now_ms: u64, o: &mut Observation, t0: u64) -> HttpResponse {
         let path = req.path.split(['?', '#']).next().unwrap_or("");
         let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
         let segments: Vec<&str> = path.split('/').skip(1).collect();
@@ -412,15 +451,14 @@ impl Service {
                 self.authorized(req, now_ms)
                     .and_then(|()| self.scoring(req, now_ms))
                     .and_then(|(s, reader)| {
-                        let t = self.tick();
                         let r = mlflow::parse_borrowed(req.body, reader).map_err(|e| HttpResponse::error(&e))?;
-                        let parsed = self.tick();
-                        let p = r.predict(s).map_err(|e| HttpResponse::error(&e))?;
                         let batch = match &r {
                             mlflow::Parsed::Cells(c, _) => Batch::Cells(c),
                             mlflow::Parsed::Rows(r) => Batch::Rows(&r.rows),
                         };
-                        self.observe_batch(o, t, parsed, &p, batch);
+                        let sampled = self.sample_batch(batch.len());
+                        let p = r.predict(s).map_err(|e| HttpResponse::error(&e))?;
+                        self.observe_batch(o, t0, sampled, &p, batch);
                         Ok(HttpResponse::bytes(200, mlflow::response_bytes(s, &p)))
                     })
                     .unwrap_or_else(|e| e)
@@ -453,17 +491,18 @@ impl Service {
                     .and_then(|(s, reader)| {
                         // The common shape straight from the body; anything else (and every
                         // error) through the JSON tree.
-                        let t = self.tick();
                         if let Some(d) = oip::parse_direct(req.body, reader) {
-                            let parsed = self.tick();
+                            let batch = Batch::Columns(&d.columns);
+                            let sampled = self.sample_batch(batch.len());
                             let p = d.predict(s).map_err(|e| HttpResponse::error(&e))?;
-                            self.observe_batch(o, t, parsed, &p, Batch::Columns(&d.columns));
+                            self.observe_batch(o, t0, sampled, &p, batch);
                             return Ok(HttpResponse::json(200, &oip::response(s, d.id, &p)));
                         }
                         let r = oip::parse(req.body, reader).map_err(|e| HttpResponse::error(&e))?;
-                        let parsed = self.tick();
+                        let batch = Batch::Rows(&r.rows);
+                        let sampled = self.sample_batch(batch.len());
                         let p = s.predict(&r.rows, r.options).map_err(|e| HttpResponse::error(&e))?;
-                        self.observe_batch(o, t, parsed, &p, Batch::Rows(&r.rows));
+                        self.observe_batch(o, t0, sampled, &p, batch);
                         Ok(HttpResponse::json(200, &oip::response(s, r.id.as_deref(), &p)))
                     })
                     .unwrap_or_else(|e| e)

@@ -133,6 +133,15 @@ def criterion(bundles, smoke):
     return out
 
 
+def overhead(bundles, smoke):
+    """Metrics on vs off, interleaved (crates/bench/benches/overhead.rs): {label: {"native/1": {on_us, off_us, ratio}}}."""
+    spec = ",".join(f"{k}={v}" for k, v in bundles.items())
+    subprocess.run(["cargo", "bench", "--locked", "--workspace", "--bench", "overhead", "--", *(["--quick"] if smoke else [])],
+                   check=True, cwd=REPO, env={**os.environ, "SCORELET_BENCH_BUNDLES": spec},
+                   stdout=subprocess.DEVNULL if smoke else sys.stderr)
+    return json.loads((TARGET / "overhead.json").read_text())
+
+
 def measured(cmd, cwd=None):
     """Runs `cmd` to completion: (wall seconds, peak resident memory of it and its children
     together in MB, sampled every 10 ms from /proc)."""
@@ -250,6 +259,8 @@ def main():
 
     log("in process: criterion (scorelet native and in wasmtime)")
     res["criterion_us"] = criterion({**bundles, **trees}, smoke)
+    log("in process: the price of metrics (on vs off, interleaved)")
+    res["metrics_overhead"] = overhead(bundles, smoke)
     log("in process: onnxruntime + pandas (Python, one thread)")
     res["onnxruntime_us"] = {}
     for label, d in {**bundles, **trees}.items():
@@ -436,6 +447,13 @@ def ratios(res):
                 if k in c and key in o[label]:
                     out.append(("model only, ready float32 feature matrix, µs per call", f"{label}, {rows} row{'s' if rows > 1 else ''}, scorelet {engine} engine",
                                 c[k], o[label][key], "µs", "onnxruntime session.run"))
+    for label, cases in res.get("metrics_overhead", {}).items():
+        for case, v in cases.items():
+            where, rows = case.split("/")
+            what = "native" if where == "native" else "in wasmtime, with serve's aggregate"
+            out.append(("the price of metrics: on / off, µs per call (goal for 1 row native: at most 1.05×)",
+                        f"{label}, {rows} row{'s' if rows != '1' else ''}, {what}", v["on_us"], v["off_us"], "µs",
+                        "the same with metrics off"))
     for key, h in res["http"].items():
         m, name = key.split("/")
         if name == "scorelet":

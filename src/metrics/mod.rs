@@ -73,7 +73,7 @@ pub struct Observation {
     #[serde(default)]
     pub rows: u32,
     /// Nanoseconds per [`STAGES`] entry; 0 where not measured (the stages of a request that
-    /// scores nothing, or a platform without a clock).
+    /// scores nothing or is not sampled, or a platform without a clock).
     #[serde(default)]
     pub ns: [u64; 4],
     /// Rows counted for drift (a sample of the rows scored).
@@ -289,7 +289,8 @@ impl Metrics {
                 None => s.latency.entry(o.route.clone()).or_default().add(o.ns[3]),
             }
         }
-        if o.rows > 0 && o.ns[3] > 0 {
+        // Stages are measured on the sampled requests only (see `Service`).
+        if o.ns[..3].iter().any(|&n| n > 0) {
             for (l, ns) in s.stages.iter_mut().zip(o.ns) {
                 l.add(ns);
             }

@@ -179,7 +179,7 @@ fn prometheus_scrapes_serve_under_load_and_reads_rate_p99_and_psi() {
     let tmp = tempfile::tempdir().unwrap();
     let (train, shifted) = split(tmp.path(), 1.3);
     let bundle = common::train_on(tmp.path(), train.to_str().unwrap(), &[]);
-    let server = Server::start(&["--bundle", bundle.to_str().unwrap(), "--instances", "4"]);
+    let server = Server::start(&["--bundle", bundle.to_str().unwrap(), "--instances", "4", "--drift-sample", "4"]);
     let prom = Prometheus::start(&prometheus, server.url.trim_start_matches("http://"));
     // A first scrape before any traffic, so rates start from zero.
     prom.wait_for("scorelet_rows_total", 0.0);
