@@ -20,6 +20,8 @@ use serde_json::json;
 struct Workerd {
     child: Child,
     url: String,
+    /// What it printed, stdout and stderr (the worker's console).
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Drop for Workerd {
@@ -55,16 +57,22 @@ fn workerd(dir: &Path, env: &[(&str, &str)]) -> Workerd {
         .args(["serve", dir.join("config.capnp").to_str().unwrap(), "--socket-addr"])
         .arg(format!("http=127.0.0.1:{port}"))
         .envs(env.iter().copied())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("workerd: {line}");
-        }
-    });
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let out: [Box<dyn std::io::Read + Send>; 2] =
+        [Box::new(child.stdout.take().unwrap()), Box::new(child.stderr.take().unwrap())];
+    for stream in out {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                eprintln!("workerd: {line}");
+                log.lock().unwrap().push(line);
+            }
+        });
+    }
     let url = format!("http://127.0.0.1:{port}");
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -72,7 +80,18 @@ fn workerd(dir: &Path, env: &[(&str, &str)]) -> Workerd {
         assert!(start.elapsed() < Duration::from_secs(60), "workerd did not listen");
         std::thread::sleep(Duration::from_millis(50));
     }
-    Workerd { child, url }
+    Workerd { child, url, log }
+}
+
+/// The JSON log lines the worker printed whose `scorelet` field is `kind`.
+fn log_lines(w: &Workerd, kind: &str) -> Vec<serde_json::Value> {
+    w.log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l.get(l.find('{')?..)?).ok())
+        .filter(|v| v["scorelet"] == kind)
+        .collect()
 }
 
 /// POSTs 8 MiB + 1 byte and reads the answer even when the server stops reading the body
@@ -136,6 +155,17 @@ fn embedded_worker_scores_like_predict_and_rejects_bad_requests_like_the_server(
     assert_eq!(status, 405);
     // Still scoring after all that.
     assert_scores_like_native(&w.url, &want[..3], &records[..3], "churn", "workerd, after bad requests");
+    // Its metrics, as JSON log lines (a worker has no scrape endpoint): one per request, with
+    // the error's code, and the live drift of every column.
+    std::thread::sleep(Duration::from_millis(300));
+    let requests = log_lines(&w, "request");
+    let missing_line = requests.iter().find(|l| l["status"] == 400 && l["code"] == "missing_column");
+    assert!(missing_line.is_some(), "no log line for the missing column: {requests:?}");
+    let scored: u64 = requests.iter().filter(|l| l["status"] == 200).map(|l| l["rows"].as_u64().unwrap()).sum();
+    assert!(scored >= 203, "rows in the request lines: {scored}");
+    let drift = log_lines(&w, "drift");
+    let columns = drift.first().map(|d| d["columns"].as_array().unwrap().len());
+    assert_eq!(columns, Some(20), "19 input columns and the scores: {drift:?}");
     drop(w);
     // The tree ensembles score in V8 as natively, bit for bit.
     for (kind, extra) in &common::MODEL_KINDS[1..] {
