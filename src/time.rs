@@ -1,4 +1,5 @@
-//! RFC 3339 timestamps without a date-time dependency (bundles and the registry record them).
+//! Time: RFC 3339 timestamps without a date-time dependency (bundles and the registry record
+//! them), and the monotonic clock latency metrics read.
 
 /// Formats Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (days-to-civil from Howard Hinnant's
 /// algorithm).
@@ -28,16 +29,6 @@ pub fn now_rfc3339() -> String {
     rfc3339_of(std::time::SystemTime::now())
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn formats_known_instants() {
-        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::rfc3339(1_795_000_000), "2026-11-18T11:06:40Z");
-        assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-    }
-}
-
 /// A monotonic clock in nanoseconds from an arbitrary start: what the service's latency
 /// measurements read. Browsers and workers have no `Instant`; there it reads 0 (nothing is
 /// measured) unless the adapter gives the service a clock of its own.
@@ -54,4 +45,14 @@ pub fn monotonic_ns() -> u64 {
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub fn monotonic_ns() -> u64 {
     0
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(1_795_000_000), "2026-11-18T11:06:40Z");
+        assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
 }
