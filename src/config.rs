@@ -26,8 +26,14 @@ pub mod var {
     pub const ENGINE: &str = "engine";
     /// Whether the function keeps metrics (`on`, the default, or `off`).
     pub const METRICS: &str = "metrics";
-    /// One scored row in this many is counted in the live drift histograms (default 4).
+    /// One scored row in this many is counted in the live drift histograms (default 32).
     pub const DRIFT_SAMPLE: &str = "drift_sample";
+    /// Request logs: `off` (default), `on`, or `payload` (with rows and predictions).
+    pub const REQUEST_LOG: &str = "request_log";
+    /// One request in this many logs its rows and predictions (default 1).
+    pub const REQUEST_LOG_SAMPLE: &str = "request_log_sample";
+    /// Comma-separated input columns never written to the request log.
+    pub const REQUEST_LOG_DENY: &str = "request_log_deny";
     /// The `iss` a bearer JWT must carry.
     pub const JWT_ISSUER: &str = "jwt_issuer";
     /// The `aud` a bearer JWT must carry (or contain).
@@ -158,6 +164,30 @@ pub const SETTINGS: &[Setting] = &[
         var::DRIFT_SAMPLE,
         "component, Lambda, worker, `serve`",
         "one scored row in this many is counted in the live drift histograms, and the requests that hold one are timed by stage (default 32; 1 counts every row)",
+    ),
+    runtime(
+        "SCORELET_REQUEST_LOG",
+        var::REQUEST_LOG,
+        "component, Lambda, `serve`",
+        "`off` (default), `on` (one JSON line per request: time, request id, model, variant, route, status, code, rows, latency) or `payload` (with the rows and predictions); needs metrics on",
+    ),
+    runtime(
+        "SCORELET_REQUEST_LOG_SAMPLE",
+        var::REQUEST_LOG_SAMPLE,
+        "component, Lambda, `serve`",
+        "with `payload`: one request in this many logs its rows and predictions (default 1)",
+    ),
+    runtime(
+        "SCORELET_REQUEST_LOG_DENY",
+        var::REQUEST_LOG_DENY,
+        "component, Lambda, `serve`",
+        "comma-separated input columns never written to the request log (personal data)",
+    ),
+    other(
+        "SCORELET_REQUEST_LOG_FILE",
+        Scope::Cli,
+        "`serve`",
+        "write the request log to this file, rotated at `--request-log-max-bytes` (default 100 MB; 5 old files kept), instead of stdout",
     ),
     other(
         "SCORELET_REGISTRY_TOKEN",

@@ -34,6 +34,7 @@ use crate::api::{MAX_BODY_BYTES, RowReader, mlflow, oip};
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
 use crate::jwt::Verifier;
+use crate::metrics::requests::{self, PayloadLog};
 use crate::metrics::{Metrics, OBSERVATION_HEADER, Observation, Observe, REFERENCE_HEADER, Reference, ascii_json};
 use crate::predict::{Prediction, Scorer};
 use crate::profile::Bins;
@@ -170,6 +171,12 @@ pub struct Service {
     /// Rows scored so far (which rows are sampled).
     seen: AtomicU64,
     clock: Clock,
+    /// Whose rows and predictions go into the request log; `None`: nobody's.
+    payload_log: Option<PayloadLog>,
+    /// Scoring requests seen by the payload sampling.
+    payload_seen: AtomicU64,
+    /// The loaded model's input columns in batch order, `None` where denied.
+    payload_columns: Vec<Option<String>>,
 }
 
 /// Rows per row counted for drift, unless configured.
@@ -249,6 +256,9 @@ impl Service {
             drift: None,
             model_label: None,
             sample: DEFAULT_DRIFT_SAMPLE,
+            payload_log: None,
+            payload_seen: AtomicU64::new(0),
+            payload_columns: Vec::new(),
             seen: AtomicU64::new(0),
             clock: crate::time::monotonic_ns,
         }
@@ -259,6 +269,23 @@ impl Service {
     pub fn set_metrics(&mut self, on: bool, drift_sample: u64) {
         self.metrics = on.then(|| self.metrics.take().unwrap_or_default());
         self.sample = drift_sample.max(1);
+    }
+
+    /// Puts the rows and predictions of the requests `log` samples into their observations
+    /// (for the request log; only observations a host asks for carry them); `None` stops.
+    pub fn set_payload_log(&mut self, log: Option<PayloadLog>) {
+        self.payload_log = log;
+        self.payload_columns_for_model();
+    }
+
+    fn payload_columns_for_model(&mut self) {
+        let deny = self.payload_log.as_ref().map_or(&[][..], |l| &l.deny[..]);
+        self.payload_columns = match &self.state {
+            ModelState::Ready(r) => {
+                r.0.pipeline().input_columns().map(|c| (!deny.iter().any(|d| d == c)).then(|| c.to_string())).collect()
+            }
+            _ => Vec::new(),
+        };
     }
 
     /// The clock latency is measured on (platforms without `Instant` give theirs).
@@ -346,6 +373,7 @@ impl Service {
             }
             Err(error) => ModelState::Failed { error, retry_at_ms: now_ms.saturating_add(self.backoff.fail()) },
         };
+        self.payload_columns_for_model();
     }
 
     /// Answers one request, and counts it in the metrics (when on). When the host asks
@@ -389,10 +417,11 @@ impl Service {
         })
     }
 
-    /// Counts a scored batch in `o`: its rows, and for a sampled request the stage times and
-    /// the sampled rows' cells and scores in the drift bins.
+    /// Counts a scored batch in `o`: its rows, for a sampled request the stage times and the
+    /// sampled rows' cells and scores in the drift bins, and the payload the request log asks.
     fn observe_batch(
         &self,
+        req: &HttpRequest,
         o: &mut Observation,
         t0: u64,
         sampled: Option<Sampled>,
@@ -403,6 +432,12 @@ impl Service {
             return;
         }
         o.rows = u32::try_from(preds.len()).unwrap_or(u32::MAX);
+        if req.observe != Observe::No
+            && let Some(log) = &self.payload_log
+            && self.payload_seen.fetch_add(1, Ordering::Relaxed) % log.sample == 0
+        {
+            o.payload = Some(self.payload(preds, batch));
+        }
         let Some(Sampled { row, parsed }) = sampled else { return };
         if let Some((features, model)) = crate::predict::take_stage_marks() {
             o.ns[..3].copy_from_slice(&[
@@ -425,6 +460,27 @@ impl Service {
             o.bins.push((small(columns), small(bins.score_bin(&Score::of(&preds[i])))));
             o.sampled += 1;
         }
+    }
+
+    /// The request log's payload: the first [`requests::MAX_PAYLOAD_ROWS`] rows (without the
+    /// denied columns) and their predictions.
+    fn payload(&self, preds: &[Prediction], batch: Batch) -> serde_json::Value {
+        let n = preds.len().min(requests::MAX_PAYLOAD_ROWS);
+        let mut cells = Vec::with_capacity(self.payload_columns.len());
+        let records: Vec<serde_json::Value> = (0..n)
+            .map(|i| {
+                batch.row(i, &mut cells);
+                let row = self
+                    .payload_columns
+                    .iter()
+                    .zip(&cells)
+                    .filter_map(|(c, v)| Some((c.clone()?, v.to_value().to_json())))
+                    .collect();
+                serde_json::Value::Object(row)
+            })
+            .collect();
+        let predictions: Vec<serde_json::Value> = preds[..n].iter().map(Prediction::to_json).collect();
+        json!({"rows": preds.len(), "records": records, "predictions": predictions})
     }
 
     /// Routes one request, noting in `o` what the metrics need.
@@ -458,7 +514,7 @@ impl Service {
                         };
                         let sampled = self.sample_batch(batch.len());
                         let p = r.predict(s).map_err(|e| HttpResponse::error(&e))?;
-                        self.observe_batch(o, t0, sampled, &p, batch);
+                        self.observe_batch(req, o, t0, sampled, &p, batch);
                         Ok(HttpResponse::bytes(200, mlflow::response_bytes(s, &p)))
                     })
                     .unwrap_or_else(|e| e)
@@ -495,14 +551,14 @@ impl Service {
                             let batch = Batch::Columns(&d.columns);
                             let sampled = self.sample_batch(batch.len());
                             let p = d.predict(s).map_err(|e| HttpResponse::error(&e))?;
-                            self.observe_batch(o, t0, sampled, &p, batch);
+                            self.observe_batch(req, o, t0, sampled, &p, batch);
                             return Ok(HttpResponse::json(200, &oip::response(s, d.id, &p)));
                         }
                         let r = oip::parse(req.body, reader).map_err(|e| HttpResponse::error(&e))?;
                         let batch = Batch::Rows(&r.rows);
                         let sampled = self.sample_batch(batch.len());
                         let p = s.predict(&r.rows, r.options).map_err(|e| HttpResponse::error(&e))?;
-                        self.observe_batch(o, t0, sampled, &p, batch);
+                        self.observe_batch(req, o, t0, sampled, &p, batch);
                         Ok(HttpResponse::json(200, &oip::response(s, r.id.as_deref(), &p)))
                     })
                     .unwrap_or_else(|e| e)

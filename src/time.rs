@@ -18,6 +18,12 @@ pub fn rfc3339(secs: u64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
 }
 
+/// Milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (request logs).
+pub fn rfc3339_millis(ms: u64) -> String {
+    let s = rfc3339(ms / 1000);
+    format!("{}.{:03}Z", &s[..s.len() - 1], ms % 1000)
+}
+
 /// A system time as RFC 3339 UTC (times before 1970 print as the epoch).
 pub fn rfc3339_of(t: std::time::SystemTime) -> String {
     rfc3339(t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0))

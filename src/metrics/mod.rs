@@ -10,6 +10,7 @@
 //! reach it once as a [`Reference`]. [`text`] writes the Prometheus exposition and CloudWatch's
 //! Embedded Metric Format.
 
+pub mod requests;
 pub mod text;
 
 use std::borrow::Cow;
@@ -86,6 +87,10 @@ pub struct Observation {
     /// `name@version` of the model that answered (in observations sent to a host).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// For the request log ([`requests`]): `{"records": [...], "predictions": [...],
+    /// "rows": n}` of a request sampled for it, the denied columns left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Json>,
 }
 
 impl Observation {

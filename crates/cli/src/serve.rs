@@ -78,6 +78,25 @@ pub struct ServeArgs {
     #[arg(long, env = "SCORELET_DRIFT_SAMPLE", default_value_t = scorelet::service::DEFAULT_DRIFT_SAMPLE,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub drift_sample: u64,
+    /// Request logs, one JSON line per request: off, on, or payload (with the rows and
+    /// predictions). Needs metrics on.
+    #[arg(long, env = "SCORELET_REQUEST_LOG", default_value = "off", value_parser = ["off", "on", "payload"])]
+    pub request_log: String,
+    /// Write the request log to this file (rotated by size) instead of stdout.
+    #[arg(long, env = "SCORELET_REQUEST_LOG_FILE")]
+    pub request_log_file: Option<PathBuf>,
+    /// Rotate the request-log file when it would pass this many bytes.
+    #[arg(long, default_value_t = 100_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_log_max_bytes: u64,
+    /// Rotated request-log files kept (FILE.1 is the newest).
+    #[arg(long, default_value_t = 5)]
+    pub request_log_keep: usize,
+    /// With `--request-log payload`: one request in this many logs its rows and predictions.
+    #[arg(long, env = "SCORELET_REQUEST_LOG_SAMPLE", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_log_sample: u64,
+    /// Input columns never written to the request log (comma-separated; personal data).
+    #[arg(long, env = "SCORELET_REQUEST_LOG_DENY", default_value = "")]
+    pub request_log_deny: String,
     #[command(flatten)]
     pub jwt: JwtArgs,
     #[command(flatten)]
@@ -163,6 +182,31 @@ mod builtin {
 /// The scoring component built into this binary (see `crates/cli/build.rs`): WASI 0.3, or 0.2;
 /// `lean` asks for the build without tract (taken when it is built in, else the full one).
 /// Returns the bytes and whether they are the lean build.
+/// The host's metrics (and request log), when on; passes what the component needs to know of
+/// them as its variables.
+fn observer(a: &ServeArgs, settings: &mut Settings) -> Result<Option<Arc<scorelet_host::Observer>>> {
+    use scorelet_host::requestlog::{RequestLog, Target};
+    if a.metrics == "off" {
+        anyhow::ensure!(
+            a.request_log == "off",
+            "--request-log needs metrics (its lines are the metrics' observations): drop --metrics off"
+        );
+        return Ok(None);
+    }
+    if a.request_log == "off" {
+        return Ok(Some(Arc::new(scorelet_host::Observer::new())));
+    }
+    settings.variables.insert(var::REQUEST_LOG.into(), a.request_log.clone());
+    settings.variables.insert(var::REQUEST_LOG_SAMPLE.into(), a.request_log_sample.to_string());
+    settings.variables.insert(var::REQUEST_LOG_DENY.into(), a.request_log_deny.clone());
+    let target = match &a.request_log_file {
+        Some(path) => Target::File { path: path.clone(), max_bytes: a.request_log_max_bytes, keep: a.request_log_keep },
+        None => Target::Stdout,
+    };
+    let log = RequestLog::open(target)?;
+    Ok(Some(Arc::new(scorelet_host::Observer::with_request_log(log))))
+}
+
 pub fn default_component(p2: bool, lean: bool) -> Result<(&'static [u8], bool)> {
     let (c, lean_c, what) =
         if p2 { (builtin::P2, builtin::P2_LEAN, "WASI 0.2") } else { (builtin::P3, builtin::P3_LEAN, "WASI 0.3") };
@@ -263,7 +307,7 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
     settings.variables.insert(var::ENGINE.into(), a.engine.clone());
     settings.variables.insert(var::METRICS.into(), a.metrics.clone());
     settings.variables.insert(var::DRIFT_SAMPLE.into(), a.drift_sample.to_string());
-    let observer = (a.metrics == "on").then(|| Arc::new(scorelet_host::Observer::new()));
+    let observer = observer(a, &mut settings)?;
     let (wasm, component_path) = match preinitialized {
         Some(w) => (w.into(), "built-in WASI 0.3 (lean), the bundle embedded and pre-initialized".to_string()),
         None => component_bytes(a.component.as_deref(), false, lean)?,

@@ -278,3 +278,101 @@ fn unshifted_traffic_stays_below_0_1_and_metrics_can_be_turned_off() {
     assert_eq!(body["error"]["code"], "metrics_off", "{body}");
     assert_eq!(server.post("/invocations", &json!({"dataframe_records": [holdout[0]]})).0, 200);
 }
+
+/// Every request-log line `scorelet serve` wrote to `path` and its rotated files, oldest first.
+fn request_log(path: &Path, keep: usize) -> (Vec<Json>, Vec<u64>) {
+    let mut files: Vec<PathBuf> = (1..=keep).rev().map(|k| PathBuf::from(format!("{}.{k}", path.display()))).collect();
+    files.push(path.to_path_buf());
+    let (mut lines, mut sizes) = (Vec::new(), Vec::new());
+    for f in files.iter().filter(|f| f.exists()) {
+        let text = std::fs::read_to_string(f).unwrap();
+        sizes.push(text.len() as u64);
+        for l in text.lines() {
+            lines.push(serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: not JSON ({e}): {l}", f.display())));
+        }
+    }
+    (lines, sizes)
+}
+
+#[test]
+fn request_log_writes_a_line_per_request_samples_payloads_drops_denied_columns_and_rotates() {
+    let test = "request_log_writes_a_line_per_request_samples_payloads_drops_denied_columns_and_rotates";
+    if support::spin_component(test, false).is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (train, rows) = split(tmp.path(), 1.0);
+    let bundle = common::train_on(tmp.path(), train.to_str().unwrap(), &[]);
+    let b = bundle.to_str().unwrap();
+    let path = tmp.path().join("requests.log");
+    let server = Server::start(&[
+        "--bundle",
+        b,
+        "--request-log",
+        "payload",
+        "--request-log-file",
+        path.to_str().unwrap(),
+        "--request-log-sample",
+        "2",
+        "--request-log-deny",
+        "customerID, gender",
+        "--request-log-max-bytes",
+        "8000",
+        "--request-log-keep",
+        "3",
+    ]);
+    // The client's request id is kept and echoed; the others get one of the server's.
+    let mut resp = common::agent()
+        .post(format!("{}/invocations", server.url))
+        .header("content-type", "application/json")
+        .header("x-request-id", "order-42")
+        .send(json!({"dataframe_records": [rows[0]]}).to_string())
+        .unwrap();
+    assert_eq!(resp.headers().get("x-request-id").map(|v| v.to_str().unwrap()), Some("order-42"));
+    let first: Json = serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+    for r in &rows[1..40] {
+        assert_eq!(server.post("/invocations", &json!({"dataframe_records": [r]})).0, 200);
+    }
+    assert_eq!(server.post("/invocations", &json!({"dataframe_records": [{"nope": 1}]})).0, 400);
+
+    let t = Instant::now();
+    let (lines, sizes) = loop {
+        let got = request_log(&path, 3);
+        if got.0.len() >= 41 || t.elapsed() > Duration::from_secs(20) {
+            break got;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(lines.len(), 41, "one line per request: {lines:?}");
+    assert!(sizes.len() >= 3 && sizes.iter().all(|s| *s <= 8000), "rotated at 8 000 bytes: {sizes:?}");
+    for l in &lines {
+        assert!(l["model"].as_str().is_some_and(|m| m.starts_with("churn@")), "{l}");
+        assert_eq!(l["variant"], "primary");
+        assert!(l["time"].as_str().is_some_and(|t| t.ends_with('Z')), "{l}");
+        assert!(l["latency_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{l}");
+    }
+    let ours = lines.iter().find(|l| l["request_id"] == "order-42").expect("the client's request id");
+    assert_eq!(ours["payload"]["predictions"][0], first["predictions"][0], "{ours}");
+    let ids: std::collections::HashSet<&str> = lines.iter().map(|l| l["request_id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 41, "request ids are unique");
+    let payloads: Vec<&Json> = lines.iter().filter_map(|l| l.get("payload")).collect();
+    assert_eq!(payloads.len(), 20, "one scored request in 2 logs its rows");
+    for p in &payloads {
+        let record = p["records"][0].as_object().unwrap();
+        assert!(!record.contains_key("customerID") && !record.contains_key("gender"), "{record:?}");
+        assert!(record.contains_key("tenure") && record.contains_key("MonthlyCharges"), "{record:?}");
+    }
+    let bad = lines.iter().find(|l| l["status"] == 400).unwrap();
+    assert_eq!(bad["code"], "unknown_column", "{bad}");
+    assert!(bad.get("payload").is_none());
+    drop(server);
+
+    // Settings that cannot work are refused before serving.
+    let err = common::fails(&["serve", "--bundle", b, "--request-log", "on", "--metrics", "off"]);
+    assert!(err.contains("--request-log needs metrics"), "{err}");
+    let err =
+        common::fails(&["serve", "--bundle", b, "--request-log", "on", "--request-log-file", "/nonexistent/dir/log"]);
+    assert!(err.contains("cannot open the request log /nonexistent/dir/log"), "{err}");
+    let err = common::fails(&["serve", "--bundle", b, "--request-log", "loud"]);
+    assert!(err.contains("loud"), "{err}");
+}

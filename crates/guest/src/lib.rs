@@ -17,6 +17,7 @@ use std::future::Future;
 
 mod jwt;
 
+use scorelet::metrics::requests::{LogMode, PayloadLog};
 use scorelet::registry::{self, ModelRef};
 use scorelet::service::{self, HttpRequest, HttpResponse, Service};
 use scorelet::{Bundle, Error, Result, Scorer};
@@ -151,6 +152,7 @@ pub async fn handle<P: Platform>(p: &P, req: HttpRequest<'_>) -> HttpResponse {
         let key = p.lookup(variables::API_KEY).await;
         let forced = p.variable(variables::ENGINE).await.map(|e| e.parse::<scorelet::model::Engine>());
         let metrics = metrics_settings(p).await;
+        let payload_log = payload_log_settings(p).await;
         SERVICE.with_borrow_mut(|s| {
             // Pre-initialized on the automatic engine: kept unless the deployment asks for
             // another engine (or names none we know: loading then says so).
@@ -164,6 +166,7 @@ pub async fn handle<P: Platform>(p: &P, req: HttpRequest<'_>) -> HttpResponse {
                 _ => s.insert(Service::new(None)),
             };
             service.set_metrics(metrics.0, metrics.1);
+            service.set_payload_log(payload_log);
             if let Some(clock) = p.clock() {
                 service.set_clock(clock);
             }
@@ -239,6 +242,26 @@ pub async fn metrics_settings<P: Platform>(p: &P) -> (bool, u64) {
         }
     };
     (on, sample)
+}
+
+/// Whose rows and predictions the request log gets (`request_log = payload`), from the
+/// variables; a value that cannot be read is reported and no payload logged.
+pub async fn payload_log_settings<P: Platform>(p: &P) -> Option<PayloadLog> {
+    let mode = p.variable(variables::REQUEST_LOG).await.map(|m| LogMode::parse(&m));
+    match mode {
+        Some(Ok(LogMode::Payload)) => {
+            let sample = p.variable(variables::REQUEST_LOG_SAMPLE).await;
+            let deny = p.variable(variables::REQUEST_LOG_DENY).await;
+            PayloadLog::parse(sample.as_deref(), deny.as_deref())
+                .map_err(|e| eprintln!("scorelet: {e}; logging no rows or predictions"))
+                .ok()
+        }
+        Some(Err(e)) => {
+            eprintln!("scorelet: {e}; logging no rows or predictions");
+            None
+        }
+        _ => None,
+    }
 }
 
 /// What a failed GET says, with what to do when the server's certificate is not trusted (a

@@ -21,6 +21,7 @@ pub mod component;
 pub mod observe;
 mod outbound;
 pub mod preinit;
+pub mod requestlog;
 pub mod server;
 
 pub use cache::{CacheKey, is_cached, load_cached, load_keyed};

@@ -11,12 +11,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 pub use scorelet::metrics::Observation;
+pub use scorelet::metrics::requests::LogMode;
 use scorelet::metrics::{Metrics, OBSERVATION_HEADER, OBSERVE_HEADER, REFERENCE_HEADER, Reference, text};
 
 /// One host's metrics, fed by its components' answers.
 #[derive(Debug, Default)]
 pub struct Observer {
     metrics: Metrics,
+    /// Where each observed request's log line goes, when request logs are on.
+    requests: Option<crate::requestlog::RequestLog>,
     /// When [`Observer::emf`] last wrote the drift line (ms since the epoch).
     last_drift_ms: AtomicU64,
 }
@@ -27,6 +30,29 @@ pub const DRIFT_LOG_EVERY_MS: u64 = 60_000;
 impl Observer {
     pub fn new() -> Observer {
         Observer::default()
+    }
+
+    /// An observer that also writes a request-log line for every request to `log`.
+    pub fn with_request_log(log: crate::requestlog::RequestLog) -> Observer {
+        Observer { requests: Some(log), ..Observer::default() }
+    }
+
+    /// The request id to log a request under (`None` without a request log).
+    pub fn request_id(&self, headers: &http::HeaderMap) -> Option<String> {
+        self.requests.as_ref().map(|l| l.request_id(headers))
+    }
+
+    /// Writes the request-log line of `o` (a request observed as `request_id`).
+    pub fn log_request(&self, o: &Observation, request_id: &str) {
+        if let Some(log) = &self.requests {
+            let now_ms =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+            let mut o = std::borrow::Cow::Borrowed(o);
+            if o.model.is_none() {
+                o.to_mut().model = self.metrics.model();
+            }
+            log.write(scorelet::metrics::requests::request_line(&o, request_id, now_ms as u64));
+        }
     }
 
     /// The aggregate.

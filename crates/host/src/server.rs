@@ -55,40 +55,51 @@ async fn answer(
 ) -> http::Response<Full<Bytes>> {
     let started = std::time::Instant::now();
     let path = req.uri().path().to_string();
-    let (resp, code) = respond(component, observer, limits, req, started).await;
-    if let (Some(o), Some(code)) = (observer, code) {
-        o.host_answered(&path, resp.status().as_u16(), code, started.elapsed());
+    let request_id = observer.and_then(|o| o.request_id(req.headers()));
+    let (mut resp, code, seen) = respond(component, observer, limits, req, started).await;
+    let Some(o) = observer else { return resp };
+    let seen = match code {
+        Some(code) => Some(o.host_answered(&path, resp.status().as_u16(), code, started.elapsed())),
+        None => seen,
+    };
+    if let (Some(id), Some(seen)) = (request_id, seen) {
+        o.log_request(&seen, &id);
+        if let Ok(v) = http::HeaderValue::from_str(&id) {
+            resp.headers_mut().insert("x-request-id", v);
+        }
     }
     resp
 }
 
-/// The answer, and the error code when the host answered it itself (not the component).
+/// The answer, the error code when the host answered it itself (not the component), and the
+/// component's observation of it.
 async fn respond(
     component: &HttpComponent,
     observer: Option<&Observer>,
     limits: Limits,
     req: http::Request<Incoming>,
     started: std::time::Instant,
-) -> (http::Response<Full<Bytes>>, Option<&'static str>) {
+) -> (http::Response<Full<Bytes>>, Option<&'static str>, Option<scorelet::metrics::Observation>) {
     // Liveness is the host's to answer: a component busy with a stalled load must not make the
     // process look dead.
     if req.method() == http::Method::GET && req.uri().path().trim_end_matches('/') == "/v2/health/live" {
         let mut r = http::Response::new(Full::new(Bytes::from_static(b"{\"live\":true}")));
         r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-        return (r, None);
+        return (r, None, None);
     }
     let (mut parts, body) = req.into_parts();
     let body = match tokio::time::timeout(limits.body_timeout, Limited::new(body, limits.max_body).collect()).await {
         Err(_) => {
             let why = format!("the request body did not arrive within {} s", limits.body_timeout.as_secs());
-            return (json_error(408, "request_timeout", &why), Some("request_timeout"));
+            return (json_error(408, "request_timeout", &why), Some("request_timeout"), None);
         }
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
             let why = format!("the request body is over the limit of {} bytes", limits.max_body);
-            return (json_error(413, "body_too_large", &why), Some("body_too_large"));
+            return (json_error(413, "body_too_large", &why), Some("body_too_large"), None);
         }
         Ok(Err(e)) => {
-            return (json_error(400, "bad_body", &format!("could not read the request body: {e}")), Some("bad_body"));
+            let r = json_error(400, "bad_body", &format!("could not read the request body: {e}"));
+            return (r, Some("bad_body"), None);
         }
         Ok(Ok(b)) => b.to_bytes(),
     };
@@ -101,22 +112,20 @@ async fn respond(
     match component.handle(http::Request::from_parts(parts, body)).await {
         Ok(mut resp) => {
             tracing::debug!(%method, %path, status = resp.status().as_u16(), ms = started.elapsed().as_secs_f64() * 1e3);
-            if let Some(o) = observer {
-                o.finish(&mut resp, started.elapsed());
-            }
-            (resp.map(Full::new), None)
+            let seen = observer.and_then(|o| o.finish(&mut resp, started.elapsed()));
+            (resp.map(Full::new), None, seen)
         }
         Err(e) if e.is::<crate::component::Unavailable>() => {
             tracing::warn!(%method, %path, "unavailable: {e}");
             let mut r = json_error(503, "unavailable", &e.to_string());
             r.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
-            (r, Some("unavailable"))
+            (r, Some("unavailable"), None)
         }
         Err(e) => {
             tracing::error!(%method, %path, "component failed: {e:?}");
             let r =
                 json_error(500, "component_failed", "the scoring component failed on this request; see the server log");
-            (r, Some("component_failed"))
+            (r, Some("component_failed"), None)
         }
     }
 }

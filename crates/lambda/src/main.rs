@@ -15,6 +15,7 @@
 //! | `SCORELET_REGISTRY_PUBLIC_KEY`, `SCORELET_ENGINE` | the publisher key bundles must be signed with; the engine |
 //! | `SCORELET_COMPONENT` | the component (default `$LAMBDA_TASK_ROOT/scorelet.wasm`) |
 //! | `SCORELET_METRICS` | `off` drops the metrics; on, every invocation prints an Embedded Metric Format line (and the live drift one every minute) to stdout |
+//! | `SCORELET_REQUEST_LOG`, `SCORELET_REQUEST_LOG_SAMPLE`, `SCORELET_REQUEST_LOG_DENY` | `on` or `payload`: a request-log JSON line per invocation on stdout, under the invocation's request id |
 //!
 //! A component built with `scorelet build --bundle` needs none of the model variables.
 //!
@@ -94,12 +95,24 @@ fn metrics_on() -> bool {
     !matches!(env("SCORELET_METRICS").as_deref(), Some("off" | "false" | "0"))
 }
 
+/// Whether each invocation gets a request-log line (`SCORELET_REQUEST_LOG` `on` or `payload`).
+fn request_log_on() -> bool {
+    let mode = scorelet_host::observe::LogMode::parse(&env("SCORELET_REQUEST_LOG").unwrap_or_default());
+    mode.unwrap_or_else(|e| {
+        tracing::error!("{e}; no request log");
+        Default::default()
+    }) != scorelet_host::observe::LogMode::Off
+}
+
 /// Prints the Embedded Metric Format lines of one invocation to stdout, where CloudWatch
-/// takes them from.
-fn emit(observer: &Observer, o: &scorelet_host::observe::Observation) {
+/// takes them from, and its request-log line when asked.
+fn emit(observer: &Observer, o: &scorelet_host::observe::Observation, request_id: Option<&str>) {
     let now_ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     for line in observer.emf(o, now_ms) {
         println!("{line}");
+    }
+    if let Some(id) = request_id {
+        observer.log_request(o, id);
     }
 }
 
@@ -111,6 +124,10 @@ async fn handle(
     req: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
     let started = Instant::now();
+    let request_id = (observer.is_some() && request_log_on()).then(|| {
+        use lambda_http::RequestExt;
+        req.lambda_context_ref().map_or_else(String::new, |c| c.request_id.clone())
+    });
     let (mut parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     if let Some(o) = observer {
@@ -122,14 +139,14 @@ async fn handle(
             if let Some(o) = observer
                 && let Some(seen) = o.finish(&mut r, started.elapsed())
             {
-                emit(o, &seen);
+                emit(o, &seen, request_id.as_deref());
             }
             r
         }
         Err(e) => {
             tracing::error!("component failed: {e:?}");
             if let Some(o) = observer {
-                emit(o, &o.host_answered(&path, 500, "component_failed", started.elapsed()));
+                emit(o, &o.host_answered(&path, 500, "component_failed", started.elapsed()), request_id.as_deref());
             }
             let body = scorelet_host::server::error_body(
                 "component_failed",
@@ -178,7 +195,16 @@ fn main() -> Result<()> {
     rt.block_on(async {
         let t = Instant::now();
         let component = Arc::new(load()?);
-        let observer = metrics_on().then(|| Arc::new(Observer::new()));
+        let observer = metrics_on()
+            .then(|| {
+                if !request_log_on() {
+                    return Ok(Observer::new());
+                }
+                let log = scorelet_host::requestlog::RequestLog::open(scorelet_host::requestlog::Target::Stdout)?;
+                Ok::<_, std::io::Error>(Observer::with_request_log(log))
+            })
+            .transpose()?
+            .map(Arc::new);
         // Load the model during Lambda's init phase (not billed to the first request's latency
         // budget the same way, and a broken model shows up in the init log).
         let probe = http::Request::get("http://localhost/v2/health/ready").body(Bytes::new())?;
