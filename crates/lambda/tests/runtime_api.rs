@@ -262,7 +262,7 @@ fn answers_like_native(wasm: &Path, cache: &str, model: ModelKind) {
         http_event("GET", "/v2/models/churn", None, false, false),
     ];
     let api = RuntimeApi::start(events);
-    let mut child = start_bootstrap(&api, task.path());
+    let mut child = start_bootstrap_with(&api, task.path(), &[("SCORELET_REQUEST_LOG", "on")]);
     let answers: Vec<(String, String, Json)> = (0..6).map(|_| api.answer()).collect();
     let _ = child.kill();
     let _ = child.wait();
@@ -311,6 +311,11 @@ fn answers_like_native(wasm: &Path, cache: &str, model: ModelKind) {
     let failed: Vec<&&Json> = requests.iter().filter(|l| l["Errors"] == 1).collect();
     assert_eq!(failed.len(), 1, "{log}");
     assert_eq!(failed[0]["Status"], 400);
+    // The request log, under Lambda's request ids.
+    let logged: Vec<&Json> = lines.iter().filter(|l| l.get("request_id").is_some()).collect();
+    let ids: Vec<&str> = logged.iter().map(|l| l["request_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["req-0", "req-1", "req-2", "req-3", "req-5"], "{log}");
+    assert_eq!(logged[3]["code"], "missing_column", "{log}");
     let drift = lines.iter().find(|l| l.get("PSI.tenure").is_some()).unwrap_or_else(|| panic!("no drift line:\n{log}"));
     let named = drift["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap();
     assert!(named.iter().any(|m| m["Name"] == "PSI.MonthlyCharges"), "{drift}");
