@@ -434,7 +434,7 @@ impl Service {
         o.rows = u32::try_from(preds.len()).unwrap_or(u32::MAX);
         if req.observe != Observe::No
             && let Some(log) = &self.payload_log
-            && self.payload_seen.fetch_add(1, Ordering::Relaxed) % log.sample == 0
+            && self.payload_seen.fetch_add(1, Ordering::Relaxed).is_multiple_of(log.sample)
         {
             o.payload = Some(self.payload(preds, batch));
         }

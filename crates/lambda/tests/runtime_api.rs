@@ -183,10 +183,6 @@ fn http_event(method: &str, path: &str, body: Option<&str>, base64: bool, functi
     })
 }
 
-fn start_bootstrap(api: &RuntimeApi, task: &Path) -> Child {
-    start_bootstrap_with(api, task, &[])
-}
-
 fn start_bootstrap_with(api: &RuntimeApi, task: &Path, env: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_bootstrap"))
         .envs(env.iter().copied())
