@@ -37,5 +37,10 @@ const scorer :Workerd.Worker = (
     (name = "SCORELET_JWT_JWKS", fromEnvironment = "SCORELET_JWT_JWKS"),
     (name = "SCORELET_JWT_JWKS_URL", fromEnvironment = "SCORELET_JWT_JWKS_URL"),
     (name = "SCORELET_JWT_SECRET", fromEnvironment = "SCORELET_JWT_SECRET"),
+    (name = "SCORELET_METRICS", fromEnvironment = "SCORELET_METRICS"),
+    (name = "SCORELET_DRIFT_SAMPLE", fromEnvironment = "SCORELET_DRIFT_SAMPLE"),
+    (name = "SCORELET_REQUEST_LOG", fromEnvironment = "SCORELET_REQUEST_LOG"),
+    (name = "SCORELET_REQUEST_LOG_SAMPLE", fromEnvironment = "SCORELET_REQUEST_LOG_SAMPLE"),
+    (name = "SCORELET_REQUEST_LOG_DENY", fromEnvironment = "SCORELET_REQUEST_LOG_DENY"),
   ],
 );

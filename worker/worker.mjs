@@ -56,6 +56,7 @@ export default {
           contentType: request.headers.get("content-type"),
           authorization: request.headers.get("authorization"),
           apiKey: request.headers.get("x-api-key"),
+          requestId: request.headers.get("cf-ray") ?? request.headers.get("x-request-id") ?? crypto.randomUUID(),
           body: body ?? new Uint8Array(0),
           tooLarge: body === null,
         },
@@ -71,8 +72,9 @@ export default {
       const error = { code: "component_failed", message: "the scoring module failed on this request; the next request gets a fresh instance" };
       return Response.json({ error }, { status: 500 });
     }
-    // The request's metrics (and, every minute, the live drift) as structured log lines: a
-    // worker has no scrape endpoint of its own that sees every isolate.
+    // The request's metrics (and, every minute, the live drift; with SCORELET_REQUEST_LOG, its
+    // request-log line) as structured log lines: a worker has no scrape endpoint of its own
+    // that sees every isolate.
     for (const line of answer.log) console.log(line);
     return new Response(answer.body, { status: answer.status, headers: answer.headers });
   },

@@ -126,7 +126,7 @@ fn embedded_worker_scores_like_predict_and_rejects_bad_requests_like_the_server(
     let bundle = train(dir.path());
     let out = scratch(dir.path(), "worker");
     assemble(&out, Some(&bundle)).unwrap();
-    let w = workerd(&out, &[]);
+    let w = workerd(&out, &[("SCORELET_REQUEST_LOG", "payload"), ("SCORELET_REQUEST_LOG_DENY", "customerID")]);
 
     let records = telco_records(200);
     let want = predict(&bundle, &records, dir.path());
@@ -166,6 +166,20 @@ fn embedded_worker_scores_like_predict_and_rejects_bad_requests_like_the_server(
     let drift = log_lines(&w, "drift");
     let columns = drift.first().map(|d| d["columns"].as_array().unwrap().len());
     assert_eq!(columns, Some(20), "19 input columns and the scores: {drift:?}");
+    // The request log: a line per request the component answered, rows without the denied column.
+    let logged: Vec<serde_json::Value> = w
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l.get(l.find('{')?..)?).ok())
+        .filter(|v| v.get("request_id").is_some())
+        .collect();
+    assert_eq!(logged.len(), requests.len(), "{logged:?}");
+    let payload = logged.iter().find_map(|l| l.get("payload")).expect("a payload");
+    let record = payload["records"][0].as_object().unwrap();
+    assert!(record.contains_key("tenure") && !record.contains_key("customerID"), "{record:?}");
+    assert!(logged.iter().all(|l| l["request_id"].as_str().is_some_and(|id| id.len() >= 8)), "{logged:?}");
     drop(w);
     // The tree ensembles score in V8 as natively, bit for bit.
     for (kind, extra) in &common::MODEL_KINDS[1..] {

@@ -4,6 +4,7 @@
 //! into a `Response`.
 
 use js_sys::{Object, Reflect, Uint8Array};
+use scorelet::metrics::requests::{self, LogMode};
 use scorelet::metrics::{OBSERVATION_HEADER, Observation, Observe, text};
 use scorelet::service::{HttpRequest, HttpResponse};
 use scorelet_guest::{MAX_BODY, Platform};
@@ -22,6 +23,8 @@ export interface WorkerRequest {
   contentType?: string | null;
   authorization?: string | null;
   apiKey?: string | null;
+  /** The id the request log files it under (`cf-ray`, `x-request-id`, or a new UUID). */
+  requestId?: string | null;
   body: Uint8Array;
   /** The body was cut at the limit: answer 413. */
   tooLarge?: boolean;
@@ -54,8 +57,14 @@ export interface WorkerEnv {
   SCORELET_JWT_SECRET?: string;
   /** `on` (default) or `off`: metrics, and the log lines that carry them. */
   SCORELET_METRICS?: string;
-  /** One scored row in this many is counted for drift (default 4). */
+  /** One scored row in this many is counted for drift (default 32). */
   SCORELET_DRIFT_SAMPLE?: string;
+  /** `off` (default), `on` or `payload`: a request-log line per request in `log`. */
+  SCORELET_REQUEST_LOG?: "off" | "on" | "payload";
+  /** With `payload`: one request in this many logs its rows and predictions (default 1). */
+  SCORELET_REQUEST_LOG_SAMPLE?: string;
+  /** Comma-separated input columns never logged. */
+  SCORELET_REQUEST_LOG_DENY?: string;
 }
 "#;
 
@@ -128,6 +137,9 @@ async fn answer(request: JsValue, env: JsValue, files: JsValue) -> JsValue {
     let path = field(&request, "path").unwrap_or_else(|| "/".into());
     let body = Reflect::get(&request, &"body".into()).ok().and_then(|b| b.dyn_into::<Uint8Array>().ok());
     let too_large = Reflect::get(&request, &"tooLarge".into()).is_ok_and(|v| v.is_truthy());
+    let request_log = field(&env, "SCORELET_REQUEST_LOG")
+        .is_some_and(|m| !matches!(LogMode::parse(&m), Ok(LogMode::Off) | Err(_)))
+        .then(|| field(&request, "requestId").unwrap_or_default());
     let response = match body {
         _ if too_large => HttpResponse::body_too_large(MAX_BODY),
         Some(b) if b.length() as usize > MAX_BODY => HttpResponse::body_too_large(MAX_BODY),
@@ -156,6 +168,9 @@ async fn answer(request: JsValue, env: JsValue, files: JsValue) -> JsValue {
         if *k == OBSERVATION_HEADER {
             if let Ok(o) = serde_json::from_str::<Observation>(v) {
                 log.push(&text::log_request(&o, now).into());
+                if let Some(id) = &request_log {
+                    log.push(&requests::request_line(&o, id, now).into());
+                }
             }
             continue;
         }
