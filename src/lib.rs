@@ -17,7 +17,8 @@ pub mod features;
 pub mod golden;
 pub mod jwt;
 pub mod link;
-pub mod metrics;
+/// Live metrics (their own crate, so a host can aggregate them without the core).
+pub use scorelet_metrics as metrics;
 pub mod model;
 pub mod predict;
 pub mod prediction;

@@ -363,7 +363,7 @@ impl Service {
                     // the drift metrics.
                     self.drift = s.profile().and_then(|p| {
                         let bins = Bins::new(p, s.pipeline().fitted()).ok()?;
-                        let reference = Reference::new(label.clone(), p, &bins);
+                        let reference = bins.reference(label.clone(), p);
                         Some((bins, reference))
                     });
                     m.set_model(label.clone(), self.drift.as_ref().map(|d| d.1.clone()));
@@ -489,7 +489,7 @@ impl Service {
         let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
         let segments: Vec<&str> = path.split('/').skip(1).collect();
         let method = req.method;
-        o.route = Cow::Borrowed(route_name(&segments));
+        o.route = Cow::Borrowed(scorelet_metrics::route_name(&segments));
         match segments.as_slice() {
             ["v2", "health", "live"] => only(method, "GET", || HttpResponse::json(200, &json!({"live": true}))),
             ["v2", "health", "ready"] => only(method, "GET", || self.ready(now_ms)),
@@ -689,29 +689,6 @@ impl Service {
                 ),
             ))
         }
-    }
-}
-
-/// The name metrics give the route of `path`.
-pub fn route_of(path: &str) -> &'static str {
-    let path = path.split(['?', '#']).next().unwrap_or("");
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-    route_name(&segments)
-}
-
-/// The route's name in metrics.
-fn route_name(segments: &[&str]) -> &'static str {
-    match segments {
-        ["invocations"] => "invocations",
-        ["v2", "models", _, "infer"] => "infer",
-        ["v2", "models", _] => "metadata",
-        ["v2", "models", _, "ready"] => "model_ready",
-        ["v2", "models", _, "stats"] => "stats",
-        ["v2", "health", "live"] => "live",
-        ["v2", "health", "ready"] | ["ping"] | ["health"] => "ready",
-        ["metrics"] => "metrics",
-        ["v2"] => "server",
-        _ => "other",
     }
 }
 

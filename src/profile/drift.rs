@@ -10,8 +10,7 @@
 
 use super::{ColumnProfile, Distribution, Histogram, Profile};
 
-/// Smallest proportion a bin counts with in PSI.
-pub const FLOOR: f64 = 1e-4;
+pub use scorelet_metrics::stats::{FLOOR, jensen_shannon, proportions, psi};
 
 /// One column's drift.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -35,37 +34,6 @@ pub struct ColumnDrift {
     /// The bins' names and proportions (training, new), for reports.
     #[serde(skip)]
     pub bins: Vec<(String, f64, f64)>,
-}
-
-fn proportions(counts: &[u64]) -> Vec<f64> {
-    let n: u64 = counts.iter().sum();
-    counts.iter().map(|c| if n == 0 { 0.0 } else { *c as f64 / n as f64 }).collect()
-}
-
-/// PSI between two count vectors over the same bins.
-pub fn psi(expected: &[u64], actual: &[u64]) -> f64 {
-    proportions(expected)
-        .into_iter()
-        .zip(proportions(actual))
-        .map(|(e, a)| {
-            let (e, a) = (e.max(FLOOR), a.max(FLOOR));
-            (a - e) * (a / e).ln()
-        })
-        .sum()
-}
-
-/// Jensen–Shannon divergence (base 2) between two count vectors over the same bins.
-pub fn jensen_shannon(expected: &[u64], actual: &[u64]) -> f64 {
-    let kl = |p: f64, m: f64| if p > 0.0 { p * (p / m).log2() } else { 0.0 };
-    let js: f64 = proportions(expected)
-        .into_iter()
-        .zip(proportions(actual))
-        .map(|(p, q)| {
-            let m = (p + q) / 2.0;
-            0.5 * kl(p, m) + 0.5 * kl(q, m)
-        })
-        .sum();
-    js.clamp(0.0, 1.0)
 }
 
 /// The training CDF at `x` from 101 quantiles; `strict` gives P(X < x) instead of P(X <= x).

@@ -30,7 +30,7 @@ pub const MAX_CATEGORIES: usize = 100;
 /// Quantiles kept per numeric column: 0 %, 1 %, …, 100 %.
 pub const QUANTILES: usize = 101;
 /// Name of the score pseudo-column.
-pub const SCORE: &str = "score";
+pub use crate::metrics::SCORE;
 
 /// A bundle's training profile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -408,6 +408,27 @@ impl Bins {
             (Cell::Bool(b), ColumnBins::Boolean) => (usize::from(b), None),
             _ => (invalid, None),
         }
+    }
+
+    /// What live metrics measure drift against: `profile`'s training counts in these bins,
+    /// columns in the order the bins number them, then the scores (named [`SCORE`]).
+    pub fn reference(&self, model: String, profile: &Profile) -> crate::metrics::Reference {
+        let columns = self
+            .columns()
+            .map(|name| profile.column(name).expect("Bins::new found every column"))
+            .chain([&profile.scores])
+            .map(|c| {
+                let mut train = c.dist.counts();
+                train.extend([c.missing, 0]);
+                let bins = c.dist.bin_names().into_iter().chain(["(missing)".into(), "(unreadable)".into()]).collect();
+                crate::metrics::ReferenceColumn {
+                    name: if std::ptr::eq(c, &profile.scores) { SCORE.into() } else { c.name.clone() },
+                    bins,
+                    train,
+                }
+            })
+            .collect();
+        crate::metrics::Reference { model, columns }
     }
 
     /// The bin of a score: a number among the holdout's edges, or a label among its classes.

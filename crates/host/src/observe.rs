@@ -1,6 +1,6 @@
 //! Metrics across every instance of a component. Each instance keeps only its own numbers, and
 //! an instance serves a share of the requests (WASI 0.2: one), so the host asks every answer for
-//! the request's observation ([`scorelet::metrics::OBSERVE_HEADER`]), takes it out of the
+//! the request's observation ([`scorelet_metrics::OBSERVE_HEADER`]), takes it out of the
 //! answer, and counts it in one [`Metrics`]; `GET /metrics` and `GET /v2/models/{name}/stats`
 //! are answered from that once the component has authorized them (its 200 answer's body is
 //! replaced). Requests the host answers itself (busy, failed, over the body limit) are counted
@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-pub use scorelet::metrics::Observation;
-pub use scorelet::metrics::requests::LogMode;
-use scorelet::metrics::{Metrics, OBSERVATION_HEADER, OBSERVE_HEADER, REFERENCE_HEADER, Reference, text};
+pub use scorelet_metrics::Observation;
+pub use scorelet_metrics::requests::LogMode;
+use scorelet_metrics::{Metrics, OBSERVATION_HEADER, OBSERVE_HEADER, REFERENCE_HEADER, Reference, text};
 
 /// One host's metrics, fed by its components' answers.
 #[derive(Debug, Default)]
@@ -51,7 +51,7 @@ impl Observer {
             if o.model.is_none() {
                 o.to_mut().model = self.metrics.model();
             }
-            log.write(scorelet::metrics::requests::request_line(&o, request_id, now_ms as u64));
+            log.write(scorelet_metrics::requests::request_line(&o, request_id, now_ms as u64));
         }
     }
 
@@ -111,7 +111,7 @@ impl Observer {
 
     /// Counts a request the host answered itself with `status` and error `code`.
     pub fn host_answered(&self, path: &str, status: u16, code: &'static str, elapsed: Duration) -> Observation {
-        let mut o = Observation::new(scorelet::service::route_of(path));
+        let mut o = Observation::new(scorelet_metrics::route_of(path));
         o.status = status;
         o.error = Some(code.into());
         o.ns[3] = elapsed.as_nanos() as u64;

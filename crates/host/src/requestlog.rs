@@ -1,6 +1,6 @@
 //! The request log's writer (`scorelet serve --request-log`): JSON lines to stdout or to a file
 //! rotated by size, written by a thread of its own so a slow disk never holds a request. The
-//! lines come from [`scorelet::metrics::requests::request_line`].
+//! lines come from [`scorelet_metrics::requests::request_line`].
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};

@@ -79,7 +79,7 @@ async fn respond(
     limits: Limits,
     req: http::Request<Incoming>,
     started: std::time::Instant,
-) -> (http::Response<Full<Bytes>>, Option<&'static str>, Option<scorelet::metrics::Observation>) {
+) -> (http::Response<Full<Bytes>>, Option<&'static str>, Option<scorelet_metrics::Observation>) {
     // Liveness is the host's to answer: a component busy with a stalled load must not make the
     // process look dead.
     if req.method() == http::Method::GET && req.uri().path().trim_end_matches('/') == "/v2/health/live" {
@@ -107,7 +107,7 @@ async fn respond(
     match observer {
         Some(o) => o.prepare(&mut parts.headers),
         // Only the host asks a component for observations.
-        None => drop(parts.headers.remove(scorelet::metrics::OBSERVE_HEADER)),
+        None => drop(parts.headers.remove(scorelet_metrics::OBSERVE_HEADER)),
     }
     match component.handle(http::Request::from_parts(parts, body)).await {
         Ok(mut resp) => {

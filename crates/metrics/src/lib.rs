@@ -3,7 +3,7 @@
 //! histogram of every input column and of the scores in the profile's bins with its PSI
 //! against training.
 //!
-//! [`crate::service::Service`] measures each request into an [`Observation`] and records it in
+//! The core's `Service` measures each request into an [`Observation`] and records it in
 //! its [`Metrics`]. A host that runs many instances (`scorelet serve`, the Lambda bootstrap)
 //! asks each answer for its observation ([`OBSERVE_HEADER`]) and records them all in one
 //! `Metrics` of its own, so what it exposes covers every instance; the bins' training counts
@@ -11,7 +11,9 @@
 //! Embedded Metric Format.
 
 pub mod requests;
+pub mod stats;
 pub mod text;
+pub mod time;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -20,7 +22,31 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 
-use crate::profile::{Bins, Profile, SCORE, drift};
+/// The name the scores go by among a [`Reference`]'s columns.
+pub const SCORE: &str = "score";
+
+/// The name metrics give the route of `path`.
+pub fn route_of(path: &str) -> &'static str {
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    route_name(&segments)
+}
+
+/// The route's name in metrics.
+pub fn route_name(segments: &[&str]) -> &'static str {
+    match segments {
+        ["invocations"] => "invocations",
+        ["v2", "models", _, "infer"] => "infer",
+        ["v2", "models", _] => "metadata",
+        ["v2", "models", _, "ready"] => "model_ready",
+        ["v2", "models", _, "stats"] => "stats",
+        ["v2", "health", "live"] => "live",
+        ["v2", "health", "ready"] | ["ping"] | ["health"] => "ready",
+        ["metrics"] => "metrics",
+        ["v2"] => "server",
+        _ => "other",
+    }
+}
 
 /// Upper bounds of the latency buckets, in seconds (Prometheus' `le`).
 pub const LATENCY_BUCKETS: [f64; 18] =
@@ -123,26 +149,6 @@ pub struct Reference {
 const MAX_REFERENCE: usize = 4096;
 
 impl Reference {
-    /// The reference of a profile, in the order `bins` numbers columns.
-    pub fn new(model: String, profile: &Profile, bins: &Bins) -> Reference {
-        let columns = bins
-            .columns()
-            .map(|name| profile.column(name).expect("Bins::new found every column"))
-            .chain([&profile.scores])
-            .map(|c| {
-                let mut train = c.dist.counts();
-                train.extend([c.missing, 0]);
-                let bins = c.dist.bin_names().into_iter().chain(["(missing)".into(), "(unreadable)".into()]).collect();
-                ReferenceColumn {
-                    name: if std::ptr::eq(c, &profile.scores) { SCORE.into() } else { c.name.clone() },
-                    bins,
-                    train,
-                }
-            })
-            .collect();
-        Reference { model, columns }
-    }
-
     /// Parses a reference a function sent, checking its shape.
     pub fn from_json(text: &str) -> Result<Reference, String> {
         let r: Reference = serde_json::from_str(text).map_err(|e| format!("bad metrics reference: {e}"))?;
@@ -321,8 +327,8 @@ impl Metrics {
             .zip(&d.counts)
             .map(|(c, live)| LiveDrift {
                 column: c.name.clone(),
-                psi: if d.rows == 0 { 0.0 } else { drift::psi(&c.train, live) },
-                js: if d.rows == 0 { 0.0 } else { drift::jensen_shannon(&c.train, live) },
+                psi: if d.rows == 0 { 0.0 } else { stats::psi(&c.train, live) },
+                js: if d.rows == 0 { 0.0 } else { stats::jensen_shannon(&c.train, live) },
             })
             .collect()
     }
