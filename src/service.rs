@@ -278,11 +278,14 @@ impl Service {
         self.payload_columns_for_model();
     }
 
+    /// The loaded model's input columns as the payload names them (none without a payload log).
     fn payload_columns_for_model(&mut self) {
-        let deny = self.payload_log.as_ref().map_or(&[][..], |l| &l.deny[..]);
-        self.payload_columns = match &self.state {
-            ModelState::Ready(r) => {
-                r.0.pipeline().input_columns().map(|c| (!deny.iter().any(|d| d == c)).then(|| c.to_string())).collect()
+        self.payload_columns = match (&self.payload_log, &self.state) {
+            (Some(log), ModelState::Ready(r)) => {
+                r.0.pipeline()
+                    .input_columns()
+                    .map(|c| (!log.deny.iter().any(|d| d == c)).then(|| c.to_string()))
+                    .collect()
             }
             _ => Vec::new(),
         };

@@ -179,9 +179,6 @@ mod builtin {
     include!(concat!(env!("OUT_DIR"), "/components.rs"));
 }
 
-/// The scoring component built into this binary (see `crates/cli/build.rs`): WASI 0.3, or 0.2;
-/// `lean` asks for the build without tract (taken when it is built in, else the full one).
-/// Returns the bytes and whether they are the lean build.
 /// The host's metrics (and request log), when on; passes what the component needs to know of
 /// them as its variables.
 fn observer(a: &ServeArgs, settings: &mut Settings) -> Result<Option<Arc<scorelet_host::Observer>>> {
@@ -207,6 +204,9 @@ fn observer(a: &ServeArgs, settings: &mut Settings) -> Result<Option<Arc<scorele
     Ok(Some(Arc::new(scorelet_host::Observer::with_request_log(log))))
 }
 
+/// The scoring component built into this binary (see `crates/cli/build.rs`): WASI 0.3, or 0.2;
+/// `lean` asks for the build without tract (taken when it is built in, else the full one).
+/// Returns the bytes and whether they are the lean build.
 pub fn default_component(p2: bool, lean: bool) -> Result<(&'static [u8], bool)> {
     let (c, lean_c, what) =
         if p2 { (builtin::P2, builtin::P2_LEAN, "WASI 0.2") } else { (builtin::P3, builtin::P3_LEAN, "WASI 0.3") };

@@ -24,6 +24,11 @@ pub struct Observer {
     last_drift_ms: AtomicU64,
 }
 
+/// Milliseconds since the epoch on the wall clock (what metric and log lines are stamped with).
+pub fn epoch_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
 /// How often [`Observer::emf`] adds the drift line.
 pub const DRIFT_LOG_EVERY_MS: u64 = 60_000;
 
@@ -37,21 +42,25 @@ impl Observer {
         Observer { requests: Some(log), ..Observer::default() }
     }
 
+    /// Whether this observer writes request-log lines.
+    pub fn logs_requests(&self) -> bool {
+        self.requests.is_some()
+    }
+
     /// The request id to log a request under (`None` without a request log).
     pub fn request_id(&self, headers: &http::HeaderMap) -> Option<String> {
         self.requests.as_ref().map(|l| l.request_id(headers))
     }
 
-    /// Writes the request-log line of `o` (a request observed as `request_id`).
-    pub fn log_request(&self, o: &Observation, request_id: &str) {
+    /// Writes the request-log line of `o`, a request observed as `request_id` and answered at
+    /// `now_ms` ([`epoch_ms`]).
+    pub fn log_request(&self, o: &Observation, request_id: &str, now_ms: u64) {
         if let Some(log) = &self.requests {
-            let now_ms =
-                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
             let mut o = std::borrow::Cow::Borrowed(o);
             if o.model.is_none() {
                 o.to_mut().model = self.metrics.model();
             }
-            log.write(scorelet_metrics::requests::request_line(&o, request_id, now_ms as u64));
+            log.write(scorelet_metrics::requests::request_line(&o, request_id, now_ms));
         }
     }
 

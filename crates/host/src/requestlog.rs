@@ -7,7 +7,6 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Where the lines go.
 #[derive(Debug, Clone)]
@@ -41,8 +40,8 @@ impl RequestLog {
         let sink = Sink::open(target)?;
         let (tx, rx) = sync_channel(QUEUE);
         std::thread::Builder::new().name("request-log".into()).spawn(move || sink.run(rx))?;
-        let start = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        Ok(RequestLog { tx, dropped: AtomicU64::new(0), next_id: AtomicU64::new(1), prefix: format!("{start:x}") })
+        let prefix = format!("{:x}", crate::observe::epoch_ms());
+        Ok(RequestLog { tx, dropped: AtomicU64::new(0), next_id: AtomicU64::new(1), prefix })
     }
 
     /// Queues one line (never blocks: a full queue drops it, and says so every 1 000 drops).

@@ -63,7 +63,7 @@ async fn answer(
         None => seen,
     };
     if let (Some(id), Some(seen)) = (request_id, seen) {
-        o.log_request(&seen, &id);
+        o.log_request(&seen, &id, crate::observe::epoch_ms());
         if let Ok(v) = http::HeaderValue::from_str(&id) {
             resp.headers_mut().insert("x-request-id", v);
         }

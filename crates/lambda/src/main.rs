@@ -24,7 +24,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
@@ -107,12 +107,12 @@ fn request_log_on() -> bool {
 /// Prints the Embedded Metric Format lines of one invocation to stdout, where CloudWatch
 /// takes them from, and its request-log line when asked.
 fn emit(observer: &Observer, o: &scorelet_host::observe::Observation, request_id: Option<&str>) {
-    let now_ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let now_ms = scorelet_host::observe::epoch_ms();
     for line in observer.emf(o, now_ms) {
         println!("{line}");
     }
     if let Some(id) = request_id {
-        observer.log_request(o, id);
+        observer.log_request(o, id, now_ms);
     }
 }
 
@@ -124,7 +124,7 @@ async fn handle(
     req: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
     let started = Instant::now();
-    let request_id = (observer.is_some() && request_log_on()).then(|| {
+    let request_id = observer.is_some_and(Observer::logs_requests).then(|| {
         use lambda_http::RequestExt;
         req.lambda_context_ref().map_or_else(String::new, |c| c.request_id.clone())
     });
