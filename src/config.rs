@@ -34,6 +34,17 @@ pub mod var {
     pub const REQUEST_LOG_SAMPLE: &str = "request_log_sample";
     /// Comma-separated input columns never written to the request log.
     pub const REQUEST_LOG_DENY: &str = "request_log_deny";
+    /// A second model, `NAME@VERSION` or `NAME@ALIAS` from the same registry: the candidate of
+    /// an A/B test, canary or shadow deployment.
+    pub const CANDIDATE: &str = "candidate";
+    /// The candidate as a bundle directory in the component's filesystem.
+    pub const CANDIDATE_BUNDLE_DIR: &str = "candidate_bundle_dir";
+    /// The candidate's share of the traffic: `0.2` or `20%`.
+    pub const CANDIDATE_SHARE: &str = "candidate_share";
+    /// What traffic is split on: `column:NAME`, `header:NAME` or `random` (default).
+    pub const SPLIT_KEY: &str = "split_key";
+    /// `split` (default: the candidate answers its share) or `shadow` (both score, the primary answers).
+    pub const EXPERIMENT_MODE: &str = "experiment_mode";
     /// The `iss` a bearer JWT must carry.
     pub const JWT_ISSUER: &str = "jwt_issuer";
     /// The `aud` a bearer JWT must carry (or contain).
@@ -182,6 +193,36 @@ pub const SETTINGS: &[Setting] = &[
         var::REQUEST_LOG_DENY,
         "component, Lambda, `serve`",
         "comma-separated input columns never written to the request log (personal data)",
+    ),
+    runtime(
+        "SCORELET_CANDIDATE",
+        var::CANDIDATE,
+        "component, Lambda, worker, `serve --candidate`",
+        "a second model, `NAME@VERSION` or `NAME@ALIAS` from the same registry, for an A/B test, a canary or a shadow deployment; a candidate that does not load leaves all traffic on the primary (retried after a backoff)",
+    ),
+    runtime(
+        "SCORELET_CANDIDATE_BUNDLE_DIR",
+        var::CANDIDATE_BUNDLE_DIR,
+        "component, Lambda, `serve --candidate-bundle`",
+        "the candidate as a bundle directory in the component's filesystem",
+    ),
+    runtime(
+        "SCORELET_CANDIDATE_SHARE",
+        var::CANDIDATE_SHARE,
+        "component, Lambda, worker, `serve`",
+        "the candidate's share of the traffic, `0.2` or `20%` (required with a candidate in `split` mode); raising it keeps every key that already reached the candidate there",
+    ),
+    runtime(
+        "SCORELET_SPLIT_KEY",
+        var::SPLIT_KEY,
+        "component, Lambda, worker, `serve`",
+        "what traffic is split on: `column:NAME` (an input or ignored column, row by row), `header:NAME` (a request header) or `random` (default); the same key goes to the same model on every platform, and requests without it split at random",
+    ),
+    runtime(
+        "SCORELET_EXPERIMENT_MODE",
+        var::EXPERIMENT_MODE,
+        "component, Lambda, worker, `serve`",
+        "`split` (default: the candidate answers its share) or `shadow` (both models score every row, the primary answers, the request log gets both)",
     ),
     other(
         "SCORELET_REQUEST_LOG_FILE",

@@ -13,6 +13,7 @@ pub mod api;
 pub mod bundle;
 pub mod config;
 pub mod error;
+pub mod experiment;
 pub mod features;
 pub mod golden;
 pub mod jwt;

@@ -33,6 +33,7 @@ use crate::api::direct::CellRows;
 use crate::api::{MAX_BODY_BYTES, RowReader, mlflow, oip};
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
+use crate::experiment::{Experiment, Mode, SplitKey, Variant};
 use crate::jwt::Verifier;
 use crate::metrics::requests::{self, PayloadLog};
 use crate::metrics::{Metrics, OBSERVATION_HEADER, Observation, Observe, REFERENCE_HEADER, Reference, ascii_json};
@@ -56,6 +57,9 @@ pub struct HttpRequest<'a> {
     pub body: &'a [u8],
     /// What the host asks back about this request (its [`crate::metrics::OBSERVE_HEADER`]).
     pub observe: Observe,
+    /// The value of the header the deployment splits traffic on (`split_key = header:NAME`),
+    /// if the request has it.
+    pub split_key: Option<&'a str>,
 }
 
 /// A response (JSON unless `content_type` says otherwise).
@@ -177,7 +181,32 @@ pub struct Service {
     payload_seen: AtomicU64,
     /// The loaded model's input columns in batch order, `None` where denied.
     payload_columns: Vec<Option<String>>,
+    /// The deployment's A/B test, canary or shadow, when it names a candidate.
+    experiment: Option<Experiment>,
+    /// The candidate's life cycle (`Unloaded` without an experiment).
+    candidate: ModelState,
+    candidate_backoff: Backoff,
+    /// `name@version` of the loaded candidate.
+    candidate_label: Option<String>,
+    /// The candidate's input columns as the payload names them.
+    candidate_payload_columns: Vec<Option<String>>,
+    /// Reads a `column:` split key from a body (every column either model knows is ignored).
+    key_reader: Option<RowReader>,
+    /// Random splits drawn so far (requests and rows without a key).
+    draws: AtomicU64,
 }
+
+/// The protocol of a scoring route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    /// `POST /invocations`.
+    Mlflow,
+    /// `POST /v2/models/{name}/infer`.
+    Oip,
+}
+
+/// A scored request: predictions and the OIP request id.
+type Scored = (Vec<Prediction>, Option<String>);
 
 /// Rows per row counted for drift, unless configured.
 pub const DEFAULT_DRIFT_SAMPLE: u64 = 32;
@@ -261,6 +290,13 @@ impl Service {
             payload_columns: Vec::new(),
             seen: AtomicU64::new(0),
             clock: crate::time::monotonic_ns,
+            experiment: None,
+            candidate: ModelState::Unloaded,
+            candidate_backoff: Backoff::default(),
+            candidate_label: None,
+            candidate_payload_columns: Vec::new(),
+            key_reader: None,
+            draws: AtomicU64::new(0),
         }
     }
 
@@ -278,9 +314,10 @@ impl Service {
         self.payload_columns_for_model();
     }
 
-    /// The loaded model's input columns as the payload names them (none without a payload log).
+    /// The loaded models' input columns as the payload names them (none without a payload
+    /// log), and the split-key reader for both.
     fn payload_columns_for_model(&mut self) {
-        self.payload_columns = match (&self.payload_log, &self.state) {
+        let columns = |state: &ModelState| match (&self.payload_log, state) {
             (Some(log), ModelState::Ready(r)) => {
                 r.0.pipeline()
                     .input_columns()
@@ -289,6 +326,84 @@ impl Service {
             }
             _ => Vec::new(),
         };
+        self.payload_columns = columns(&self.state);
+        self.candidate_payload_columns = columns(&self.candidate);
+        self.key_reader = match &self.experiment {
+            Some(Experiment { key: SplitKey::Column(key), .. }) => {
+                let mut known: Vec<String> = Vec::new();
+                for state in [&self.state, &self.candidate] {
+                    if let ModelState::Ready(r) = state {
+                        let p = r.0.pipeline();
+                        known.extend(p.input_columns().chain(p.ignored_columns().iter().map(String::as_str)).map(String::from));
+                    }
+                }
+                known.retain(|c| c != key);
+                Some(RowReader::new(vec![key.clone()], &known))
+            }
+            _ => None,
+        };
+    }
+
+    /// Names a candidate for an A/B test, canary or shadow (`Err`: the deployment's settings
+    /// are wrong; the candidate then never loads and the primary answers everything, while the
+    /// ready route says why). `None` removes it.
+    pub fn set_experiment(&mut self, experiment: Option<std::result::Result<Experiment, String>>) {
+        self.candidate = ModelState::Unloaded;
+        self.candidate_label = None;
+        self.experiment = match experiment {
+            Some(Ok(e)) => Some(e),
+            Some(Err(why)) => {
+                self.candidate = ModelState::Failed { error: Error::Config(why), retry_at_ms: u64::MAX };
+                None
+            }
+            None => None,
+        };
+        self.payload_columns_for_model();
+    }
+
+    /// The experiment, when the deployment names a candidate.
+    pub fn experiment(&self) -> Option<&Experiment> {
+        self.experiment.as_ref()
+    }
+
+    /// The loaded candidate, if any.
+    pub fn candidate(&self) -> Option<&Scorer> {
+        match &self.candidate {
+            ModelState::Ready(r) => Some(&r.0),
+            _ => None,
+        }
+    }
+
+    /// Whether an adapter should load the candidate now: named, and never tried or failed
+    /// with its backoff passed.
+    pub fn candidate_due(&self, now_ms: u64) -> bool {
+        self.experiment.is_some()
+            && match &self.candidate {
+                ModelState::Unloaded => true,
+                ModelState::Failed { retry_at_ms, .. } => now_ms >= *retry_at_ms,
+                ModelState::Loading | ModelState::Ready(_) => false,
+            }
+    }
+
+    /// Marks the candidate's load as started.
+    pub fn start_loading_candidate(&mut self) {
+        self.candidate = ModelState::Loading;
+    }
+
+    /// Records the candidate's load; until it succeeds the primary answers everything.
+    pub fn finish_loading_candidate(&mut self, result: Result<Scorer>, now_ms: u64) {
+        self.candidate = match result {
+            Ok(s) => {
+                self.candidate_backoff = Backoff::default();
+                self.candidate_label = Some(format!("{}@{}", s.name(), s.version()));
+                let reader = RowReader::for_pipeline(s.pipeline());
+                ModelState::Ready(Box::new((s, reader)))
+            }
+            Err(error) => {
+                ModelState::Failed { error, retry_at_ms: now_ms.saturating_add(self.candidate_backoff.fail()) }
+            }
+        };
+        self.payload_columns_for_model();
     }
 
     /// The clock latency is measured on (platforms without `Instant` give theirs).
@@ -422,6 +537,7 @@ impl Service {
 
     /// Counts a scored batch in `o`: its rows, for a sampled request the stage times and the
     /// sampled rows' cells and scores in the drift bins, and the payload the request log asks.
+    #[allow(clippy::too_many_arguments)]
     fn observe_batch(
         &self,
         req: &HttpRequest,
@@ -430,6 +546,7 @@ impl Service {
         sampled: Option<Sampled>,
         preds: &[Prediction],
         batch: Batch,
+        variant: Variant,
     ) {
         if self.metrics.is_none() {
             return;
@@ -439,7 +556,11 @@ impl Service {
             && let Some(log) = &self.payload_log
             && self.payload_seen.fetch_add(1, Ordering::Relaxed).is_multiple_of(log.sample)
         {
-            o.payload = Some(self.payload(preds, batch));
+            let columns = match variant {
+                Variant::Primary => &self.payload_columns,
+                Variant::Candidate => &self.candidate_payload_columns,
+            };
+            o.payload = Some(payload(columns, preds, batch));
         }
         let Some(Sampled { row, parsed }) = sampled else { return };
         if let Some((features, model)) = crate::predict::take_stage_marks() {
@@ -449,7 +570,8 @@ impl Service {
                 model.saturating_sub(features),
             ]);
         }
-        let Some((bins, _)) = &self.drift else { return };
+        // Drift is counted in the primary's bins, on the rows the primary read.
+        let (Some((bins, _)), Variant::Primary) = (&self.drift, variant) else { return };
         let columns = bins.sizes().len() - 1;
         let small = |x: usize| u16::try_from(x).unwrap_or(u16::MAX);
         let step = self.sample as usize;
@@ -465,25 +587,206 @@ impl Service {
         }
     }
 
-    /// The request log's payload: the first [`requests::MAX_PAYLOAD_ROWS`] rows (without the
-    /// denied columns) and their predictions.
-    fn payload(&self, preds: &[Prediction], batch: Batch) -> serde_json::Value {
-        let n = preds.len().min(requests::MAX_PAYLOAD_ROWS);
-        let mut cells = Vec::with_capacity(self.payload_columns.len());
-        let records: Vec<serde_json::Value> = (0..n)
-            .map(|i| {
-                batch.row(i, &mut cells);
-                let row = self
-                    .payload_columns
-                    .iter()
-                    .zip(&cells)
-                    .filter_map(|(c, v)| Some((c.clone()?, v.to_value().to_json())))
-                    .collect();
-                serde_json::Value::Object(row)
+    /// Parses and scores a request's body with one model. `counted` says which of the
+    /// deployment's models it is, and counts the batch in `o` (stage times and drift for the
+    /// primary's rows only); `None` (a shadow's scoring) counts nothing.
+    #[allow(clippy::too_many_arguments)]
+    fn score_with(
+        &self,
+        req: &HttpRequest,
+        proto: Protocol,
+        (s, reader): (&Scorer, &RowReader),
+        o: &mut Observation,
+        t0: u64,
+        counted: Option<Variant>,
+    ) -> Result<Scored, HttpResponse> {
+        let err = |e: Error| HttpResponse::error(&e);
+        let sample = |n| if counted == Some(Variant::Primary) { self.sample_batch(n) } else { None };
+        let (p, batch_id) = match proto {
+            Protocol::Mlflow => {
+                let r = mlflow::parse_borrowed(req.body, reader).map_err(err)?;
+                let batch = match &r {
+                    mlflow::Parsed::Cells(c, _) => Batch::Cells(c),
+                    mlflow::Parsed::Rows(r) => Batch::Rows(&r.rows),
+                };
+                let sampled = sample(batch.len());
+                let p = r.predict(s).map_err(err)?;
+                if let Some(v) = counted {
+                    self.observe_batch(req, o, t0, sampled, &p, batch, v);
+                }
+                (p, None)
+            }
+            // The common shape straight from the body; anything else (and every error) through
+            // the JSON tree.
+            Protocol::Oip => match oip::parse_direct(req.body, reader) {
+                Some(d) => {
+                    let batch = Batch::Columns(&d.columns);
+                    let sampled = sample(batch.len());
+                    let p = d.predict(s).map_err(err)?;
+                    if let Some(v) = counted {
+                        self.observe_batch(req, o, t0, sampled, &p, batch, v);
+                    }
+                    (p, d.id.map(String::from))
+                }
+                None => {
+                    let r = oip::parse(req.body, reader).map_err(err)?;
+                    let batch = Batch::Rows(&r.rows);
+                    let sampled = sample(batch.len());
+                    let p = s.predict(&r.rows, r.options).map_err(err)?;
+                    if let Some(v) = counted {
+                        self.observe_batch(req, o, t0, sampled, &p, batch, v);
+                    }
+                    (p, r.id)
+                }
+            },
+        };
+        Ok((p, batch_id))
+    }
+
+    /// Answers a scoring request: with the primary alone, or as the experiment says.
+    fn score(&self, req: &HttpRequest, proto: Protocol, o: &mut Observation, t0: u64) -> Result<HttpResponse, HttpResponse> {
+        let Some((s, reader)) = self.ready_scorer() else {
+            return Err(HttpResponse::problem(503, "model_loading", "the model is still loading"));
+        };
+        let experiment = match (&self.experiment, &self.candidate) {
+            (Some(e), ModelState::Ready(c)) if e.share > 0 => Some((e, (&c.0, &c.1))),
+            _ => None,
+        };
+        let Some((e, candidate)) = experiment else {
+            let (p, id) = self.score_with(req, proto, (s, reader), o, t0, Some(Variant::Primary))?;
+            return Ok(respond(proto, s, id.as_deref(), &p));
+        };
+        let label = || self.candidate_label.clone();
+        if e.mode == Mode::Shadow {
+            let (p, id) = self.score_with(req, proto, (s, reader), o, t0, Some(Variant::Primary))?;
+            // The candidate's answer, or its error, never reaches the client.
+            let shadow = self.score_with(req, proto, candidate, &mut Observation::default(), t0, None).ok();
+            o.variant = Some(Cow::Borrowed("shadow"));
+            o.candidate = label();
+            o.candidate_rows = shadow.as_ref().map_or(0, |(c, _)| u32::try_from(c.len()).unwrap_or(u32::MAX));
+            if o.payload.is_some() {
+                let keys = self.split(req, proto, e).1;
+                let extra = json!({
+                    "model": label(),
+                    "predictions": shadow.map(|(c, _)| {
+                        c.iter().take(requests::MAX_PAYLOAD_ROWS).map(Prediction::to_json).collect::<Vec<_>>()
+                    }),
+                });
+                self.annotate(o, &[Variant::Primary], keys.as_deref(), Some(extra));
+            }
+            return Ok(respond(proto, s, id.as_deref(), &p));
+        }
+        let (variants, keys) = self.split(req, proto, e);
+        let first = variants[0];
+        if variants.iter().all(|v| *v == first) {
+            let model = if first == Variant::Candidate { candidate } else { (s, reader) };
+            let (p, id) = self.score_with(req, proto, model, o, t0, Some(first))?;
+            if first == Variant::Candidate {
+                o.variant = Some(Cow::Borrowed("candidate"));
+                o.candidate = label();
+                o.candidate_rows = o.rows;
+            }
+            self.annotate(o, &variants, keys.as_deref(), None);
+            return Ok(respond(proto, model.0, id.as_deref(), &p).with_header(VARIANT_HEADER, first.as_str()));
+        }
+        // A batch split row by row: both score it whole (a row scores the same in any batch)
+        // and each row takes its variant's answer.
+        let (p, id) = self.score_with(req, proto, (s, reader), o, t0, Some(Variant::Primary))?;
+        let (c, _) = self.score_with(req, proto, candidate, &mut Observation::default(), t0, None)?;
+        if c.len() != p.len() || variants.len() != p.len() {
+            return Err(HttpResponse::problem(500, "internal", "the two models scored different numbers of rows"));
+        }
+        let merged: Vec<Prediction> = p
+            .into_iter()
+            .zip(c)
+            .zip(&variants)
+            .map(|((p, c), v)| if *v == Variant::Candidate { c } else { p })
+            .collect();
+        o.variant = Some(Cow::Borrowed("mixed"));
+        o.candidate = label();
+        o.candidate_rows = variants.iter().filter(|v| **v == Variant::Candidate).count() as u32;
+        if let Some(Json::Object(payload)) = &mut o.payload {
+            let shown = merged.iter().take(requests::MAX_PAYLOAD_ROWS).map(Prediction::to_json).collect();
+            payload.insert("predictions".into(), Json::Array(shown));
+        }
+        self.annotate(o, &variants, keys.as_deref(), None);
+        let primary_label = self.model_label.clone().unwrap_or_default();
+        let models: Vec<&str> = variants
+            .iter()
+            .map(|v| match v {
+                Variant::Primary => primary_label.as_str(),
+                Variant::Candidate => self.candidate_label.as_deref().unwrap_or(""),
             })
             .collect();
-        let predictions: Vec<serde_json::Value> = preds[..n].iter().map(Prediction::to_json).collect();
-        json!({"rows": preds.len(), "records": records, "predictions": predictions})
+        let resp = match proto {
+            Protocol::Mlflow => {
+                let mut body = mlflow::response_bytes(s, &merged);
+                body.pop();
+                body.extend_from_slice(b",\"models\":");
+                body.extend_from_slice(json!(models).to_string().as_bytes());
+                body.push(b'}');
+                HttpResponse::bytes(200, body)
+            }
+            Protocol::Oip => {
+                let mut r = oip::response(s, id.as_deref(), &merged);
+                r["parameters"] = json!({"models": models});
+                HttpResponse::json(200, &r)
+            }
+        };
+        Ok(resp.with_header(VARIANT_HEADER, "mixed"))
+    }
+
+    /// Who answers a request in a split: one variant for all of it (a header key, a random
+    /// draw), or one per row (a `column:` key); and the split key of each row, when known.
+    fn split(&self, req: &HttpRequest, proto: Protocol, e: &Experiment) -> (Vec<Variant>, Option<Vec<Option<String>>>) {
+        let draw = || e.of_bucket((crate::experiment::mix(self.draws.fetch_add(1, Ordering::Relaxed) ^ (self.clock)()) % u64::from(crate::experiment::BUCKETS)) as u32);
+        match &e.key {
+            SplitKey::Random => (vec![draw()], None),
+            SplitKey::Header(_) => match req.split_key.map(str::trim).filter(|k| !k.is_empty()) {
+                Some(k) => (vec![e.variant(k)], Some(vec![Some(k.to_string())])),
+                None => (vec![draw()], None),
+            },
+            SplitKey::Column(_) => match self.row_keys(req, proto) {
+                Some(keys) if !keys.is_empty() => {
+                    let v = keys.iter().map(|k| k.as_deref().map_or_else(draw, |k| e.variant(k))).collect();
+                    (v, Some(keys))
+                }
+                _ => (vec![draw()], None),
+            },
+        }
+    }
+
+    /// The split column's value in every row of the body (`None` for a row without one), or
+    /// `None` when the body cannot be read for it (the model's own reading then says why).
+    fn row_keys(&self, req: &HttpRequest, proto: Protocol) -> Option<Vec<Option<String>>> {
+        let reader = self.key_reader.as_ref()?;
+        let rows = match proto {
+            Protocol::Mlflow => mlflow::parse_tree(req.body, reader).ok()?.rows,
+            Protocol::Oip => oip::parse(req.body, reader).ok()?.rows,
+        };
+        Some(rows.iter().map(|r| r.first().and_then(key_text)).collect())
+    }
+
+    /// Adds to a logged payload who answered each row, the rows' split keys (unless the key
+    /// column is denied) and, in shadow, the candidate's predictions.
+    fn annotate(&self, o: &mut Observation, variants: &[Variant], keys: Option<&[Option<String>]>, shadow: Option<Json>) {
+        let Some(Json::Object(payload)) = &mut o.payload else { return };
+        let n = payload.get("predictions").and_then(Json::as_array).map_or(0, Vec::len);
+        let name = |i: usize| variants.get(i).or(variants.first()).map_or("primary", |v| v.as_str());
+        if shadow.is_none() {
+            payload.insert("variants".into(), (0..n).map(|i| Json::from(name(i))).collect());
+        }
+        let denied = match (&self.experiment, &self.payload_log) {
+            (Some(Experiment { key: SplitKey::Column(k), .. }), Some(log)) => log.deny.contains(k),
+            _ => false,
+        };
+        if let (Some(keys), false) = (keys, denied) {
+            let key = |i: usize| keys.get(i).or(if keys.len() == 1 { keys.first() } else { None }).cloned().flatten();
+            payload.insert("keys".into(), (0..n).map(|i| key(i).map_or(Json::Null, Json::from)).collect());
+        }
+        if let Some(s) = shadow {
+            payload.insert("shadow".into(), s);
+        }
     }
 
     /// Routes one request, noting in `o` what the metrics need.
@@ -509,17 +812,7 @@ impl Service {
             ["invocations"] => only(method, "POST", || {
                 self.authorized(req, now_ms)
                     .and_then(|()| self.scoring(req, now_ms))
-                    .and_then(|(s, reader)| {
-                        let r = mlflow::parse_borrowed(req.body, reader).map_err(|e| HttpResponse::error(&e))?;
-                        let batch = match &r {
-                            mlflow::Parsed::Cells(c, _) => Batch::Cells(c),
-                            mlflow::Parsed::Rows(r) => Batch::Rows(&r.rows),
-                        };
-                        let sampled = self.sample_batch(batch.len());
-                        let p = r.predict(s).map_err(|e| HttpResponse::error(&e))?;
-                        self.observe_batch(req, o, t0, sampled, &p, batch);
-                        Ok(HttpResponse::bytes(200, mlflow::response_bytes(s, &p)))
-                    })
+                    .and_then(|_| self.score(req, Protocol::Mlflow, o, t0))
                     .unwrap_or_else(|e| e)
             }),
             ["v2", "models", name] => only(method, "GET", || {
@@ -546,24 +839,8 @@ impl Service {
             ["v2", "models", name, "infer"] => only(method, "POST", || {
                 self.authorized(req, now_ms)
                     .and_then(|()| self.model(name, now_ms))
-                    .and_then(|m| self.json_body(req).map(|()| m))
-                    .and_then(|(s, reader)| {
-                        // The common shape straight from the body; anything else (and every
-                        // error) through the JSON tree.
-                        if let Some(d) = oip::parse_direct(req.body, reader) {
-                            let batch = Batch::Columns(&d.columns);
-                            let sampled = self.sample_batch(batch.len());
-                            let p = d.predict(s).map_err(|e| HttpResponse::error(&e))?;
-                            self.observe_batch(req, o, t0, sampled, &p, batch);
-                            return Ok(HttpResponse::json(200, &oip::response(s, d.id, &p)));
-                        }
-                        let r = oip::parse(req.body, reader).map_err(|e| HttpResponse::error(&e))?;
-                        let batch = Batch::Rows(&r.rows);
-                        let sampled = self.sample_batch(batch.len());
-                        let p = s.predict(&r.rows, r.options).map_err(|e| HttpResponse::error(&e))?;
-                        self.observe_batch(req, o, t0, sampled, &p, batch);
-                        Ok(HttpResponse::json(200, &oip::response(s, r.id.as_deref(), &p)))
-                    })
+                    .and_then(|_| self.json_body(req))
+                    .and_then(|()| self.score(req, Protocol::Oip, o, t0))
                     .unwrap_or_else(|e| e)
             }),
             _ => HttpResponse::problem(404, "not_found", format!("no route {path:?}; this function serves {ROUTES}")),
@@ -585,10 +862,35 @@ impl Service {
         match &self.state {
             ModelState::Ready(s) => {
                 let s = &s.0;
-                HttpResponse::json(200, &json!({"ready": true, "model": s.name(), "version": s.version()}))
+                let mut body = json!({"ready": true, "model": s.name(), "version": s.version()});
+                if let Some(c) = self.candidate_status() {
+                    body["candidate"] = c;
+                }
+                HttpResponse::json(200, &body)
             }
             _ => self.not_ready(now_ms),
         }
+    }
+
+    /// The candidate as the ready route shows it: model, share, mode, and why it is not
+    /// answering yet.
+    fn candidate_status(&self) -> Option<Json> {
+        let problem = match &self.candidate {
+            ModelState::Ready(_) => None,
+            ModelState::Failed { error, .. } => Some(error.to_string()),
+            ModelState::Loading | ModelState::Unloaded => Some("not loaded yet".to_string()),
+        };
+        if self.experiment.is_none() && problem.is_none() {
+            return None;
+        }
+        let e = self.experiment.as_ref();
+        Some(json!({
+            "model": self.candidate_label,
+            "share": e.map(Experiment::share),
+            "mode": e.map(|e| if e.mode == Mode::Shadow { "shadow" } else { "split" }),
+            "ready": problem.is_none(),
+            "error": problem,
+        }))
     }
 
     fn not_ready(&self, now_ms: u64) -> HttpResponse {
@@ -695,6 +997,47 @@ impl Service {
     }
 }
 
+/// Response header saying who answered a request in a split: `primary`, `candidate` or `mixed`
+/// (the body's `model`, or its `models` per row, names the versions).
+pub const VARIANT_HEADER: &str = "scorelet-variant";
+
+/// A scoring answer in the route's protocol.
+fn respond(proto: Protocol, s: &Scorer, id: Option<&str>, p: &[Prediction]) -> HttpResponse {
+    match proto {
+        Protocol::Mlflow => HttpResponse::bytes(200, mlflow::response_bytes(s, p)),
+        Protocol::Oip => HttpResponse::json(200, &oip::response(s, id, p)),
+    }
+}
+
+/// A cell as a split key: text as it is, numbers in their shortest form; `None` when missing.
+fn key_text(v: &crate::value::Value) -> Option<String> {
+    use crate::value::Value;
+    match v {
+        Value::Missing => None,
+        Value::Text(t) => Some(t.trim().to_string()).filter(|t| !t.is_empty()),
+        Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.007_199_254_740_992e15 => Some(format!("{}", *n as i64)),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+    }
+}
+
+/// The request log's payload: the first [`requests::MAX_PAYLOAD_ROWS`] rows (without the
+/// denied columns, `None` in `columns`) and their predictions.
+fn payload(columns: &[Option<String>], preds: &[Prediction], batch: Batch) -> serde_json::Value {
+    let n = preds.len().min(requests::MAX_PAYLOAD_ROWS);
+    let mut cells = Vec::with_capacity(columns.len());
+    let records: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            batch.row(i, &mut cells);
+            let row =
+                columns.iter().zip(&cells).filter_map(|(c, v)| Some((c.clone()?, v.to_value().to_json()))).collect();
+            serde_json::Value::Object(row)
+        })
+        .collect();
+    let predictions: Vec<serde_json::Value> = preds[..n].iter().map(Prediction::to_json).collect();
+    json!({"rows": preds.len(), "records": records, "predictions": predictions})
+}
+
 /// 404 for the metrics routes of a deployment that turned metrics off.
 fn metrics_off() -> HttpResponse {
     HttpResponse::problem(
@@ -742,6 +1085,7 @@ mod tests {
             api_key: None,
             body: b"",
             observe: Observe::No,
+            split_key: None,
         };
         s.handle(&req, 0)
     }
@@ -804,6 +1148,7 @@ mod tests {
             api_key: None,
             body: b"",
             observe: Observe::No,
+            split_key: None,
         };
         assert_eq!(s.handle(&with_key, 0).status, 500, "no key opens it");
         assert_eq!(get(&s, "/v2/health/live").status, 200, "liveness still answers");
@@ -824,6 +1169,7 @@ mod tests {
                 api_key,
                 body: b"",
                 observe: Observe::No,
+                split_key: None,
             };
             s.handle(&req, 1_800_000_000_000)
         };

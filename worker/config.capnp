@@ -42,5 +42,9 @@ const scorer :Workerd.Worker = (
     (name = "SCORELET_REQUEST_LOG", fromEnvironment = "SCORELET_REQUEST_LOG"),
     (name = "SCORELET_REQUEST_LOG_SAMPLE", fromEnvironment = "SCORELET_REQUEST_LOG_SAMPLE"),
     (name = "SCORELET_REQUEST_LOG_DENY", fromEnvironment = "SCORELET_REQUEST_LOG_DENY"),
+    (name = "SCORELET_CANDIDATE", fromEnvironment = "SCORELET_CANDIDATE"),
+    (name = "SCORELET_CANDIDATE_SHARE", fromEnvironment = "SCORELET_CANDIDATE_SHARE"),
+    (name = "SCORELET_SPLIT_KEY", fromEnvironment = "SCORELET_SPLIT_KEY"),
+    (name = "SCORELET_EXPERIMENT_MODE", fromEnvironment = "SCORELET_EXPERIMENT_MODE"),
   ],
 );

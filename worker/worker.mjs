@@ -57,6 +57,7 @@ export default {
           authorization: request.headers.get("authorization"),
           apiKey: request.headers.get("x-api-key"),
           requestId: request.headers.get("cf-ray") ?? request.headers.get("x-request-id") ?? crypto.randomUUID(),
+          headers: Object.fromEntries(request.headers),
           body: body ?? new Uint8Array(0),
           tooLarge: body === null,
         },

@@ -15,6 +15,7 @@ pub fn invocations_request(body: &[u8]) -> HttpRequest<'_> {
         api_key: None,
         body,
         observe: scorelet::metrics::Observe::No,
+        split_key: None,
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod batch;
 mod build;
+mod ab;
 mod drift;
 mod embed;
 mod input;
@@ -80,6 +81,12 @@ enum Command {
                       Exit status 3: a PSI is above --fail-above (the table is still printed)."
     )]
     Drift(Box<drift::DriftArgs>),
+    /// Decide an A/B test: join the request log's predictions with later outcomes and compare
+    /// the variants (positive rate, ROC-AUC, accuracy, log loss, with intervals and a z-test).
+    #[command(
+        after_help = "Example:\n  scorelet ab --log requests.jsonl --outcomes churned.csv --key customerID --outcome Churn --positive Yes"
+    )]
+    Ab(Box<ab::AbArgs>),
     /// Train a model on a CSV or Parquet file into a bundle.
     #[command(
         after_help = "Example:\n  scorelet train --data data/telco-churn.csv --target Churn --positive Yes --spec examples/telco.toml \\\n      --model mlp --name churn --output churn/"
@@ -233,6 +240,13 @@ fn main() -> ExitCode {
             }
             Err(e) => Err(e),
         },
+        Command::Ab(a) => ab::run(a).map(|r| {
+            if a.json {
+                println!("{r}");
+            } else {
+                print!("{}", ab::render(&r));
+            }
+        }),
         Command::Train(a) => train::run(a, cli.quiet),
         Command::Serve(a) => serve::serve(a),
         Command::Build(a) => build::build(a),

@@ -259,6 +259,10 @@ pub enum AliasCommand {
     /// Delete ALIAS.
     #[command(after_help = "Example:\n  scorelet alias rm churn staging")]
     Rm { name: String, alias: String },
+    /// Move an alias back to where it pointed before its last move (from its history; a
+    /// second rollback undoes the first). A protected alias moves through the promote gate.
+    #[command(after_help = "Example:\n  scorelet alias rollback churn production")]
+    Rollback { name: String, alias: String },
     /// List aliases.
     #[command(after_help = "Example:\n  scorelet alias ls churn")]
     Ls { name: String },
@@ -272,6 +276,13 @@ pub fn alias(cmd: &AliasCommand, r: &RegistryArgs) -> Result<()> {
             println!("{name}@{alias} → {version}");
         }
         AliasCommand::Rm { name, alias } => c.delete_alias(name, alias)?,
+        AliasCommand::Rollback { name, alias } => {
+            let (from, to) = c.rollback_alias(name, alias)?;
+            match from {
+                Some(from) => println!("{name}@{alias} → {to} (rolled back from {from})"),
+                None => println!("{name}@{alias} → {to} (restored after its removal)"),
+            }
+        }
         AliasCommand::Ls { name } => {
             for (a, d) in c.aliases(name)? {
                 println!(

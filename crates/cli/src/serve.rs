@@ -98,6 +98,8 @@ pub struct ServeArgs {
     #[arg(long, env = "SCORELET_REQUEST_LOG_DENY", default_value = "")]
     pub request_log_deny: String,
     #[command(flatten)]
+    pub experiment: ExperimentArgs,
+    #[command(flatten)]
     pub jwt: JwtArgs,
     #[command(flatten)]
     pub tls: crate::tls::TlsArgs,
@@ -105,6 +107,74 @@ pub struct ServeArgs {
     /// --model, --jwt-jwks-url) beside the built-in web roots: a private CA.
     #[arg(long, env = "SCORELET_CA_CERT")]
     pub ca_cert: Option<PathBuf>,
+}
+
+/// A second model beside the primary: an A/B test, a canary, a gradual rollout or a shadow.
+#[derive(Debug, Default, clap::Args)]
+pub struct ExperimentArgs {
+    /// The candidate: NAME@VERSION or NAME@ALIAS from the registry (--registry).
+    #[arg(long, env = "SCORELET_CANDIDATE", conflicts_with = "candidate_bundle")]
+    pub candidate: Option<String>,
+    /// The candidate as a bundle directory (mounted read-only).
+    #[arg(long)]
+    pub candidate_bundle: Option<PathBuf>,
+    /// The candidate's share of the traffic: 0.2 or 20% (required in split mode).
+    #[arg(long, env = "SCORELET_CANDIDATE_SHARE")]
+    pub candidate_share: Option<String>,
+    /// What traffic is split on: column:NAME (row by row), header:NAME, or random.
+    #[arg(long, env = "SCORELET_SPLIT_KEY", default_value = "random")]
+    pub split_key: String,
+    /// split (the candidate answers its share) or shadow (both score, the primary answers).
+    #[arg(long, env = "SCORELET_EXPERIMENT_MODE", default_value = "split", value_parser = ["split", "shadow"])]
+    pub experiment_mode: String,
+}
+
+impl ExperimentArgs {
+    /// Checks the experiment and puts it in the component's variables and mounts; returns a
+    /// line for the terminal, and whether the candidate needs tract.
+    fn configure(&self, registry: &str, settings: &mut Settings) -> Result<Option<(String, bool)>> {
+        let source = match (&self.candidate, &self.candidate_bundle) {
+            (None, None) => {
+                if self.candidate_share.is_some() {
+                    anyhow::bail!("--candidate-share needs a candidate: --candidate NAME@REF or --candidate-bundle DIR");
+                }
+                return Ok(None);
+            }
+            (Some(m), _) => {
+                let _: ModelRef = m.parse()?;
+                settings.variables.insert(var::CANDIDATE.into(), m.clone());
+                settings.variables.entry(var::REGISTRY_URL.into()).or_insert_with(|| registry.to_string());
+                (format!("{m} from {registry}"), false)
+            }
+            (None, Some(dir)) => {
+                let b = Bundle::load_dir(dir).with_context(|| format!("cannot use the candidate in {}", dir.display()))?;
+                settings.dirs.push((dir.canonicalize()?, "/candidate".into()));
+                settings.variables.insert(var::CANDIDATE_BUNDLE_DIR.into(), "/candidate".into());
+                let label = format!(
+                    "{}@{}",
+                    b.manifest.name,
+                    b.manifest.version.map_or("unpublished".into(), |v| v.to_string())
+                );
+                (label, !runs_compiled(&b))
+            }
+        };
+        let e = scorelet::experiment::Experiment::parse(
+            self.candidate_share.as_deref(),
+            Some(&self.split_key),
+            Some(&self.experiment_mode),
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
+        if let Some(share) = &self.candidate_share {
+            settings.variables.insert(var::CANDIDATE_SHARE.into(), share.clone());
+        }
+        settings.variables.insert(var::SPLIT_KEY.into(), self.split_key.clone());
+        settings.variables.insert(var::EXPERIMENT_MODE.into(), self.experiment_mode.clone());
+        let how = match e.mode {
+            scorelet::experiment::Mode::Shadow => "shadow (the primary answers)".to_string(),
+            scorelet::experiment::Mode::Split => format!("{:.2} % of the traffic, split on {}", e.share() * 100.0, self.split_key),
+        };
+        Ok(Some((format!("candidate: {}: {how}", source.0), source.1)))
+    }
 }
 
 /// Bearer JWTs the scoring and metadata routes accept beside the API key (either opens them).
@@ -304,6 +374,28 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
         }
         (None, None) => "the model embedded in the component".into(),
     };
+    let candidate = a.experiment.configure(&a.registry, &mut settings)?;
+    if a.experiment.candidate.is_some() {
+        // A candidate from the registry reads with the same token and key as a model from it.
+        if !settings.variables.contains_key(var::REGISTRY_READ_TOKEN)
+            && let Some(t) =
+                secret(a.registry_read_token_file.as_deref(), "SCORELET_REGISTRY_READ_TOKEN", "read token", MIN_TOKEN)?
+        {
+            settings.variables.insert(var::REGISTRY_READ_TOKEN.into(), t);
+        }
+        if let Some(k) = a.registry_public_key.as_deref().filter(|k| !k.is_empty()) {
+            scorelet::bundle::seal::PublicKey::from_hex(k)?;
+            settings.variables.insert(var::REGISTRY_PUBLIC_KEY.into(), k.to_string());
+        }
+    }
+    if let Some((_, true)) = &candidate {
+        // A candidate that needs tract is not served by the lean component.
+        lean = false;
+        if let Some(_w) = preinitialized.take() {
+            settings.dirs.push((a.source.bundle.as_ref().expect("preinitialized from --bundle").canonicalize()?, "/bundle".into()));
+            settings.variables.insert(var::BUNDLE_DIR.into(), "/bundle".into());
+        }
+    }
     settings.variables.insert(var::ENGINE.into(), a.engine.clone());
     settings.variables.insert(var::METRICS.into(), a.metrics.clone());
     settings.variables.insert(var::DRIFT_SAMPLE.into(), a.drift_sample.to_string());
@@ -350,7 +442,14 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
         let probe = http::Request::get("http://localhost/v2/health/ready").body(Bytes::new())?;
         match component.handle(probe).await {
             Ok(r) if r.status() == 200 => {
-                eprintln!("model: {source}: loaded and self-checked in {:.0} ms", t.elapsed().as_secs_f64() * 1e3)
+                eprintln!("model: {source}: loaded and self-checked in {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
+                if let Some((line, _)) = &candidate {
+                    let status: serde_json::Value = serde_json::from_slice(r.body()).unwrap_or_default();
+                    match status["candidate"]["error"].as_str() {
+                        Some(why) => eprintln!("{line}: NOT LOADED ({why}); the primary answers everything"),
+                        None => eprintln!("{line}"),
+                    }
+                }
             }
             Ok(r) => eprintln!("model: {source}: NOT READY ({}): {}", r.status(), String::from_utf8_lossy(r.body())),
             Err(e) => eprintln!("model: {source}: the component failed: {e:?}"),

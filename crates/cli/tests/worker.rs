@@ -353,3 +353,41 @@ export default {
     let (status, body) = request("GET", &format!("{}/v2/health/ready", w.url), &[], b"");
     assert_eq!((status, &body["ready"]), (200, &json!(true)), "{body}");
 }
+
+#[test]
+fn a_worker_splits_customers_between_two_versions_as_the_core_hashes_them() {
+    if !ready("a_worker_splits_customers_between_two_versions_as_the_core_hashes_them") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = train(dir.path());
+    let out = scratch(dir.path(), "worker");
+    assemble(&out, None).unwrap();
+    let reg = Registry::start(&dir.path().join("store"), "127.0.0.1:0");
+    reg.cli(&["push", "--bundle", bundle.to_str().unwrap()]);
+    reg.cli(&["push", "--bundle", bundle.to_str().unwrap()]);
+    let w = workerd(
+        &out,
+        &[
+            ("SCORELET_MODEL", "churn@1"),
+            ("SCORELET_CANDIDATE", "churn@2"),
+            ("SCORELET_CANDIDATE_SHARE", "0.2"),
+            ("SCORELET_SPLIT_KEY", "column:customerID"),
+            ("SCORELET_REQUEST_LOG", "on"),
+            ("SCORELET_REGISTRY_URL", &reg.url),
+        ],
+    );
+    let records = telco_records(300);
+    let mut candidate = 0;
+    for r in &records {
+        let (status, body) = post(&format!("{}/invocations", w.url), &json!({"dataframe_records": [r]}));
+        assert_eq!(status, 200, "{body}");
+        let key = r["customerID"].as_str().unwrap();
+        let want = if scorelet::experiment::bucket(key) < 2000 { "2" } else { "1" };
+        assert_eq!(body["model"]["version"], want, "{key}: the worker routed it unlike the core");
+        candidate += usize::from(want == "2");
+    }
+    assert!((40..=80).contains(&candidate), "{candidate} of 300");
+    let lines: Vec<_> = log_lines(&w, "request").into_iter().filter(|l| l["route"] == "invocations").collect();
+    assert_eq!(lines.iter().filter(|l| l["variant"] == "candidate").count(), candidate, "{lines:?}");
+}

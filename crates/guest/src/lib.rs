@@ -17,6 +17,7 @@ use std::future::Future;
 
 mod jwt;
 
+use scorelet::experiment::Experiment;
 use scorelet::metrics::requests::{LogMode, PayloadLog};
 use scorelet::registry::{self, ModelRef};
 use scorelet::service::{self, HttpRequest, HttpResponse, Service};
@@ -69,6 +70,32 @@ thread_local! {
     // Whether this instance has read its variables. False in a pre-initialized snapshot too:
     // variables belong to the deployment, not to the build.
     static CONFIGURED: Cell<bool> = const { Cell::new(false) };
+    // The header traffic is split on (`split_key = header:NAME`), once read.
+    static SPLIT_HEADER: RefCell<Option<Option<String>>> = const { RefCell::new(None) };
+}
+
+/// The request header the deployment splits traffic on (`split_key = header:NAME`, lowercase),
+/// read once per instance. Adapters put its value in [`HttpRequest::split_key`].
+pub async fn split_header<P: Platform>(p: &P) -> Option<String> {
+    if let Some(h) = SPLIT_HEADER.with_borrow(|h| h.clone()) {
+        return h;
+    }
+    let h = p
+        .variable(variables::SPLIT_KEY)
+        .await
+        .and_then(|k| k.trim().strip_prefix("header:").map(|h| h.trim().to_ascii_lowercase()))
+        .filter(|h| !h.is_empty());
+    SPLIT_HEADER.with_borrow_mut(|slot| *slot = Some(h.clone()));
+    h
+}
+
+/// The deployment's experiment: `None` without a candidate, `Err` with what is wrong.
+pub async fn experiment_settings<P: Platform>(p: &P) -> Option<std::result::Result<Experiment, String>> {
+    p.variable(variables::CANDIDATE).await.or(p.variable(variables::CANDIDATE_BUNDLE_DIR).await)?;
+    let share = p.variable(variables::CANDIDATE_SHARE).await;
+    let key = p.variable(variables::SPLIT_KEY).await;
+    let mode = p.variable(variables::EXPERIMENT_MODE).await;
+    Some(Experiment::parse(share.as_deref(), key.as_deref(), mode.as_deref()))
 }
 
 /// Loads the embedded bundle into the instance's service ahead of any request, verified and
@@ -153,6 +180,10 @@ pub async fn handle<P: Platform>(p: &P, req: HttpRequest<'_>) -> HttpResponse {
         let forced = p.variable(variables::ENGINE).await.map(|e| e.parse::<scorelet::model::Engine>());
         let metrics = metrics_settings(p).await;
         let payload_log = payload_log_settings(p).await;
+        let experiment = experiment_settings(p).await;
+        if let Some(Err(e)) = &experiment {
+            eprintln!("scorelet: {e}; the candidate is not loaded and the primary answers everything");
+        }
         SERVICE.with_borrow_mut(|s| {
             // Pre-initialized on the automatic engine: kept unless the deployment asks for
             // another engine (or names none we know: loading then says so).
@@ -167,6 +198,7 @@ pub async fn handle<P: Platform>(p: &P, req: HttpRequest<'_>) -> HttpResponse {
             };
             service.set_metrics(metrics.0, metrics.1);
             service.set_payload_log(payload_log);
+            service.set_experiment(experiment);
             if let Some(clock) = p.clock() {
                 service.set_clock(clock);
             }
@@ -209,6 +241,21 @@ pub async fn handle<P: Platform>(p: &P, req: HttpRequest<'_>) -> HttpResponse {
             eprintln!("scorelet: model not loaded: {e}");
         }
         SERVICE.with_borrow_mut(|s| s.as_mut().expect("set above").finish_loading(result, p.now_ms()));
+    }
+    let candidate_due = SERVICE.with_borrow_mut(|s| {
+        let s = s.as_mut().expect("set above");
+        let due = !liveness && s.scorer().is_some() && s.candidate_due(p.now_ms());
+        if due {
+            s.start_loading_candidate();
+        }
+        due
+    });
+    if candidate_due {
+        let result = load_candidate(p).await;
+        if let Err(e) = &result {
+            eprintln!("scorelet: candidate not loaded: {e}; the primary answers everything until it is");
+        }
+        SERVICE.with_borrow_mut(|s| s.as_mut().expect("set above").finish_loading_candidate(result, p.now_ms()));
     }
     SERVICE.with_borrow(|s| s.as_ref().expect("set above").handle(&req, p.now_ms()))
 }
@@ -294,7 +341,32 @@ async fn load<P: Platform>(p: &P) -> Result<Scorer> {
             variables::REGISTRY_URL
         )));
     };
-    let r: ModelRef = model.parse()?;
+    fetch(p, &base, &model.parse()?, engine).await
+}
+
+/// Loads the candidate (`candidate_bundle_dir`, or `candidate` from the registry) on the
+/// configured engine.
+async fn load_candidate<P: Platform>(p: &P) -> Result<Scorer> {
+    let engine: scorelet::model::Engine = p.variable(variables::ENGINE).await.unwrap_or_default().parse()?;
+    if let Some(dir) = p.variable(variables::CANDIDATE_BUNDLE_DIR).await {
+        return service::load_with(&Bundle::load_dir(&dir)?, engine);
+    }
+    let (Some(model), Some(base)) =
+        (p.variable(variables::CANDIDATE).await, p.variable(variables::REGISTRY_URL).await)
+    else {
+        return Err(Error::Config(format!(
+            "the candidate needs `{}` (NAME@VERSION or NAME@ALIAS) and `{}`, or `{}`",
+            variables::CANDIDATE,
+            variables::REGISTRY_URL,
+            variables::CANDIDATE_BUNDLE_DIR
+        )));
+    };
+    fetch(p, &base, &model.parse()?, engine).await
+}
+
+/// Fetches `r` from the registry at `base`, verified (the publisher's key when configured), and
+/// loads it.
+async fn fetch<P: Platform>(p: &P, base: &str, r: &ModelRef, engine: scorelet::model::Engine) -> Result<Scorer> {
     let token = p.variable(variables::REGISTRY_READ_TOKEN).await;
     let key = match p.lookup(variables::REGISTRY_PUBLIC_KEY).await {
         Ok(Some(k)) => Some(scorelet::bundle::seal::PublicKey::from_hex(&k)?),
@@ -306,7 +378,7 @@ async fn load<P: Platform>(p: &P) -> Result<Scorer> {
             )));
         }
     };
-    let bundle = registry::fetch(&base, &r, key, |url| {
+    let bundle = registry::fetch(base, r, key, |url| {
         let token = token.as_deref();
         async move { p.get(&url, token).await.map_err(|m| Error::Fetch { url: url.clone(), message: fetch_failed(m) }) }
     })

@@ -16,6 +16,7 @@
 //! | `SCORELET_COMPONENT` | the component (default `$LAMBDA_TASK_ROOT/scorelet.wasm`) |
 //! | `SCORELET_METRICS` | `off` drops the metrics; on, every invocation prints an Embedded Metric Format line (and the live drift one every minute) to stdout |
 //! | `SCORELET_REQUEST_LOG`, `SCORELET_REQUEST_LOG_SAMPLE`, `SCORELET_REQUEST_LOG_DENY` | `on` or `payload`: a request-log JSON line per invocation on stdout, under the invocation's request id |
+//! | `SCORELET_CANDIDATE` or `SCORELET_CANDIDATE_BUNDLE_DIR`, `SCORELET_CANDIDATE_SHARE`, `SCORELET_SPLIT_KEY`, `SCORELET_EXPERIMENT_MODE` | an A/B test, canary or shadow: the second model (registry reference, or a directory in the package), its share, the split key, the mode |
 //!
 //! A component built with `scorelet build --bundle` needs none of the model variables.
 //!
@@ -59,7 +60,7 @@ fn settings() -> Result<Settings> {
     for (k, v) in std::env::vars() {
         if let Some(name) = k.strip_prefix("SCORELET_")
             && !v.is_empty()
-            && !matches!(name, "BUNDLE_DIR" | "COMPONENT" | "CA_CERT")
+            && !matches!(name, "BUNDLE_DIR" | "CANDIDATE_BUNDLE_DIR" | "COMPONENT" | "CA_CERT")
         {
             s.variables.insert(name.to_ascii_lowercase(), v);
         }
@@ -71,6 +72,10 @@ fn settings() -> Result<Settings> {
     if let Some(dir) = bundle {
         s.dirs.push((dir, "/bundle".into()));
         s.variables.insert("bundle_dir".into(), "/bundle".into());
+    }
+    if let Some(dir) = env("SCORELET_CANDIDATE_BUNDLE_DIR") {
+        s.dirs.push((PathBuf::from(dir), "/candidate".into()));
+        s.variables.insert("candidate_bundle_dir".into(), "/candidate".into());
     }
     if let Some(ca) = env("SCORELET_CA_CERT") {
         s.ca_roots = scorelet_host::read_ca_certificates(Path::new(&ca))

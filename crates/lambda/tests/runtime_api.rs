@@ -396,3 +396,53 @@ fn a_consistently_rewritten_bundle_is_refused_when_pinned_or_keyed() {
     let [(status, body), _] = ready(&[&both[..], &[("SCORELET_REGISTRY_URL", real.as_str())]].concat());
     assert_eq!(status, 200, "{body}");
 }
+
+/// An A/B split in the bootstrap: each customer goes where the core's stable hash sends it (the
+/// same as `scorelet serve` and the worker), and the request log says which variant answered.
+#[test]
+fn the_bootstrap_splits_customers_as_the_core_hashes_them() {
+    let test = "the_bootstrap_splits_customers_as_the_core_hashes_them";
+    let Some(lean) = support::lean_component(test, false) else { return };
+    let (bundle, records) = telco(ModelKind::Linear(Default::default()));
+    let task = tempfile::tempdir().unwrap();
+    bundle.write_dir(task.path().join("bundle")).unwrap();
+    let candidate = task.path().join("candidate");
+    bundle.write_dir(&candidate).unwrap();
+    package(task.path(), &lean, "lambda-compiled-lean");
+    let events: Vec<Json> = records
+        .iter()
+        .map(|r| http_event("POST", "/invocations", Some(&json!({"dataframe_records": [r]}).to_string()), false, false))
+        .collect();
+    let api = RuntimeApi::start(events);
+    let mut child = start_bootstrap_with(
+        &api,
+        task.path(),
+        &[
+            ("SCORELET_CANDIDATE_BUNDLE_DIR", candidate.to_str().unwrap()),
+            ("SCORELET_CANDIDATE_SHARE", "30%"),
+            ("SCORELET_SPLIT_KEY", "column:customerID"),
+            ("SCORELET_REQUEST_LOG", "on"),
+        ],
+    );
+    let answers: Vec<(String, String, Json)> = (0..records.len()).map(|_| api.answer()).collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut candidates = 0;
+    for (i, r) in records.iter().enumerate() {
+        let id = format!("req-{i}");
+        let a = answers.iter().find(|(x, _, _)| *x == id).unwrap_or_else(|| panic!("no answer for {id}"));
+        assert_eq!(a.2["statusCode"], 200, "{a:?}");
+        let key = r["customerID"].as_str().unwrap();
+        let want = if scorelet::experiment::bucket(key) < 3000 { "candidate" } else { "primary" };
+        assert_eq!(a.2["headers"]["scorelet-variant"], want, "{key}: {a:?}");
+        candidates += usize::from(want == "candidate");
+    }
+    assert!((15..=45).contains(&candidates), "{candidates} of 100");
+    let log = std::fs::read_to_string(task.path().join("stdout.log")).unwrap();
+    let logged: Vec<Json> =
+        log.lines().filter_map(|l| serde_json::from_str::<Json>(l).ok()).filter(|l| l.get("request_id").is_some()).collect();
+    assert_eq!(logged.iter().filter(|l| l["variant"] == "candidate").count(), candidates, "{log}");
+    let emf: Vec<Json> =
+        log.lines().filter_map(|l| serde_json::from_str::<Json>(l).ok()).filter(|l| l.get("Route").is_some()).collect();
+    assert_eq!(emf.iter().filter(|l| l["Variant"] == "candidate").count(), candidates, "{log}");
+}

@@ -56,6 +56,10 @@ pub const LATENCY_BUCKETS: [f64; 18] =
 /// the feature pipeline, the model (with its link), and the whole request.
 pub const STAGES: [&str; 4] = ["parse", "features", "model", "total"];
 
+/// What a scoring request's [`Observation::variant`] can be: `primary` (also `None`),
+/// `candidate`, `mixed`, `shadow`.
+pub const VARIANTS: [&str; 4] = ["primary", "candidate", "mixed", "shadow"];
+
 /// Request header a host sends to ask the function for the request's [`Observation`]: `1`, or
 /// `reference` to also get the model's [`Reference`]. Hosts remove it from client requests.
 pub const OBSERVE_HEADER: &str = "scorelet-observe";
@@ -113,10 +117,25 @@ pub struct Observation {
     /// `name@version` of the model that answered (in observations sent to a host).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// Which model answered, in a deployment with a candidate: `None` for the primary, else
+    /// one of [`VARIANTS`] (`mixed`: a batch split row by row; `shadow`: both scored, the
+    /// primary answered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<Cow<'static, str>>,
+    /// `name@version` of the candidate, when it scored rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate: Option<String>,
+    /// Rows the candidate scored: answered, or in shadow scored beside the primary.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub candidate_rows: u32,
     /// For the request log ([`requests`]): `{"records": [...], "predictions": [...],
     /// "rows": n}` of a request sampled for it, the denied columns left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<Json>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Observation {
@@ -226,6 +245,12 @@ struct State {
     /// Parse, features and model latency of the requests that scored.
     stages: [Latency; 3],
     drift: Option<Drift>,
+    /// Scoring requests per [`VARIANTS`] entry.
+    variant_requests: [u64; 4],
+    /// Rows answered by the primary, answered by the candidate, scored in its shadow.
+    variant_rows: [u64; 3],
+    /// The candidate's `name@version`, once one scored.
+    candidate: Option<String>,
 }
 
 /// One column's live drift.
@@ -294,6 +319,17 @@ impl Metrics {
             *s.errors.entry(code.clone()).or_default() += 1;
         }
         s.rows += u64::from(o.rows);
+        if o.rows > 0 {
+            let v = o.variant.as_deref().and_then(|v| VARIANTS.iter().position(|n| *n == v)).unwrap_or(0);
+            s.variant_requests[v] += 1;
+            let theirs = o.candidate_rows.min(o.rows);
+            let shadow = v == 3;
+            s.variant_rows[0] += u64::from(if shadow { o.rows } else { o.rows - theirs });
+            s.variant_rows[if shadow { 2 } else { 1 }] += u64::from(theirs);
+            if let (Some(c), false) = (&o.candidate, o.candidate == s.candidate) {
+                s.candidate = Some(c.clone());
+            }
+        }
         if o.ns[3] > 0 {
             match s.latency.get_mut(o.route.as_ref()) {
                 Some(l) => l.add(o.ns[3]),
@@ -353,8 +389,14 @@ impl Metrics {
             .collect();
         let latency: BTreeMap<&str, Json> = s.latency.iter().map(|(r, l)| (r.as_ref(), ms(l))).collect();
         let stages: BTreeMap<&str, Json> = STAGES.iter().zip(&s.stages).map(|(n, l)| (*n, ms(l))).collect();
+        let variant_requests: BTreeMap<&str, u64> = VARIANTS.iter().copied().zip(s.variant_requests).collect();
         json!({
             "model": s.model,
+            "candidate": s.candidate,
+            "variants": {
+                "requests": variant_requests,
+                "rows": {"primary": s.variant_rows[0], "candidate": s.variant_rows[1], "shadow": s.variant_rows[2]},
+            },
             "requests": requests,
             "errors": s.errors,
             "rows": s.rows,

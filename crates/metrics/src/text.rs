@@ -55,6 +55,28 @@ pub fn prometheus(m: &Metrics) -> String {
     }
     header(&mut out, "scorelet_rows_total", "counter", "Rows scored.");
     let _ = writeln!(out, "scorelet_rows_total {}", s.rows);
+    header(
+        &mut out,
+        "scorelet_variant_requests_total",
+        "counter",
+        "Scoring requests by who answered: primary, candidate, mixed (a batch split row by row), shadow.",
+    );
+    for (v, n) in super::VARIANTS.iter().zip(s.variant_requests) {
+        let _ = writeln!(out, "scorelet_variant_requests_total{{variant=\"{v}\"}} {n}");
+    }
+    header(
+        &mut out,
+        "scorelet_variant_rows_total",
+        "counter",
+        "Rows by variant and model: answered by the primary or the candidate, or scored in the candidate's shadow.",
+    );
+    let primary = s.model.as_deref().unwrap_or("");
+    let _ = writeln!(out, "scorelet_variant_rows_total{{variant=\"primary\",model=\"{}\"}} {}", label(primary), s.variant_rows[0]);
+    if let Some(c) = &s.candidate {
+        for (v, n) in [("candidate", s.variant_rows[1]), ("shadow", s.variant_rows[2])] {
+            let _ = writeln!(out, "scorelet_variant_rows_total{{variant=\"{v}\",model=\"{}\"}} {n}", label(c));
+        }
+    }
     header(&mut out, "scorelet_request_duration_seconds", "histogram", "Time to answer a request, by route.");
     for (route, l) in &s.latency {
         histogram(&mut out, "scorelet_request_duration_seconds", &format!("route=\"{}\",", label(route)), l);
@@ -113,7 +135,7 @@ pub fn emf_request(o: &Observation, model: &str, timestamp_ms: u64) -> String {
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
                 "Namespace": "scorelet",
-                "Dimensions": [["Model", "Route"]],
+                "Dimensions": [["Model", "Route"], ["Model", "Route", "Variant"]],
                 "Metrics": [
                     {"Name": "Latency", "Unit": "Microseconds"},
                     {"Name": "Rows", "Unit": "Count"},
@@ -123,6 +145,8 @@ pub fn emf_request(o: &Observation, model: &str, timestamp_ms: u64) -> String {
         },
         "Model": model,
         "Route": o.route,
+        "Variant": o.variant.as_deref().unwrap_or("primary"),
+        "Candidate": o.candidate,
         "Status": o.status,
         "Code": o.error,
         "Latency": o.ns[3] as f64 / 1e3,
@@ -164,6 +188,8 @@ pub fn log_request(o: &Observation, timestamp_ms: u64) -> String {
         "scorelet": "request",
         "ts": timestamp_ms,
         "model": o.model,
+        "variant": o.variant.as_deref().unwrap_or("primary"),
+        "candidate": o.candidate,
         "route": o.route,
         "status": o.status,
         "code": o.error,

@@ -187,6 +187,49 @@ impl Client {
         Ok(())
     }
 
+    /// Moves an alias back to its previous target: the `from` of the last move in its history
+    /// (so a second rollback undoes the first). A protected alias moves through the promote
+    /// endpoint, and its gate. Returns where it pointed (`None`: it had been removed) and where
+    /// it points now.
+    pub fn rollback_alias(&self, name: &str, alias: &str) -> Result<(Option<u64>, u64)> {
+        let mut offset = 0u64;
+        let mut last = None;
+        loop {
+            let url = format!("{}/history?offset={offset}&limit=1000", self.urls.alias(name, alias));
+            let page = self.get_json("alias history", &url)?;
+            if let Some(m) = page["moves"].as_array().and_then(|m| m.last()) {
+                last = Some(m.clone());
+            }
+            match page["next"].as_u64() {
+                Some(n) if n > offset => offset = n,
+                _ => break,
+            }
+        }
+        let last = last.with_context(|| format!("{name}@{alias} has no moves in its history to roll back"))?;
+        let (current, previous) = (last["to"].as_u64(), last["from"].as_u64());
+        let Some(previous) = previous else {
+            bail!(
+                "{name}@{alias} was created by its last move (to version {}); there is no earlier version to roll back to \
+                 (move it with `scorelet alias set`, or remove it)",
+                current.map_or("none".into(), |v| v.to_string())
+            );
+        };
+        let now = self.resolve_alias(name, alias).ok();
+        if now != current {
+            bail!(
+                "{name}@{alias} points at {} but its history ends at {}; it moved meanwhile: look at `scorelet alias ls {name}` and retry",
+                now.map_or("nothing".into(), |v| v.to_string()),
+                current.map_or("nothing".into(), |v| v.to_string())
+            );
+        }
+        match self.set_alias(name, alias, previous) {
+            Ok(()) => {}
+            Err(e) if format!("{e:#}").contains("protected alias") => self.promote(name, alias, previous, &[], None)?,
+            Err(e) => return Err(e),
+        }
+        Ok((current, previous))
+    }
+
     /// Removes an alias.
     pub fn delete_alias(&self, name: &str, alias: &str) -> Result<()> {
         self.finish("alias rm", self.auth(self.agent.delete(&self.urls.alias(name, alias))).call())?;

@@ -436,8 +436,10 @@ async fn alias_put(
     body: Body,
 ) -> ApiResult<Response> {
     let by = authorize(&s, &h, peer, Scope::Write, Some(&name))?;
-    protected(&s, &name, &alias)?;
+    // The (small) body is read before a protected alias is refused, so the client gets the
+    // answer instead of a connection closed under its body.
     let body = axum::body::to_bytes(body, SMALL_BODY).await.map_err(|_| too_large(SMALL_BODY))?;
+    protected(&s, &name, &alias)?;
     let v = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|b| b.get("version")?.as_u64())

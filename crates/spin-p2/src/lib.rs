@@ -68,6 +68,10 @@ async fn handle(req: IncomingRequest) -> Response {
     let authorization = header(&req, "authorization");
     let api_key = header(&req, "x-api-key");
     let observe = Observe::from_header(header(&req, OBSERVE_HEADER).as_deref());
+    let split_key = match scorelet_guest::split_header(&Spin).await {
+        Some(h) => header(&req, &h),
+        None => None,
+    };
     let mut stream = req.into_body_stream();
     let mut body = Vec::new();
     while let Some(chunk) = stream.next().await {
@@ -93,6 +97,7 @@ async fn handle(req: IncomingRequest) -> Response {
         api_key: api_key.as_deref(),
         body: &body,
         observe,
+        split_key: split_key.as_deref(),
     };
     respond(scorelet_guest::handle(&Spin, req).await)
 }

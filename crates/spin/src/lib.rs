@@ -67,6 +67,10 @@ async fn handle(req: Request) -> http::Response<Full<Bytes>> {
     let authorization = header(&req, http::header::AUTHORIZATION).map(str::to_string);
     let api_key = header(&req, http::header::HeaderName::from_static("x-api-key")).map(str::to_string);
     let observe = Observe::from_header(header(&req, http::header::HeaderName::from_static(OBSERVE_HEADER)));
+    let split_key = match scorelet_guest::split_header(&Spin).await {
+        Some(h) => req.headers().get(h.as_str()).and_then(|v| v.to_str().ok()).map(str::to_string),
+        None => None,
+    };
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => return respond(HttpResponse::body_too_large(MAX_BODY)),
@@ -82,6 +86,7 @@ async fn handle(req: Request) -> http::Response<Full<Bytes>> {
         api_key: api_key.as_deref(),
         body: &body,
         observe,
+        split_key: split_key.as_deref(),
     };
     respond(scorelet_guest::handle(&Spin, req).await)
 }

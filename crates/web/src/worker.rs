@@ -25,6 +25,9 @@ export interface WorkerRequest {
   apiKey?: string | null;
   /** The id the request log files it under (`cf-ray`, `x-request-id`, or a new UUID). */
   requestId?: string | null;
+  /** The request's headers, names in lowercase (`Object.fromEntries(request.headers)`): the
+   * `SCORELET_SPLIT_KEY = header:NAME` of an A/B test is read from them. */
+  headers?: Record<string, string> | null;
   body: Uint8Array;
   /** The body was cut at the limit: answer 413. */
   tooLarge?: boolean;
@@ -65,6 +68,14 @@ export interface WorkerEnv {
   SCORELET_REQUEST_LOG_SAMPLE?: string;
   /** Comma-separated input columns never logged. */
   SCORELET_REQUEST_LOG_DENY?: string;
+  /** A second model (`NAME@VERSION` or `NAME@ALIAS`, same registry) for an A/B test, canary or shadow. */
+  SCORELET_CANDIDATE?: string;
+  /** The candidate's share of the traffic: `0.2` or `20%`. */
+  SCORELET_CANDIDATE_SHARE?: string;
+  /** `column:NAME`, `header:NAME` or `random` (default). */
+  SCORELET_SPLIT_KEY?: string;
+  /** `split` (default) or `shadow`. */
+  SCORELET_EXPERIMENT_MODE?: "split" | "shadow";
 }
 "#;
 
@@ -147,6 +158,12 @@ async fn answer(request: JsValue, env: JsValue, files: JsValue) -> JsValue {
             let body = body.map(|b| b.to_vec()).unwrap_or_default();
             let (content_type, authorization, api_key) =
                 (field(&request, "contentType"), field(&request, "authorization"), field(&request, "apiKey"));
+            let platform = Worker { env, files };
+            // The split header's value, from the request's headers (names in lowercase).
+            let split_key = match scorelet_guest::split_header(&platform).await {
+                Some(h) => Reflect::get(&request, &"headers".into()).ok().and_then(|hs| field(&hs, &h)),
+                None => None,
+            };
             let req = HttpRequest {
                 method: &method,
                 path: &path,
@@ -155,8 +172,9 @@ async fn answer(request: JsValue, env: JsValue, files: JsValue) -> JsValue {
                 api_key: api_key.as_deref(),
                 body: &body,
                 observe: Observe::Yes,
+                split_key: split_key.as_deref(),
             };
-            let answer = scorelet_guest::handle(&Worker { env, files }, req).await;
+            let answer = scorelet_guest::handle(&platform, req).await;
             crate::trap::fault_point(crate::trap::Fault::Score);
             answer
         }

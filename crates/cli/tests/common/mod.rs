@@ -110,6 +110,8 @@ impl Registry {
         }
         let url =
             line.split_whitespace().nth(2).unwrap_or_else(|| panic!("registry did not start: {line}")).to_string();
+        // Keep reading its log: a closed pipe would fail the requests that log (refusals do).
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
         Registry { child, url, root: root.to_path_buf() }
     }
 
