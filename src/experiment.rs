@@ -107,9 +107,14 @@ impl Experiment {
                     Some(p) => (p.trim(), 100.0),
                     None => (s, 1.0),
                 };
-                let f = text.parse::<f64>().ok().map(|f| f / scale).filter(|f| (0.0..=1.0).contains(f)).ok_or_else(|| {
-                    format!("`{}` is {s:?}; it takes a share from 0 to 1 (0.2) or a percentage (20%)", var::CANDIDATE_SHARE)
-                })?;
+                let f = text.parse::<f64>().ok().map(|f| f / scale).filter(|f| (0.0..=1.0).contains(f)).ok_or_else(
+                    || {
+                        format!(
+                            "`{}` is {s:?}; it takes a share from 0 to 1 (0.2) or a percentage (20%)",
+                            var::CANDIDATE_SHARE
+                        )
+                    },
+                )?;
                 (f * f64::from(BUCKETS)).round() as u32
             }
         };

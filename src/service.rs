@@ -334,7 +334,9 @@ impl Service {
                 for state in [&self.state, &self.candidate] {
                     if let ModelState::Ready(r) = state {
                         let p = r.0.pipeline();
-                        known.extend(p.input_columns().chain(p.ignored_columns().iter().map(String::as_str)).map(String::from));
+                        known.extend(
+                            p.input_columns().chain(p.ignored_columns().iter().map(String::as_str)).map(String::from),
+                        );
                     }
                 }
                 known.retain(|c| c != key);
@@ -644,7 +646,13 @@ impl Service {
     }
 
     /// Answers a scoring request: with the primary alone, or as the experiment says.
-    fn score(&self, req: &HttpRequest, proto: Protocol, o: &mut Observation, t0: u64) -> Result<HttpResponse, HttpResponse> {
+    fn score(
+        &self,
+        req: &HttpRequest,
+        proto: Protocol,
+        o: &mut Observation,
+        t0: u64,
+    ) -> Result<HttpResponse, HttpResponse> {
         let Some((s, reader)) = self.ready_scorer() else {
             return Err(HttpResponse::problem(503, "model_loading", "the model is still loading"));
         };
@@ -739,7 +747,12 @@ impl Service {
     /// Who answers a request in a split: one variant for all of it (a header key, a random
     /// draw), or one per row (a `column:` key); and the split key of each row, when known.
     fn split(&self, req: &HttpRequest, proto: Protocol, e: &Experiment) -> (Vec<Variant>, Option<Vec<Option<String>>>) {
-        let draw = || e.of_bucket((crate::experiment::mix(self.draws.fetch_add(1, Ordering::Relaxed) ^ (self.clock)()) % u64::from(crate::experiment::BUCKETS)) as u32);
+        let draw = || {
+            e.of_bucket(
+                (crate::experiment::mix(self.draws.fetch_add(1, Ordering::Relaxed) ^ (self.clock)())
+                    % u64::from(crate::experiment::BUCKETS)) as u32,
+            )
+        };
         match &e.key {
             SplitKey::Random => (vec![draw()], None),
             SplitKey::Header(_) => match req.split_key.map(str::trim).filter(|k| !k.is_empty()) {
@@ -769,7 +782,13 @@ impl Service {
 
     /// Adds to a logged payload who answered each row, the rows' split keys (unless the key
     /// column is denied) and, in shadow, the candidate's predictions.
-    fn annotate(&self, o: &mut Observation, variants: &[Variant], keys: Option<&[Option<String>]>, shadow: Option<Json>) {
+    fn annotate(
+        &self,
+        o: &mut Observation,
+        variants: &[Variant],
+        keys: Option<&[Option<String>]>,
+        shadow: Option<Json>,
+    ) {
         let Some(Json::Object(payload)) = &mut o.payload else { return };
         let n = payload.get("predictions").and_then(Json::as_array).map_or(0, Vec::len);
         let name = |i: usize| variants.get(i).or(variants.first()).map_or("primary", |v| v.as_str());

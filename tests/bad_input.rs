@@ -311,8 +311,58 @@ fn arb_json() -> impl Strategy<Value = Json> {
     })
 }
 
+/// A service of the Telco model, alone or with itself as a 50 % candidate split on
+/// `customerID` (or in its shadow).
+fn service(experiment: Option<&str>) -> scorelet::service::Service {
+    let mut svc = scorelet::service::Service::new(None);
+    svc.finish_loading(Ok(scorer()), 0);
+    if let Some(mode) = experiment {
+        let e = scorelet::experiment::Experiment::parse(Some("0.5"), Some("column:customerID"), Some(mode));
+        svc.set_experiment(Some(e));
+        svc.finish_loading_candidate(Ok(scorer()), 0);
+    }
+    svc
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn experiment_settings_never_panic(share in ".{0,12}", key in ".{0,20}", mode in ".{0,8}") {
+        if let Ok(e) = scorelet::experiment::Experiment::parse(Some(&share), Some(&key), Some(&mode)) {
+            prop_assert!(e.share <= scorelet::experiment::BUCKETS);
+        }
+    }
+
+    #[test]
+    fn a_split_or_a_shadow_answers_bad_bodies_as_the_model_alone(
+        records in prop::collection::vec(prop::collection::btree_map("[a-zA-Z]{1,12}|customerID|tenure", arb_json(), 0..6), 0..4),
+        split_key in prop::option::of(".{0,16}"),
+    ) {
+        let body = json!({"dataframe_records": records}).to_string();
+        let alone = service(None);
+        for mode in ["split", "shadow"] {
+            let svc = service(Some(mode));
+            for path in ["/invocations", "/v2/models/churn/infer"] {
+                let req = scorelet::service::HttpRequest {
+                    method: "POST",
+                    path,
+                    content_type: Some("application/json"),
+                    authorization: None,
+                    api_key: None,
+                    body: body.as_bytes(),
+                    observe: scorelet::metrics::Observe::Yes,
+                    split_key: split_key.as_deref(),
+                };
+                let (a, b) = (alone.handle(&req, 0), svc.handle(&req, 0));
+                prop_assert!(b.status < 500, "{mode} {path}: {}", String::from_utf8_lossy(&b.body));
+                prop_assert_eq!(a.status, b.status, "{} {}", mode, path);
+                if a.status != 200 {
+                    prop_assert_eq!(&a.body, &b.body);
+                }
+            }
+        }
+    }
 
     #[test]
     fn request_parsers_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {

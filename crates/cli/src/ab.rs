@@ -65,7 +65,7 @@ pub fn run(a: &AbArgs) -> Result<Json> {
     if !(a.effect > 0.0 && a.effect < 1.0) {
         bail!("--effect must be between 0 and 1 (an absolute change in the positive rate, such as 0.02)");
     }
-    if !(a.alpha > 0.0 && a.alpha < 0.5) || !(a.power > 0.5 && a.power < 1.0) {
+    if !(a.alpha > 0.0 && a.alpha < 0.5 && a.power > 0.5 && a.power < 1.0) {
         bail!("--alpha must be in (0, 0.5) and --power in (0.5, 1)");
     }
     let outcomes = read_outcomes(a)?;
@@ -104,6 +104,9 @@ pub fn run(a: &AbArgs) -> Result<Json> {
     Ok(report)
 }
 
+/// (variant index, key) → probability of the positive class.
+type Logged = HashMap<(usize, String), f64>;
+
 /// What reading the log found.
 struct LogRead {
     lines: u64,
@@ -114,7 +117,7 @@ struct LogRead {
 
 /// Every logged prediction: (variant index, key) → probability of the positive class (the last
 /// logged one, when a key was scored twice).
-fn read_log(a: &AbArgs) -> Result<(HashMap<(usize, String), f64>, LogRead)> {
+fn read_log(a: &AbArgs) -> Result<(Logged, LogRead)> {
     let f = std::fs::File::open(&a.log).with_context(|| format!("cannot open the request log {}", a.log.display()))?;
     let mut out = HashMap::new();
     let mut read = LogRead { lines: 0, scored: 0, rows: 0, unkeyed: 0 };
@@ -126,7 +129,11 @@ fn read_log(a: &AbArgs) -> Result<(HashMap<(usize, String), f64>, LogRead)> {
         }
         read.lines += 1;
         let v: Json = serde_json::from_str(&line).with_context(|| {
-            format!("{}:{n}: not JSON ({}); a request log has one JSON object per line", a.log.display(), excerpt(&line))
+            format!(
+                "{}:{n}: not JSON ({}); a request log has one JSON object per line",
+                a.log.display(),
+                excerpt(&line)
+            )
         })?;
         let Some(payload) = v.get("payload").filter(|p| p.is_object()) else { continue };
         let at = |what: &str| format!("{}:{n}: {what}", a.log.display());
@@ -153,7 +160,8 @@ fn read_log(a: &AbArgs) -> Result<(HashMap<(usize, String), f64>, LogRead)> {
                 "primary" | "shadow" => 0,
                 other => bail!(at(&format!("unknown variant {other:?} (primary, candidate, shadow)"))),
             };
-            let prob = probability(p).with_context(|| at(&format!("row {r}: no probability in {}", excerpt(&p.to_string()))))?;
+            let prob = probability(p)
+                .with_context(|| at(&format!("row {r}: no probability in {}", excerpt(&p.to_string()))))?;
             if let Some(s) = shadow.and_then(|s| s.get(r)).and_then(probability) {
                 out.insert((1, key.clone()), s);
             }
@@ -205,8 +213,12 @@ fn read_outcomes(a: &AbArgs) -> Result<HashMap<String, bool>> {
         .flexible(false)
         .from_path(&a.outcomes)
         .with_context(|| format!("cannot open the outcomes file {path}"))?;
-    let header: Vec<String> =
-        r.headers().with_context(|| format!("{path}:1: cannot read the header"))?.iter().map(|h| h.trim().to_string()).collect();
+    let header: Vec<String> = r
+        .headers()
+        .with_context(|| format!("{path}:1: cannot read the header"))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
     let Some(k) = header.iter().position(|h| *h == a.key) else {
         bail!("{path}:1: no column `{}` to join on (the columns are: {})", a.key, header.join(", "));
     };
@@ -228,7 +240,9 @@ fn read_outcomes(a: &AbArgs) -> Result<HashMap<String, bool>> {
             None => match value.to_ascii_lowercase().as_str() {
                 "1" | "true" | "yes" => true,
                 "0" | "false" | "no" => false,
-                _ => bail!("{path}:{n}: outcome {value:?} is not 1/0, true/false or yes/no; name the positive value with --positive"),
+                _ => bail!(
+                    "{path}:{n}: outcome {value:?} is not 1/0, true/false or yes/no; name the positive value with --positive"
+                ),
             },
         };
         if key.is_empty() {
@@ -296,7 +310,7 @@ fn differences(j: &[Joined; 2], a: &AbArgs) -> Json {
         (0..4).map(|i| c[i] - p[i]).collect()
     };
     let mut rng = a.seed ^ 0x5eed_ab00;
-    let mut draws: Vec<Vec<f64>> = vec![Vec::with_capacity(a.bootstrap as usize); 4];
+    let mut draws: Vec<Vec<f64>> = (0..4).map(|_| Vec::with_capacity(a.bootstrap as usize)).collect();
     let mut sample = Vec::new();
     for _ in 0..a.bootstrap {
         let mut m = [[0.0; 4]; 2];
@@ -359,15 +373,30 @@ fn normal_cdf(x: f64) -> f64 {
 
 /// The standard normal quantile: Acklam's rational approximation, refined by one Halley step
 /// on [`normal_cdf`] (relative error below 1e-12).
+#[allow(clippy::excessive_precision)] // Acklam's published coefficients, as published.
 fn normal_quantile(p: f64) -> f64 {
-    const A: [f64; 6] =
-        [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.383577518672690e2, -3.066479806614716e1, 2.506628277459239];
-    const B: [f64; 5] = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
-    const C: [f64; 6] =
-        [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+    const A: [f64; 6] = [
+        -3.969683028665376e1,
+        2.209460984245205e2,
+        -2.759285104469687e2,
+        1.383577518672690e2,
+        -3.066479806614716e1,
+        2.506628277459239,
+    ];
+    const B: [f64; 5] =
+        [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
+    const C: [f64; 6] = [
+        -7.784894002430293e-3,
+        -3.223964580411365e-1,
+        -2.400758277161838,
+        -2.549732539343734,
+        4.374664141464968,
+        2.938163982698783,
+    ];
     const D: [f64; 4] = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
     let tail = |q: f64| {
-        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5]) / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
     };
     let x = if p < 0.02425 {
         tail((-2.0 * p.ln()).sqrt())
@@ -388,7 +417,11 @@ fn normal_quantile(p: f64) -> f64 {
 pub fn render(r: &Json) -> String {
     let mut out = String::new();
     let f = |v: &Json| v.as_f64().map_or("-".to_string(), |x| format!("{x:.4}"));
-    let _ = writeln!(out, "{:<10} {:>8} {:>13} {:>8} {:>9} {:>9}", "variant", "rows", "positive_rate", "roc_auc", "accuracy", "log_loss");
+    let _ = writeln!(
+        out,
+        "{:<10} {:>8} {:>13} {:>8} {:>9} {:>9}",
+        "variant", "rows", "positive_rate", "roc_auc", "accuracy", "log_loss"
+    );
     for v in r["variants"].as_array().into_iter().flatten() {
         let _ = writeln!(
             out,
@@ -402,7 +435,11 @@ pub fn render(r: &Json) -> String {
         );
     }
     let d = &r["difference"];
-    let _ = writeln!(out, "\ncandidate − primary (bootstrap interval at {}):", 1.0 - d["z_test"]["alpha"].as_f64().unwrap_or(0.05));
+    let _ = writeln!(
+        out,
+        "\ncandidate − primary (bootstrap interval at {}):",
+        1.0 - d["z_test"]["alpha"].as_f64().unwrap_or(0.05)
+    );
     for m in METRICS {
         let _ = writeln!(out, "  {m:<14} {:>9}  [{}, {}]", f(&d[m]["difference"]), f(&d[m]["low"]), f(&d[m]["high"]));
     }

@@ -1,8 +1,8 @@
 //! The `scorelet` command-line tool.
 
+mod ab;
 mod batch;
 mod build;
-mod ab;
 mod drift;
 mod embed;
 mod input;

@@ -136,7 +136,9 @@ impl ExperimentArgs {
         let source = match (&self.candidate, &self.candidate_bundle) {
             (None, None) => {
                 if self.candidate_share.is_some() {
-                    anyhow::bail!("--candidate-share needs a candidate: --candidate NAME@REF or --candidate-bundle DIR");
+                    anyhow::bail!(
+                        "--candidate-share needs a candidate: --candidate NAME@REF or --candidate-bundle DIR"
+                    );
                 }
                 return Ok(None);
             }
@@ -147,7 +149,8 @@ impl ExperimentArgs {
                 (format!("{m} from {registry}"), false)
             }
             (None, Some(dir)) => {
-                let b = Bundle::load_dir(dir).with_context(|| format!("cannot use the candidate in {}", dir.display()))?;
+                let b =
+                    Bundle::load_dir(dir).with_context(|| format!("cannot use the candidate in {}", dir.display()))?;
                 settings.dirs.push((dir.canonicalize()?, "/candidate".into()));
                 settings.variables.insert(var::CANDIDATE_BUNDLE_DIR.into(), "/candidate".into());
                 let label = format!(
@@ -171,7 +174,9 @@ impl ExperimentArgs {
         settings.variables.insert(var::EXPERIMENT_MODE.into(), self.experiment_mode.clone());
         let how = match e.mode {
             scorelet::experiment::Mode::Shadow => "shadow (the primary answers)".to_string(),
-            scorelet::experiment::Mode::Split => format!("{:.2} % of the traffic, split on {}", e.share() * 100.0, self.split_key),
+            scorelet::experiment::Mode::Split => {
+                format!("{:.2} % of the traffic, split on {}", e.share() * 100.0, self.split_key)
+            }
         };
         Ok(Some((format!("candidate: {}: {how}", source.0), source.1)))
     }
@@ -392,7 +397,10 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
         // A candidate that needs tract is not served by the lean component.
         lean = false;
         if let Some(_w) = preinitialized.take() {
-            settings.dirs.push((a.source.bundle.as_ref().expect("preinitialized from --bundle").canonicalize()?, "/bundle".into()));
+            settings.dirs.push((
+                a.source.bundle.as_ref().expect("preinitialized from --bundle").canonicalize()?,
+                "/bundle".into(),
+            ));
             settings.variables.insert(var::BUNDLE_DIR.into(), "/bundle".into());
         }
     }

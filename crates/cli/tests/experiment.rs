@@ -153,7 +153,11 @@ fn a_fifth_of_the_customers_reach_the_candidate_always_the_same_ones_and_ab_read
         .filter(|l| l["payload"]["rows"] == 1)
         .map(|l| {
             let p = &l["payload"];
-            (p["keys"][0].as_str().unwrap().to_string(), p["variants"][0].as_str().unwrap().to_string(), p["predictions"][0]["probability"].as_f64().unwrap())
+            (
+                p["keys"][0].as_str().unwrap().to_string(),
+                p["variants"][0].as_str().unwrap().to_string(),
+                p["predictions"][0]["probability"].as_f64().unwrap(),
+            )
         })
         .collect();
     assert_eq!(logged.len(), 10_000);
@@ -176,8 +180,16 @@ fn a_fifth_of_the_customers_reach_the_candidate_always_the_same_ones_and_ab_read
     let same = write_outcomes("same.csv", None);
     let ab = |outcomes: &Path| -> Json {
         let out = ok(&[
-            "ab", "--log", log.to_str().unwrap(), "--outcomes", outcomes.to_str().unwrap(), "--key", "customerID",
-            "--positive", "Yes", "--json",
+            "ab",
+            "--log",
+            log.to_str().unwrap(),
+            "--outcomes",
+            outcomes.to_str().unwrap(),
+            "--key",
+            "customerID",
+            "--positive",
+            "Yes",
+            "--json",
         ]);
         serde_json::from_str(&out).unwrap()
     };
@@ -195,12 +207,19 @@ fn a_fifth_of_the_customers_reach_the_candidate_always_the_same_ones_and_ab_read
     let r = ab(&lifted);
     let d = &r["difference"]["positive_rate"];
     let (lo, hi) = (d["low"].as_f64().unwrap(), d["high"].as_f64().unwrap());
-    assert!(lo <= -0.06 && -0.06 <= hi && hi < 0.0, "the -6 point lift is not recovered: {d}");
+    assert!((lo..=hi).contains(&-0.06) && hi < 0.0, "the -6 point lift is not recovered: {d}");
     assert_eq!(r["difference"]["z_test"]["significant"], true, "{r}");
     // The table says the same.
     let table = ok(&[
-        "ab", "--log", log.to_str().unwrap(), "--outcomes", lifted.to_str().unwrap(), "--key", "customerID",
-        "--positive", "Yes",
+        "ab",
+        "--log",
+        log.to_str().unwrap(),
+        "--outcomes",
+        lifted.to_str().unwrap(),
+        "--key",
+        "customerID",
+        "--positive",
+        "Yes",
     ]);
     assert!(table.contains("candidate") && table.contains("significant"), "{table}");
 
@@ -210,15 +229,18 @@ fn a_fifth_of_the_customers_reach_the_candidate_always_the_same_ones_and_ab_read
     let mut kept: Vec<&str> = text.lines().take(2).collect();
     kept.push("{\"time\": truncated");
     std::fs::write(&broken, kept.join("\n")).unwrap();
-    let err = fails(&["ab", "--log", broken.to_str().unwrap(), "--outcomes", same.to_str().unwrap(), "--key", "customerID"]);
+    let err =
+        fails(&["ab", "--log", broken.to_str().unwrap(), "--outcomes", same.to_str().unwrap(), "--key", "customerID"]);
     assert!(err.contains("broken.jsonl:3: not JSON"), "{err}");
     let keyless = dir.path().join("keyless.csv");
     std::fs::write(&keyless, "id,Churn\n1,Yes\n").unwrap();
-    let err = fails(&["ab", "--log", log.to_str().unwrap(), "--outcomes", keyless.to_str().unwrap(), "--key", "customerID"]);
+    let err =
+        fails(&["ab", "--log", log.to_str().unwrap(), "--outcomes", keyless.to_str().unwrap(), "--key", "customerID"]);
     assert!(err.contains("keyless.csv:1: no column `customerID`"), "{err}");
     let odd = dir.path().join("odd.csv");
     std::fs::write(&odd, "customerID,Churn\na,Yes\nb,maybe\n").unwrap();
-    let err = fails(&["ab", "--log", log.to_str().unwrap(), "--outcomes", odd.to_str().unwrap(), "--key", "customerID"]);
+    let err =
+        fails(&["ab", "--log", log.to_str().unwrap(), "--outcomes", odd.to_str().unwrap(), "--key", "customerID"]);
     assert!(err.contains("odd.csv:3: outcome \"maybe\""), "{err}");
 }
 
@@ -298,9 +320,18 @@ fn experiments_that_cannot_work_are_refused_before_serving() {
     assert!(err.contains("candidate_share"), "{err}");
     let err = fails(&["serve", "--bundle", b, "--candidate-share", "0.2"]);
     assert!(err.contains("needs a candidate"), "{err}");
-    let err = fails(&["serve", "--bundle", b, "--candidate-bundle", b, "--candidate-share", "0.2", "--split-key", "cookie"]);
+    let err =
+        fails(&["serve", "--bundle", b, "--candidate-bundle", b, "--candidate-share", "0.2", "--split-key", "cookie"]);
     assert!(err.contains("column:NAME"), "{err}");
-    let err = fails(&["serve", "--bundle", b, "--candidate-bundle", dir.path().to_str().unwrap(), "--candidate-share", "0.2"]);
+    let err = fails(&[
+        "serve",
+        "--bundle",
+        b,
+        "--candidate-bundle",
+        dir.path().to_str().unwrap(),
+        "--candidate-share",
+        "0.2",
+    ]);
     assert!(err.contains("cannot use the candidate"), "{err}");
 }
 
@@ -338,7 +369,10 @@ fn rollback_moves_an_alias_back_and_a_second_rollback_undoes_it() {
     assert_eq!(alias["version"], 1, "{alias}");
     let out = reg.cli(&["alias", "rollback", "churn", "staging"]);
     assert!(out.contains("→ 3"), "{out}");
-    assert_eq!(history("staging"), [(Json::Null, json!(1)), (json!(1), json!(3)), (json!(3), json!(1)), (json!(1), json!(3))]);
+    assert_eq!(
+        history("staging"),
+        [(Json::Null, json!(1)), (json!(1), json!(3)), (json!(3), json!(1)), (json!(1), json!(3))]
+    );
     // A protected alias refuses a direct move with its reason, and rolls back through the gate.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_scorelet"))
         .args(["alias", "set", "churn", "production", "1"])

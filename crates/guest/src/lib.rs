@@ -351,8 +351,7 @@ async fn load_candidate<P: Platform>(p: &P) -> Result<Scorer> {
     if let Some(dir) = p.variable(variables::CANDIDATE_BUNDLE_DIR).await {
         return service::load_with(&Bundle::load_dir(&dir)?, engine);
     }
-    let (Some(model), Some(base)) =
-        (p.variable(variables::CANDIDATE).await, p.variable(variables::REGISTRY_URL).await)
+    let (Some(model), Some(base)) = (p.variable(variables::CANDIDATE).await, p.variable(variables::REGISTRY_URL).await)
     else {
         return Err(Error::Config(format!(
             "the candidate needs `{}` (NAME@VERSION or NAME@ALIAS) and `{}`, or `{}`",

@@ -439,8 +439,11 @@ fn the_bootstrap_splits_customers_as_the_core_hashes_them() {
     }
     assert!((15..=45).contains(&candidates), "{candidates} of 100");
     let log = std::fs::read_to_string(task.path().join("stdout.log")).unwrap();
-    let logged: Vec<Json> =
-        log.lines().filter_map(|l| serde_json::from_str::<Json>(l).ok()).filter(|l| l.get("request_id").is_some()).collect();
+    let logged: Vec<Json> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Json>(l).ok())
+        .filter(|l| l.get("request_id").is_some())
+        .collect();
     assert_eq!(logged.iter().filter(|l| l["variant"] == "candidate").count(), candidates, "{log}");
     let emf: Vec<Json> =
         log.lines().filter_map(|l| serde_json::from_str::<Json>(l).ok()).filter(|l| l.get("Route").is_some()).collect();

@@ -71,7 +71,12 @@ pub fn prometheus(m: &Metrics) -> String {
         "Rows by variant and model: answered by the primary or the candidate, or scored in the candidate's shadow.",
     );
     let primary = s.model.as_deref().unwrap_or("");
-    let _ = writeln!(out, "scorelet_variant_rows_total{{variant=\"primary\",model=\"{}\"}} {}", label(primary), s.variant_rows[0]);
+    let _ = writeln!(
+        out,
+        "scorelet_variant_rows_total{{variant=\"primary\",model=\"{}\"}} {}",
+        label(primary),
+        s.variant_rows[0]
+    );
     if let Some(c) = &s.candidate {
         for (v, n) in [("candidate", s.variant_rows[1]), ("shadow", s.variant_rows[2])] {
             let _ = writeln!(out, "scorelet_variant_rows_total{{variant=\"{v}\",model=\"{}\"}} {n}", label(c));
