@@ -544,3 +544,51 @@ fn bearer_jwts_open_the_scoring_routes_beside_the_api_key() {
     let err = fails(&args);
     assert!(err.contains("JWKS document is not usable"), "{err}");
 }
+
+/// Run by Spin itself (no host asking for observations), the component prints its request log
+/// to stdout, where Spin collects a component's logs; under a host that asks, it leaves the
+/// line to the host, so no request is logged twice.
+#[test]
+fn on_its_own_the_component_writes_its_request_log_to_stdout() {
+    let Some(built) = components("on_its_own_the_component_writes_its_request_log_to_stdout") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = train(dir.path());
+    let records = telco_records(2);
+    for wasm in &built {
+        let stdout = scorelet_host::MemoryOutputPipe::new(1 << 20);
+        let mut settings =
+            scorelet_host::Settings { max_instances: 1, stdout: Some(stdout.clone()), ..Default::default() };
+        settings.dirs.push((bundle.canonicalize().unwrap(), "/bundle".into()));
+        for (k, v) in [("bundle_dir", "/bundle"), ("request_log", "payload"), ("request_log_deny", "gender")] {
+            settings.variables.insert(k.into(), v.into());
+        }
+        let engine = scorelet_host::component::engine(1, settings.max_memory).unwrap();
+        let cache = support::target_dir().join("component-cache");
+        let compiled = scorelet_host::load_cached(&engine, &std::fs::read(wasm).unwrap(), Some(&cache)).unwrap();
+        let component = scorelet_host::HttpComponent::new(engine, compiled, settings).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let send = |body: &str, observe: bool| {
+            let mut r = http::Request::post("http://localhost/invocations").header("content-type", "application/json");
+            if observe {
+                r = r.header(scorelet::metrics::OBSERVE_HEADER, "1");
+            }
+            let resp = rt.block_on(component.handle(r.body(bytes::Bytes::from(body.to_string())).unwrap())).unwrap();
+            resp.status().as_u16()
+        };
+        assert_eq!(send(&json!({"dataframe_records": records}).to_string(), false), 200);
+        assert_eq!(send("{\"dataframe_records\": [{\"tenure\": 1}]}", false), 400);
+        // A host that asks for the observation writes the line itself.
+        assert_eq!(send(&json!({"dataframe_records": records}).to_string(), true), 200);
+        let text = String::from_utf8(stdout.contents().to_vec()).unwrap();
+        let lines: Vec<Json> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2, "{wasm:?}: {text}");
+        assert_eq!((lines[0]["status"].as_u64(), lines[1]["status"].as_u64()), (Some(200), Some(400)));
+        assert!(lines[0]["model"].as_str().unwrap().starts_with("churn@"), "{text}");
+        assert_eq!(lines[0]["request_id"].as_str().unwrap().len(), 16, "{text}");
+        assert_ne!(lines[0]["request_id"], lines[1]["request_id"]);
+        let rec = &lines[0]["payload"]["records"][0];
+        assert!(rec.get("tenure").is_some() && rec.get("gender").is_none(), "{text}");
+        assert_eq!(lines[0]["payload"]["predictions"].as_array().unwrap().len(), 2);
+        assert_eq!(lines[1]["code"], "missing_column");
+    }
+}

@@ -19,6 +19,7 @@ mod jwt;
 
 use scorelet::experiment::Experiment;
 use scorelet::metrics::requests::{LogMode, PayloadLog};
+use scorelet::metrics::{OBSERVATION_HEADER, Observation, Observe};
 use scorelet::registry::{self, ModelRef};
 use scorelet::service::{self, HttpRequest, HttpResponse, Service};
 use scorelet::{Bundle, Error, Result, Scorer};
@@ -70,6 +71,10 @@ thread_local! {
     // Whether this instance has read its variables. False in a pre-initialized snapshot too:
     // variables belong to the deployment, not to the build.
     static CONFIGURED: Cell<bool> = const { Cell::new(false) };
+    // Whether the function writes its own request log (no host asks for the observations).
+    static LOGS_ITSELF: Cell<bool> = const { Cell::new(false) };
+    // Requests logged by the function itself (their ids).
+    static LOGGED: Cell<u64> = const { Cell::new(0) };
     // The header traffic is split on (`split_key = header:NAME`), once read.
     static SPLIT_HEADER: RefCell<Option<Option<String>>> = const { RefCell::new(None) };
 }
@@ -180,6 +185,8 @@ pub async fn handle<P: Platform>(p: &P, req: HttpRequest<'_>) -> HttpResponse {
         let forced = p.variable(variables::ENGINE).await.map(|e| e.parse::<scorelet::model::Engine>());
         let metrics = metrics_settings(p).await;
         let payload_log = payload_log_settings(p).await;
+        let mode = p.variable(variables::REQUEST_LOG).await.map(|m| LogMode::parse(&m));
+        LOGS_ITSELF.set(matches!(mode, Some(Ok(LogMode::On | LogMode::Payload))));
         let experiment = experiment_settings(p).await;
         if let Some(Err(e)) = &experiment {
             eprintln!("scorelet: {e}; the candidate is not loaded and the primary answers everything");
@@ -257,7 +264,26 @@ pub async fn handle<P: Platform>(p: &P, req: HttpRequest<'_>) -> HttpResponse {
         }
         SERVICE.with_borrow_mut(|s| s.as_mut().expect("set above").finish_loading_candidate(result, p.now_ms()));
     }
-    SERVICE.with_borrow(|s| s.as_ref().expect("set above").handle(&req, p.now_ms()))
+    // Under a host that asks for observations (`serve`, Lambda, the worker), the host writes
+    // the request log; on its own (Spin), the function prints it to stdout.
+    let logs_itself = LOGS_ITSELF.get() && req.observe == Observe::No;
+    let mut req = req;
+    if logs_itself {
+        req.observe = Observe::Yes;
+    }
+    let mut resp = SERVICE.with_borrow(|s| s.as_ref().expect("set above").handle(&req, p.now_ms()));
+    if logs_itself && let Some(i) = resp.headers.iter().position(|(k, _)| *k == OBSERVATION_HEADER) {
+        let (_, text) = resp.headers.remove(i);
+        if let Ok(o) = serde_json::from_str::<Observation>(&text) {
+            let n = LOGGED.get();
+            LOGGED.set(n + 1);
+            let now = p.now_ms();
+            let seed = now.rotate_left(20) ^ scorelet::time::monotonic_ns() ^ n.rotate_left(48);
+            let id = format!("{:016x}", scorelet::experiment::mix(seed));
+            println!("{}", scorelet::metrics::requests::request_line(&o, &id, now));
+        }
+    }
+    resp
 }
 
 /// `f` over the instance's metrics, when the service exists and its metrics are on.

@@ -47,6 +47,9 @@ pub struct Settings {
     pub max_memory: usize,
     /// Whether the guest's stderr goes to ours.
     pub inherit_stderr: bool,
+    /// Where the guest's stdout goes (every instance's): nowhere (`None`, the default: the
+    /// host writes the request log itself), or a pipe the embedder reads.
+    pub stdout: Option<wasmtime_wasi::p2::pipe::MemoryOutputPipe>,
     /// Host directories preopened read-only at guest paths, like Spin's `files`.
     pub dirs: Vec<(std::path::PathBuf, String)>,
     /// CA certificates the guest's outgoing https trusts beside the built-in web roots (a
@@ -64,6 +67,7 @@ impl Default for Settings {
             permit_wait: Duration::from_secs(10),
             max_memory: 1 << 30,
             inherit_stderr: true,
+            stdout: None,
             dirs: Vec::new(),
             ca_roots: Vec::new(),
         }
@@ -243,6 +247,9 @@ impl HttpComponent {
         let mut wasi = WasiCtx::builder();
         if self.settings.inherit_stderr {
             wasi.inherit_stderr();
+        }
+        if let Some(out) = &self.settings.stdout {
+            wasi.stdout(out.clone());
         }
         for (host, guest) in &self.settings.dirs {
             wasi.preopened_dir(host, guest, wasmtime_wasi::FsPerms::ReadOnly)

@@ -31,3 +31,5 @@ pub use observe::Observer;
 pub use outbound::read_ca_certificates;
 pub use wasmtime::Engine;
 pub use wasmtime::component::Component;
+/// A pipe to collect the guests' stdout in ([`Settings::stdout`]).
+pub use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
