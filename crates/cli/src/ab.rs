@@ -355,8 +355,8 @@ fn differences(j: &[Joined; 2], a: &AbArgs) -> Json {
         "z_test".into(),
         json!({
             "z": z, "p_value": p_value, "significant": p_value < a.alpha, "alpha": a.alpha,
-            "rows_per_variant_needed": needed, "effect": a.effect, "power": a.power,
-            "rows_still_needed": (needed - n0.min(n1)).max(0.0),
+            "rows_per_variant_needed": needed as u64, "effect": a.effect, "power": a.power,
+            "rows_still_needed": (needed - n0.min(n1)).max(0.0) as u64,
         }),
     );
     Json::Object(out)
@@ -427,7 +427,7 @@ pub fn render(r: &Json) -> String {
             out,
             "{:<10} {:>8} {:>13} {:>8} {:>9} {:>9}",
             v["variant"].as_str().unwrap_or(""),
-            v["rows"],
+            v["rows"].as_u64().unwrap_or(0),
             f(&v["positive_rate"]),
             f(&v["roc_auc"]),
             f(&v["accuracy"]),
