@@ -181,21 +181,12 @@ fn a_fifth_of_the_customers_reach_the_candidate_always_the_same_ones_and_ab_read
         path
     };
     let same = write_outcomes("same.csv", None);
-    let ab = |outcomes: &Path| -> Json {
-        let out = ok(&[
-            "ab",
-            "--log",
-            log.to_str().unwrap(),
-            "--outcomes",
-            outcomes.to_str().unwrap(),
-            "--key",
-            "customerID",
-            "--positive",
-            "Yes",
-            "--json",
-        ]);
-        serde_json::from_str(&out).unwrap()
+    let ab_args = |outcomes: &Path, json: bool| -> String {
+        let (log, outcomes) = (log.to_str().unwrap(), outcomes.to_str().unwrap());
+        let args = ["ab", "--log", log, "--outcomes", outcomes, "--key", "customerID", "--positive", "Yes", "--json"];
+        ok(&args[..args.len() - usize::from(!json)])
     };
+    let ab = |outcomes: &Path| -> Json { serde_json::from_str(&ab_args(outcomes, true)).unwrap() };
     let r = ab(&same);
     assert_eq!(r["variants"][1]["rows"], candidate as u64, "{r}");
     for m in ["positive_rate", "roc_auc", "accuracy", "log_loss"] {
@@ -213,17 +204,7 @@ fn a_fifth_of_the_customers_reach_the_candidate_always_the_same_ones_and_ab_read
     assert!((lo..=hi).contains(&-0.06) && hi < 0.0, "the -6 point lift is not recovered: {d}");
     assert_eq!(r["difference"]["z_test"]["significant"], true, "{r}");
     // The table says the same.
-    let table = ok(&[
-        "ab",
-        "--log",
-        log.to_str().unwrap(),
-        "--outcomes",
-        lifted.to_str().unwrap(),
-        "--key",
-        "customerID",
-        "--positive",
-        "Yes",
-    ]);
+    let table = ab_args(&lifted, false);
     assert!(table.contains("candidate") && table.contains("significant"), "{table}");
 
     // Bad input names the line.

@@ -355,36 +355,46 @@ async fn load<P: Platform>(p: &P) -> Result<Scorer> {
     if let Some(bundle) = embedded().or_else(|| p.bundle()) {
         return service::load_with(&bundle?, engine);
     }
-    if let Some(dir) = p.variable(variables::BUNDLE_DIR).await {
-        return service::load_with(&Bundle::load_dir(&dir)?, engine);
-    }
-    let (Some(model), Some(base)) = (p.variable(variables::MODEL).await, p.variable(variables::REGISTRY_URL).await)
-    else {
-        return Err(Error::Config(format!(
+    load_from(p, variables::BUNDLE_DIR, variables::MODEL, engine, || {
+        format!(
             "no model: this component has no embedded bundle, so set `{}`, or `{}` (NAME@VERSION or NAME@ALIAS) and `{}`",
             variables::BUNDLE_DIR,
             variables::MODEL,
             variables::REGISTRY_URL
-        )));
-    };
-    fetch(p, &base, &model.parse()?, engine).await
+        )
+    })
+    .await
 }
 
 /// Loads the candidate (`candidate_bundle_dir`, or `candidate` from the registry) on the
 /// configured engine.
 async fn load_candidate<P: Platform>(p: &P) -> Result<Scorer> {
     let engine: scorelet::model::Engine = p.variable(variables::ENGINE).await.unwrap_or_default().parse()?;
-    if let Some(dir) = p.variable(variables::CANDIDATE_BUNDLE_DIR).await {
-        return service::load_with(&Bundle::load_dir(&dir)?, engine);
-    }
-    let (Some(model), Some(base)) = (p.variable(variables::CANDIDATE).await, p.variable(variables::REGISTRY_URL).await)
-    else {
-        return Err(Error::Config(format!(
+    load_from(p, variables::CANDIDATE_BUNDLE_DIR, variables::CANDIDATE, engine, || {
+        format!(
             "the candidate needs `{}` (NAME@VERSION or NAME@ALIAS) and `{}`, or `{}`",
             variables::CANDIDATE,
             variables::REGISTRY_URL,
             variables::CANDIDATE_BUNDLE_DIR
-        )));
+        )
+    })
+    .await
+}
+
+/// Loads the bundle directory the variable `dir` names, else fetches the reference `model`
+/// names from the registry; `missing` says what to set when neither is.
+async fn load_from<P: Platform>(
+    p: &P,
+    dir: &'static str,
+    model: &'static str,
+    engine: scorelet::model::Engine,
+    missing: impl FnOnce() -> String,
+) -> Result<Scorer> {
+    if let Some(dir) = p.variable(dir).await {
+        return service::load_with(&Bundle::load_dir(&dir)?, engine);
+    }
+    let (Some(model), Some(base)) = (p.variable(model).await, p.variable(variables::REGISTRY_URL).await) else {
+        return Err(Error::Config(missing()));
     };
     fetch(p, &base, &model.parse()?, engine).await
 }
