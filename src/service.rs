@@ -530,7 +530,9 @@ impl Service {
     fn sample_batch(&self, n: usize) -> Option<Sampled> {
         self.metrics.as_ref()?;
         let first = self.seen.fetch_add(n as u64, Ordering::Relaxed);
-        let row = ((self.sample - first % self.sample) % self.sample) as usize;
+        // The first row of the batch that is a multiple of `sample` (one division).
+        let r = first % self.sample;
+        let row = if r == 0 { 0 } else { (self.sample - r) as usize };
         (row < n).then(|| {
             crate::predict::time_next_batch(self.clock);
             Sampled { row, parsed: (self.clock)() }

@@ -233,15 +233,22 @@ struct Drift {
     counts: Vec<Vec<u64>>,
 }
 
+/// One route's counts.
+#[derive(Debug, Default)]
+struct Route {
+    by_status: BTreeMap<u16, u64>,
+    /// Total latency (of the requests that were timed).
+    latency: Latency,
+}
+
 #[derive(Debug, Default)]
 struct State {
     /// The model the numbers are about (`name@version`), when known.
     model: Option<String>,
-    requests: BTreeMap<Cow<'static, str>, BTreeMap<u16, u64>>,
+    /// Requests by status, and their total latency, per route (one lookup per request).
+    routes: BTreeMap<Cow<'static, str>, Route>,
     errors: BTreeMap<Cow<'static, str>, u64>,
     rows: u64,
-    /// Total latency per route.
-    latency: BTreeMap<Cow<'static, str>, Latency>,
     /// Parse, features and model latency of the requests that scored.
     stages: [Latency; 3],
     drift: Option<Drift>,
@@ -310,11 +317,14 @@ impl Metrics {
                 s.drift = None;
             }
         }
-        let by_status = match s.requests.get_mut(o.route.as_ref()) {
-            Some(m) => m,
-            None => s.requests.entry(o.route.clone()).or_default(),
+        let route = match s.routes.get_mut(o.route.as_ref()) {
+            Some(r) => r,
+            None => s.routes.entry(o.route.clone()).or_default(),
         };
-        *by_status.entry(o.status).or_default() += 1;
+        *route.by_status.entry(o.status).or_default() += 1;
+        if o.ns[3] > 0 {
+            route.latency.add(o.ns[3]);
+        }
         if let Some(code) = &o.error {
             *s.errors.entry(code.clone()).or_default() += 1;
         }
@@ -328,12 +338,6 @@ impl Metrics {
             s.variant_rows[if shadow { 2 } else { 1 }] += u64::from(theirs);
             if let (Some(c), false) = (&o.candidate, o.candidate == s.candidate) {
                 s.candidate = Some(c.clone());
-            }
-        }
-        if o.ns[3] > 0 {
-            match s.latency.get_mut(o.route.as_ref()) {
-                Some(l) => l.add(o.ns[3]),
-                None => s.latency.entry(o.route.clone()).or_default().add(o.ns[3]),
             }
         }
         // Stages are measured on the sampled requests only (see `Service`).
@@ -383,11 +387,12 @@ impl Metrics {
             })
         };
         let requests: BTreeMap<&str, BTreeMap<String, u64>> = s
-            .requests
+            .routes
             .iter()
-            .map(|(r, m)| (r.as_ref(), m.iter().map(|(st, n)| (st.to_string(), *n)).collect()))
+            .map(|(r, m)| (r.as_ref(), m.by_status.iter().map(|(st, n)| (st.to_string(), *n)).collect()))
             .collect();
-        let latency: BTreeMap<&str, Json> = s.latency.iter().map(|(r, l)| (r.as_ref(), ms(l))).collect();
+        let latency: BTreeMap<&str, Json> =
+            s.routes.iter().filter(|(_, r)| r.latency.count() > 0).map(|(r, m)| (r.as_ref(), ms(&m.latency))).collect();
         let stages: BTreeMap<&str, Json> = STAGES.iter().zip(&s.stages).map(|(n, l)| (*n, ms(l))).collect();
         let variant_requests: BTreeMap<&str, u64> = VARIANTS.iter().copied().zip(s.variant_requests).collect();
         json!({

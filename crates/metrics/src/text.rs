@@ -44,8 +44,8 @@ pub fn prometheus(m: &Metrics) -> String {
         let _ = writeln!(out, "scorelet_model_info{{model=\"{}\",version=\"{}\"}} 1", label(name), label(version));
     }
     header(&mut out, "scorelet_requests_total", "counter", "Requests answered, by route and HTTP status.");
-    for (route, by_status) in &s.requests {
-        for (status, n) in by_status {
+    for (route, r) in &s.routes {
+        for (status, n) in &r.by_status {
             let _ = writeln!(out, "scorelet_requests_total{{route=\"{}\",status=\"{status}\"}} {n}", label(route));
         }
     }
@@ -83,8 +83,8 @@ pub fn prometheus(m: &Metrics) -> String {
         }
     }
     header(&mut out, "scorelet_request_duration_seconds", "histogram", "Time to answer a request, by route.");
-    for (route, l) in &s.latency {
-        histogram(&mut out, "scorelet_request_duration_seconds", &format!("route=\"{}\",", label(route)), l);
+    for (route, r) in s.routes.iter().filter(|(_, r)| r.latency.count() > 0) {
+        histogram(&mut out, "scorelet_request_duration_seconds", &format!("route=\"{}\",", label(route)), &r.latency);
     }
     header(
         &mut out,
