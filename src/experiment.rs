@@ -79,6 +79,23 @@ pub fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+impl SplitKey {
+    /// Reads `column:NAME`, `header:NAME` (the name in lowercase) or `random` (also empty).
+    pub fn parse(s: &str) -> Result<SplitKey, String> {
+        match s.trim() {
+            "" | "random" => Ok(SplitKey::Random),
+            k => match k.split_once(':') {
+                Some(("column", c)) if !c.trim().is_empty() => Ok(SplitKey::Column(c.trim().to_string())),
+                Some(("header", h)) if !h.trim().is_empty() => Ok(SplitKey::Header(h.trim().to_ascii_lowercase())),
+                _ => Err(format!(
+                    "`{}` is {k:?}; it takes `column:NAME` (an input column, row by row), `header:NAME` or `random`",
+                    var::SPLIT_KEY
+                )),
+            },
+        }
+    }
+}
+
 impl Experiment {
     /// Reads the settings: the share (`0.2` or `20%`, 0 to 1), the split key (`column:NAME`,
     /// `header:NAME` or `random`; default random) and the mode (`split`, the default, or
@@ -118,19 +135,7 @@ impl Experiment {
                 (f * f64::from(BUCKETS)).round() as u32
             }
         };
-        let key = match key.map(str::trim).unwrap_or("") {
-            "" | "random" => SplitKey::Random,
-            k => match k.split_once(':') {
-                Some(("column", c)) if !c.trim().is_empty() => SplitKey::Column(c.trim().to_string()),
-                Some(("header", h)) if !h.trim().is_empty() => SplitKey::Header(h.trim().to_ascii_lowercase()),
-                _ => {
-                    return Err(format!(
-                        "`{}` is {k:?}; it takes `column:NAME` (an input column, row by row), `header:NAME` or `random`",
-                        var::SPLIT_KEY
-                    ));
-                }
-            },
-        };
+        let key = SplitKey::parse(key.unwrap_or(""))?;
         Ok(Experiment { share, key, mode })
     }
 

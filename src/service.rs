@@ -363,19 +363,6 @@ impl Service {
         self.payload_columns_for_model();
     }
 
-    /// The experiment, when the deployment names a candidate.
-    pub fn experiment(&self) -> Option<&Experiment> {
-        self.experiment.as_ref()
-    }
-
-    /// The loaded candidate, if any.
-    pub fn candidate(&self) -> Option<&Scorer> {
-        match &self.candidate {
-            ModelState::Ready(r) => Some(&r.0),
-            _ => None,
-        }
-    }
-
     /// Whether an adapter should load the candidate now: named, and never tried or failed
     /// with its backoff passed.
     pub fn candidate_due(&self, now_ms: u64) -> bool {
@@ -652,12 +639,10 @@ impl Service {
         &self,
         req: &HttpRequest,
         proto: Protocol,
+        (s, reader): (&Scorer, &RowReader),
         o: &mut Observation,
         t0: u64,
     ) -> Result<HttpResponse, HttpResponse> {
-        let Some((s, reader)) = self.ready_scorer() else {
-            return Err(HttpResponse::problem(503, "model_loading", "the model is still loading"));
-        };
         let experiment = match (&self.experiment, &self.candidate) {
             (Some(e), ModelState::Ready(c)) if e.share > 0 => Some((e, (&c.0, &c.1))),
             _ => None,
@@ -675,7 +660,7 @@ impl Service {
             o.candidate = label();
             o.candidate_rows = shadow.as_ref().map_or(0, |(c, _)| u32::try_from(c.len()).unwrap_or(u32::MAX));
             if o.payload.is_some() {
-                let keys = self.split(req, proto, e).1;
+                let keys = self.keys(req, proto, e);
                 let extra = json!({
                     "model": label(),
                     "predictions": shadow.map(|(c, _)| {
@@ -755,19 +740,24 @@ impl Service {
                     % u64::from(crate::experiment::BUCKETS)) as u32,
             )
         };
+        match self.keys(req, proto, e) {
+            Some(keys) if !keys.is_empty() => {
+                let v = keys.iter().map(|k| k.as_deref().map_or_else(draw, |k| e.variant(k))).collect();
+                (v, Some(keys))
+            }
+            _ => (vec![draw()], None),
+        }
+    }
+
+    /// The request's split keys: the header's value (one for the whole request) or the
+    /// column's value in every row; `None` for a random split or when the request has none.
+    fn keys(&self, req: &HttpRequest, proto: Protocol, e: &Experiment) -> Option<Vec<Option<String>>> {
         match &e.key {
-            SplitKey::Random => (vec![draw()], None),
-            SplitKey::Header(_) => match req.split_key.map(str::trim).filter(|k| !k.is_empty()) {
-                Some(k) => (vec![e.variant(k)], Some(vec![Some(k.to_string())])),
-                None => (vec![draw()], None),
-            },
-            SplitKey::Column(_) => match self.row_keys(req, proto) {
-                Some(keys) if !keys.is_empty() => {
-                    let v = keys.iter().map(|k| k.as_deref().map_or_else(draw, |k| e.variant(k))).collect();
-                    (v, Some(keys))
-                }
-                _ => (vec![draw()], None),
-            },
+            SplitKey::Random => None,
+            SplitKey::Header(_) => {
+                req.split_key.map(str::trim).filter(|k| !k.is_empty()).map(|k| vec![Some(k.to_string())])
+            }
+            SplitKey::Column(_) => self.row_keys(req, proto),
         }
     }
 
@@ -833,7 +823,7 @@ impl Service {
             ["invocations"] => only(method, "POST", || {
                 self.authorized(req, now_ms)
                     .and_then(|()| self.scoring(req, now_ms))
-                    .and_then(|_| self.score(req, Protocol::Mlflow, o, t0))
+                    .and_then(|m| self.score(req, Protocol::Mlflow, m, o, t0))
                     .unwrap_or_else(|e| e)
             }),
             ["v2", "models", name] => only(method, "GET", || {
@@ -860,8 +850,8 @@ impl Service {
             ["v2", "models", name, "infer"] => only(method, "POST", || {
                 self.authorized(req, now_ms)
                     .and_then(|()| self.model(name, now_ms))
-                    .and_then(|_| self.json_body(req))
-                    .and_then(|()| self.score(req, Protocol::Oip, o, t0))
+                    .and_then(|m| self.json_body(req).map(|()| m))
+                    .and_then(|m| self.score(req, Protocol::Oip, m, o, t0))
                     .unwrap_or_else(|e| e)
             }),
             _ => HttpResponse::problem(404, "not_found", format!("no route {path:?}; this function serves {ROUTES}")),

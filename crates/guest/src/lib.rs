@@ -17,7 +17,7 @@ use std::future::Future;
 
 mod jwt;
 
-use scorelet::experiment::Experiment;
+use scorelet::experiment::{Experiment, SplitKey};
 use scorelet::metrics::requests::{LogMode, PayloadLog};
 use scorelet::metrics::{OBSERVATION_HEADER, Observation, Observe};
 use scorelet::registry::{self, ModelRef};
@@ -85,11 +85,10 @@ pub async fn split_header<P: Platform>(p: &P) -> Option<String> {
     if let Some(h) = SPLIT_HEADER.with_borrow(|h| h.clone()) {
         return h;
     }
-    let h = p
-        .variable(variables::SPLIT_KEY)
-        .await
-        .and_then(|k| k.trim().strip_prefix("header:").map(|h| h.trim().to_ascii_lowercase()))
-        .filter(|h| !h.is_empty());
+    let h = match p.variable(variables::SPLIT_KEY).await.map(|k| SplitKey::parse(&k)) {
+        Some(Ok(SplitKey::Header(h))) => Some(h),
+        _ => None,
+    };
     SPLIT_HEADER.with_borrow_mut(|slot| *slot = Some(h.clone()));
     h
 }
@@ -184,9 +183,8 @@ pub async fn handle<P: Platform>(p: &P, req: HttpRequest<'_>) -> HttpResponse {
         let key = p.lookup(variables::API_KEY).await;
         let forced = p.variable(variables::ENGINE).await.map(|e| e.parse::<scorelet::model::Engine>());
         let metrics = metrics_settings(p).await;
-        let payload_log = payload_log_settings(p).await;
-        let mode = p.variable(variables::REQUEST_LOG).await.map(|m| LogMode::parse(&m));
-        LOGS_ITSELF.set(matches!(mode, Some(Ok(LogMode::On | LogMode::Payload))));
+        let (logs, payload_log) = request_log_settings(p).await;
+        LOGS_ITSELF.set(logs);
         let experiment = experiment_settings(p).await;
         if let Some(Err(e)) = &experiment {
             eprintln!("scorelet: {e}; the candidate is not loaded and the primary answers everything");
@@ -317,11 +315,13 @@ pub async fn metrics_settings<P: Platform>(p: &P) -> (bool, u64) {
     (on, sample)
 }
 
-/// Whose rows and predictions the request log gets (`request_log = payload`), from the
-/// variables; a value that cannot be read is reported and no payload logged.
-pub async fn payload_log_settings<P: Platform>(p: &P) -> Option<PayloadLog> {
+/// Whether requests are logged (`request_log = on | payload`), and whose rows and predictions
+/// the log gets (`payload`), from the variables; a value that cannot be read is reported and no
+/// payload logged.
+pub async fn request_log_settings<P: Platform>(p: &P) -> (bool, Option<PayloadLog>) {
     let mode = p.variable(variables::REQUEST_LOG).await.map(|m| LogMode::parse(&m));
-    match mode {
+    let logs = matches!(mode, Some(Ok(LogMode::On | LogMode::Payload)));
+    let payload = match mode {
         Some(Ok(LogMode::Payload)) => {
             let sample = p.variable(variables::REQUEST_LOG_SAMPLE).await;
             let deny = p.variable(variables::REQUEST_LOG_DENY).await;
@@ -334,7 +334,8 @@ pub async fn payload_log_settings<P: Platform>(p: &P) -> Option<PayloadLog> {
             None
         }
         _ => None,
-    }
+    };
+    (logs, payload)
 }
 
 /// What a failed GET says, with what to do when the server's certificate is not trusted (a
